@@ -1,0 +1,15 @@
+# Turns every src/pool/lua/NAME.lua into `const char gss_lua_NAME[]` plus a
+# table gss_lua_scripts[] = {name, source} ended by {NULL, NULL}.
+file(GLOB scripts ${DIR}/*.lua)
+list(SORT scripts)
+set(body "/* generated from src/pool/lua by cmake/embed_lua.cmake; do not edit */\n#include <stddef.h>\n")
+set(table "")
+foreach(f ${scripts})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "const char gss_lua_${name}[] = {${hex}0x00};\n")
+  string(APPEND table "  {\"${name}\", gss_lua_${name}},\n")
+endforeach()
+string(APPEND body "const struct { const char *name; const char *src; } gss_lua_scripts[] = {\n${table}  {NULL, NULL}\n};\n")
+file(WRITE ${OUT} "${body}")
