@@ -1,0 +1,174 @@
+/*
+ * app.c: start-up and shutdown of `gssd serve`.
+ *
+ * Start: load config-derived state (web files, routes), open the listener,
+ * then start PostgreSQL and Redis clients; they connect in the background
+ * and /readyz says when both are there. The process serves /healthz and
+ * static files even while a backing store is still down.
+ *
+ * Stop (SIGTERM or SIGINT): stop accepting, let in-flight requests finish
+ * within GSS_SHUTDOWN_TIMEOUT_MS, then close the store clients and every
+ * handle; uv_run returns when no handle is left and uv_loop_close must then
+ * return 0 (a leaked handle is a bug, reported in the exit status). A second
+ * signal skips the wait.
+ */
+#include "core/app.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "http/handlers/handlers.h"
+#include "http/server.h"
+#include "http/static.h"
+#include "pool/redis.h"
+#include "store/pg.h"
+
+static void app_close_all(struct gss_app *app);
+
+static void on_drained(struct http_server *srv)
+{
+    struct gss_app *app = srv->app;
+    app_close_all(app);
+}
+
+static void on_stop_deadline(uv_timer_t *t)
+{
+    struct gss_app *app = t->data;
+    /* Work that is not a connection (timers of debug routes) ends here too. */
+    debug_cancel_all(app);
+}
+
+static void begin_stop(struct gss_app *app, int signum)
+{
+    if (app->stopping) {
+        log_warn("shutdown", "second signal %d: closing connections now", signum);
+        debug_cancel_all(app);
+        http_server_drain(app->http, 0, on_drained);
+        return;
+    }
+    app->stopping = true;
+    log_info("shutdown", "signal %d: draining (up to %lld ms)", signum, (long long)app->cfg.shutdown_timeout_ms);
+    uv_timer_start(&app->stop_timer, on_stop_deadline, (uint64_t)app->cfg.shutdown_timeout_ms, 0);
+    http_server_drain(app->http, (uint64_t)app->cfg.shutdown_timeout_ms, on_drained);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct gss_app *app = h->data;
+    if (signum == SIGHUP) {
+        struct static_files fresh;
+        if (static_load(&fresh, app->cfg.web_dir) == 0) {
+            static_free(app->web);
+            *app->web = fresh;
+            log_info("static", "reloaded %zu files from %s", fresh.n, app->cfg.web_dir);
+        }
+        return;
+    }
+    begin_stop(app, signum);
+}
+
+static void app_close_all(struct gss_app *app)
+{
+    debug_cancel_all(app);
+    app_modules_stop(app);
+    if (app->pg)
+        pg_pool_close(app->pg);
+    if (app->redis)
+        rds_close(app->redis);
+    if (app->redis_sub)
+        rds_close(app->redis_sub);
+    http_server_close(app->http);
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sighup, NULL);
+    uv_close((uv_handle_t *)&app->stop_timer, NULL);
+}
+
+int app_serve(struct gss_app *app)
+{
+    char err[256];
+    int rc, exit_code = 0;
+    uv_loop_t *loopp = &app->loop_storage;
+    uv_loop_init(loopp);
+    app->loop = loopp;
+#define loop (*loopp)
+    signal(SIGPIPE, SIG_IGN);
+
+    struct static_files web;
+    struct http_server http;
+    struct pg_pool pg;
+    struct rds redis, redis_sub;
+    app->web = &web;
+    app->http = &http;
+    app->pg = &pg;
+    app->redis = &redis;
+    app->redis_sub = &redis_sub;
+
+    if (static_load(&web, app->cfg.web_dir) < 0)
+        memset(&web, 0, sizeof(web)); /* serve the API even without a web folder */
+    router_init(&app->router);
+    app_routes(app);
+
+    if ((rc = http_server_init(&http, app, &app->router)) < 0) {
+        log_error("start", "http server: %s", uv_strerror(rc));
+        return 1;
+    }
+    char host[64];
+    int port;
+    config_split_hostport(app->cfg.listen, host, sizeof(host), &port);
+    if ((rc = http_server_listen(&http, host, port, app->cfg.workers > 1)) < 0) {
+        log_error("start", "cannot listen on %s: %s", app->cfg.listen, uv_strerror(rc));
+        http_server_close(&http);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        static_free(&web);
+        router_free(&app->router);
+        return 1;
+    }
+    if (pg_pool_init(&pg, &loop, app->cfg.database_url, (int)app->cfg.pg_pool_size, err, sizeof(err)) < 0) {
+        log_error("start", "%s", err);
+        return 1;
+    }
+    pg.data = app;
+    if (rds_init(&redis, &loop, app->cfg.redis_url, "main") < 0 ||
+        rds_init(&redis_sub, &loop, app->cfg.redis_url, "sub") < 0) {
+        log_error("start", "bad GSS_REDIS_URL %s", app->cfg.redis_url);
+        return 1;
+    }
+    redis.data = redis_sub.data = app;
+    if (app_modules_start(app) < 0)
+        return 1;
+    pg_pool_start(&pg);
+    rds_start(&redis);
+    rds_start(&redis_sub);
+
+    uv_signal_init(&loop, &app->sigint);
+    uv_signal_init(&loop, &app->sigterm);
+    uv_signal_init(&loop, &app->sighup);
+    app->sigint.data = app->sigterm.data = app->sighup.data = app;
+    uv_signal_start(&app->sigint, on_signal, SIGINT);
+    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&app->sighup, on_signal, SIGHUP);
+    uv_timer_init(&loop, &app->stop_timer);
+    app->stop_timer.data = app;
+
+    log_info("start", "gssd serving on http://%s (pid %d, web %zu files)", app->cfg.listen, (int)getpid(), web.n);
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    rc = uv_loop_close(&loop);
+    if (rc != 0) {
+        log_error("shutdown", "loop still has handles: %s", uv_strerror(rc));
+        uv_print_all_handles(&loop, stderr);
+        exit_code = 1;
+    }
+    app_modules_free(app);
+    static_free(&web);
+    router_free(&app->router);
+    log_info("shutdown complete", "exit %d", exit_code);
+    return exit_code;
+#undef loop
+}

@@ -1,0 +1,180 @@
+#include "core/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
+
+struct cfg_entry {
+    const char   *env;
+    enum cfg_type type;
+    size_t        offset;
+    const char   *dflt;
+    int64_t       min, max; /* CFG_INT only */
+    const char   *help;
+};
+
+#define S(f) CFG_STR, offsetof(struct gss_config, f)
+#define I(f) CFG_INT, offsetof(struct gss_config, f)
+#define B(f) CFG_BOOL, offsetof(struct gss_config, f)
+
+static const struct cfg_entry entries[] = {
+    {"GSS_LISTEN", S(listen), "127.0.0.1:8080", 0, 0, "address:port to serve HTTP on"},
+    {"GSS_DATABASE_URL", S(database_url), "postgresql://gss@127.0.0.1:5440/gss", 0, 0,
+     "PostgreSQL connection URL (libpq syntax)"},
+    {"GSS_REDIS_URL", S(redis_url), "redis://127.0.0.1:6390/0", 0, 0, "Redis URL redis://host:port[/db]"},
+    {"GSS_REDIS_PREFIX", S(redis_prefix), "gss", 0, 0, "prefix of every Redis key and channel"},
+    {"GSS_REGION", S(region), "default", 0, 0, "pool region; the Redis hash tag of its keys"},
+    {"GSS_PUBLIC_URL", S(public_url), "http://127.0.0.1:8080", 0, 0, "base URL used in links sent out"},
+    {"GSS_WEB_DIR", S(web_dir), "./web", 0, 0, "folder of the web app's static files"},
+    {"GSS_UPLOAD_DIR", S(upload_dir), "./var/uploads", 0, 0, "folder uploaded files are stored in"},
+    {"GSS_MAX_CONNS", I(max_conns), "10000", 1, 1000000, "open connections; more are answered 503"},
+    {"GSS_HEADER_TIMEOUT_MS", I(header_timeout_ms), "10000", 10, 3600000,
+     "time allowed from a request's first byte to the end of its headers"},
+    {"GSS_IDLE_TIMEOUT_MS", I(idle_timeout_ms), "60000", 10, 86400000, "idle keep-alive connection lifetime"},
+    {"GSS_BODY_MAX", I(body_max), "1048576", 0, INT64_C(1) << 40, "default cap of a request body (bytes)"},
+    {"GSS_SHUTDOWN_TIMEOUT_MS", I(shutdown_timeout_ms), "10000", 0, 600000,
+     "on SIGTERM, how long in-flight requests may still run"},
+    {"GSS_PG_POOL_SIZE", I(pg_pool_size), "4", 1, 64, "PostgreSQL connections per process"},
+    {"GSS_LOG_LEVEL", S(log_level), "info", 0, 0, "debug, info, warn or error"},
+    {"GSS_LOG_REQUESTS", B(log_requests), "1", 0, 0, "one log line per request (0 to turn off)"},
+    {"GSS_WS_ECHO", B(ws_echo), "0", 0, 0, "serve the WebSocket echo route /api/v1/ws/echo"},
+    {"GSS_DEBUG_ROUTES", B(debug_routes), "0", 0, 0, "serve /api/v1/debug/* (tests only)"},
+    {"GSS_TECH_MAX_ACTIVE", I(tech_max_active), "3", 1, 100, "jobs a technician may hold at once"},
+    {"GSS_SESSION_TTL_S", I(session_ttl_s), "43200", 60, 31536000, "session lifetime, sliding (seconds)"},
+    {"GSS_SESSION_CACHE_MS", I(session_cache_ms), "5000", 0, 600000,
+     "how long a process trusts a cached session before asking Redis again"},
+    {"GSS_COOKIE_SECURE", B(cookie_secure), "0", 0, 0, "mark the session cookie Secure (behind TLS)"},
+    {"GSS_WORKERS", I(workers), "1", 1, 256, "processes sharing the port (SO_REUSEPORT); --workers too"},
+    {"GSS_WS_MAX_MESSAGE", I(ws_max_message), "65536", 125, 16777216, "largest WebSocket message accepted"},
+    {"GSS_WS_MAX_QUEUED", I(ws_max_queued), "1048576", 1024, INT64_C(1) << 32,
+     "unsent bytes a WebSocket may queue before it is closed (1008)"},
+    {"GSS_LOGIN_MAX_FAILURES", I(login_max_failures), "5", 1, 1000,
+     "failed logins per account (and 4x per address) before 429"},
+    {"GSS_LOGIN_WINDOW_S", I(login_window_s), "300", 1, 86400, "window of the failed-login counters"},
+};
+
+#undef S
+#undef I
+#undef B
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on")) {
+        *out = true;
+        return 0;
+    }
+    if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !*v) {
+        *out = false;
+        return 0;
+    }
+    return -1;
+}
+
+int config_load(struct gss_config *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+        const struct cfg_entry *e = &entries[i];
+        const char *v = getenv(e->env);
+        if (!v)
+            v = e->dflt;
+        char *field = (char *)c + e->offset;
+        switch (e->type) {
+        case CFG_STR:
+            *(char **)field = xstrdup(v);
+            break;
+        case CFG_INT: {
+            char *end;
+            errno = 0;
+            long long n = strtoll(v, &end, 10);
+            if (errno || end == v || *end || n < e->min || n > e->max) {
+                snprintf(err, errlen, "%s=%s: expected an integer from %lld to %lld", e->env, v,
+                         (long long)e->min, (long long)e->max);
+                return -1;
+            }
+            *(int64_t *)field = n;
+            break;
+        }
+        case CFG_BOOL:
+            if (parse_bool(v, (bool *)field) < 0) {
+                snprintf(err, errlen, "%s=%s: expected 1 or 0", e->env, v);
+                return -1;
+            }
+            break;
+        }
+    }
+    char host[64];
+    int port;
+    if (config_split_hostport(c->listen, host, sizeof(host), &port) < 0) {
+        snprintf(err, errlen, "GSS_LISTEN=%s: expected host:port", c->listen);
+        return -1;
+    }
+    if (strncmp(c->redis_url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "GSS_REDIS_URL=%s: expected redis://host:port[/db]", c->redis_url);
+        return -1;
+    }
+    if (log_level_parse(c->log_level) < 0) {
+        snprintf(err, errlen, "GSS_LOG_LEVEL=%s: expected debug, info, warn or error", c->log_level);
+        return -1;
+    }
+    size_t pl = strlen(c->redis_prefix), rl = strlen(c->region);
+    if (pl == 0 || pl > 64 || strpbrk(c->redis_prefix, "{} \t\r\n") || rl == 0 || rl > 32 ||
+        strpbrk(c->region, "{}: \t\r\n")) {
+        snprintf(err, errlen, "GSS_REDIS_PREFIX / GSS_REGION: 1-64 / 1-32 characters, no braces or spaces");
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(struct gss_config *c)
+{
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++)
+        if (entries[i].type == CFG_STR) {
+            char **p = (char **)((char *)c + entries[i].offset);
+            free(*p);
+            *p = NULL;
+        }
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Environment (default in brackets):\n");
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++)
+        fprintf(out, "  %-24s %s [%s]\n", entries[i].env, entries[i].help, entries[i].dflt);
+}
+
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || p < 0 || p > 65535)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}

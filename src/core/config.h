@@ -1,0 +1,54 @@
+/*
+ * config: every setting gssd has, read from GSS_* environment variables.
+ *
+ * One table (config.c) names each variable, its default, its range and its
+ * help line; `gssd --help` prints that same table, so the documentation can
+ * not drift from the code. config_load() fills a struct gss_config whose
+ * strings are owned by it (config_free releases them).
+ */
+#ifndef GSS_CONFIG_H
+#define GSS_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct gss_config {
+    char   *listen;          /* host:port */
+    char   *database_url;    /* libpq URL or conninfo */
+    char   *redis_url;       /* redis://host:port[/db] */
+    char   *redis_prefix;    /* namespace for every Redis key and channel */
+    char   *region;          /* pool region (the Redis hash tag) */
+    char   *public_url;      /* base URL the outside world uses */
+    char   *web_dir;         /* static files */
+    char   *upload_dir;      /* uploaded files */
+    int64_t max_conns;
+    int64_t header_timeout_ms;
+    int64_t idle_timeout_ms;
+    int64_t body_max;        /* bytes */
+    int64_t shutdown_timeout_ms;
+    int64_t pg_pool_size;
+    char   *log_level;
+    bool    log_requests;
+    bool    ws_echo;
+    bool    debug_routes;
+    int64_t tech_max_active;
+    int64_t session_ttl_s;
+    int64_t session_cache_ms;
+    bool    cookie_secure;
+    int64_t workers;
+    int64_t ws_max_message;
+    int64_t ws_max_queued;
+    int64_t login_max_failures;
+    int64_t login_window_s;
+};
+
+/* Returns 0, or -1 after writing what is wrong to err. */
+int  config_load(struct gss_config *c, char *err, size_t errlen);
+void config_free(struct gss_config *c);
+void config_print_help(FILE *out);
+
+/* Splits "host:port" (host may be [v6]); 0 or -1. host must hold 64 bytes. */
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * conn: the internals of one HTTP connection, shared by server.c (HTTP/1.1)
+ * and ws.c (which takes a connection over after an Upgrade). Handlers never
+ * include this: they see struct http_req only.
+ */
+#ifndef GSS_HTTP_CONN_H
+#define GSS_HTTP_CONN_H
+
+#include "http/server.h"
+
+enum conn_state {
+    CS_READ,      /* reading or parsing a request */
+    CS_HANDLING,  /* a handler owns the current request; input waits in `in` */
+    CS_WAIT_WRITE,/* output above the high-water mark; parsing paused */
+    CS_CLOSING,   /* close requested: flushing, then lingering, then uv_close */
+    CS_WS,        /* taken over by a WebSocket */
+};
+
+struct http_conn {
+    uv_tcp_t            tcp;        /* first: the handle's data points to the conn */
+    struct http_server *srv;
+    struct http_conn   *next, *prev;/* srv->conns */
+    llhttp_t            parser;
+    struct timerq_node  tnode;
+    uv_shutdown_t       shut;
+    struct buf          in;         /* received, not yet parsed */
+    struct http_req    *req;        /* being parsed, or handed to a handler */
+    enum conn_state     state;
+    unsigned            header_bytes;
+    unsigned            writes;     /* uv_write requests in flight */
+    int                 err_status; /* set by a parser callback that failed the request */
+    const char         *err_code;
+    bool                in_request; /* the current request's first byte has arrived */
+    bool                in_field;   /* llhttp is inside a header name */
+    bool                in_parse;   /* conn_process is on the stack */
+    bool                reading;
+    bool                close_after;/* close once the current answer is out */
+    bool                closed;     /* uv_close called */
+    bool                counted;    /* counts against max_conns */
+    bool                upgrade_ok; /* the route accepts an Upgrade */
+    int64_t             body_cap;
+    void               *ws;         /* CS_WS: the WebSocket that owns the reading side */
+    void              (*ws_on_close)(void *ws);
+    void              (*ws_on_drain)(void *ws);
+};
+
+/* Queues bytes for writing; takes ownership of `data` (malloc'd). */
+void http_conn_write_owned(struct http_conn *c, char *data, size_t len);
+/* The one close path: flushes queued writes, then closes. Idempotent. */
+void http_conn_close(struct http_conn *c);
+/* Closes at once, dropping anything unsent. */
+void http_conn_abort(struct http_conn *c);
+
+#endif

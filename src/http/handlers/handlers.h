@@ -1,0 +1,22 @@
+/*
+ * handlers: one file per resource under src/http/handlers/. Each handler
+ * takes a parsed request and answers it (see http.h). routes.c is the one
+ * table that maps paths to these functions and says who may call them.
+ */
+#ifndef GSS_HANDLERS_H
+#define GSS_HANDLERS_H
+
+#include "http/http.h"
+
+/* health.c */
+void h_healthz(struct http_req *req);
+void h_readyz(struct http_req *req);
+void h_metrics(struct http_req *req);
+
+/* debug.c (GSS_DEBUG_ROUTES=1 only) */
+void h_debug_sleep(struct http_req *req);
+void h_debug_echo(struct http_req *req);
+struct gss_app;
+void debug_cancel_all(struct gss_app *app);
+
+#endif

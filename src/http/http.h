@@ -1,0 +1,93 @@
+/*
+ * http: the request/response API that handlers see.
+ *
+ * A handler receives a struct http_req whose method, path, query, headers,
+ * path parameters and body are parsed and complete. It must answer exactly
+ * once, now or later (after a Redis or PostgreSQL callback), with one of the
+ * http_respond* functions. Until it does, the request stays alive even if
+ * the client goes away (http_req_gone() then says so, and the answer is
+ * simply dropped), so an async callback may always touch its request.
+ *
+ * Memory: the request owns its strings, headers and body; they live until
+ * the handler has answered. Response bodies are copied into the connection's
+ * output, so handlers may pass stack or temporary buffers.
+ */
+#ifndef GSS_HTTP_H
+#define GSS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+struct gss_app;
+struct http_req;
+struct http_route;
+struct auth_session;
+
+enum http_method { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_HEAD, HTTP_M_POST, HTTP_M_PUT, HTTP_M_PATCH,
+                   HTTP_M_DELETE, HTTP_M_OPTIONS };
+
+#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_HEADERS 64
+
+struct http_str {
+    const char *p;
+    size_t      n;
+};
+
+struct http_header {
+    uint32_t name_off, name_len, val_off, val_len; /* into http_req.hdrbuf */
+};
+
+typedef void (*http_handler)(struct http_req *req);
+
+struct http_req {
+    struct http_conn     *conn;     /* NULL once the client is gone */
+    struct gss_app       *app;
+    enum http_method      method;
+    char                 *method_str;
+    struct buf            url;      /* raw request target */
+    struct http_str       path;     /* within url, percent-decoding not applied */
+    struct http_str       query;    /* within url, without '?' */
+    struct buf            hdrbuf;   /* header names and values, back to back */
+    struct http_header    hdrs[HTTP_MAX_HEADERS];
+    unsigned              nhdrs;
+    struct buf            body;
+    const struct http_route *route;
+    struct http_str       params[HTTP_MAX_PARAMS]; /* path parameters, within url */
+    unsigned              nparams;
+    char                  rid[72];  /* request id */
+    uint64_t              start_ns;
+    int                   http_minor;
+    bool                  keepalive;
+    bool                  answered;
+    bool                  expect_continue;
+    struct buf            extra_headers; /* "Name: value\r\n" lines added by the handler */
+    struct auth_session  *session;  /* set by the auth step for routes that need it; owned */
+    void                 *ctx;      /* handler's own per-request state; the handler frees it */
+};
+
+/* Header lookup, case-insensitive; NULL if absent. Sets *len. */
+const char *http_header(const struct http_req *req, const char *name, size_t *len);
+/* Query parameter value (not decoded into place: copied, percent-decoded, NUL-terminated, into out). */
+bool        http_query(const struct http_req *req, const char *name, char *out, size_t outlen);
+/* Path parameter by position as a positive int64 (ids); -1 if not one. */
+int64_t     http_param_id(const struct http_req *req, unsigned i);
+bool        http_req_gone(const struct http_req *req);
+
+void http_add_header(struct http_req *req, const char *name, const char *value);
+void http_respond(struct http_req *req, int status, const char *content_type, const void *body, size_t len);
+void http_respond_json(struct http_req *req, int status, const char *json, size_t len);
+/* Answers {"error":{"code":code,"message":message}}. */
+void http_error(struct http_req *req, int status, const char *code, const char *message);
+
+/* The HTTP reason phrase of a status code. */
+const char *http_status_text(int status);
+
+/* For WebSocket upgrades: hand the connection over. See ws.h. */
+struct http_conn;
+bool http_req_is_upgrade(const struct http_req *req);
+
+#endif

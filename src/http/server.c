@@ -1,0 +1,1030 @@
+/*
+ * server.c: HTTP/1.1 connections on libuv + llhttp.
+ *
+ * Reading: every read lands in the connection's `in` buffer and is parsed
+ * from there; the parser copies what it keeps (URL, headers, body) into the
+ * request, and the parsed bytes are dropped from `in` at once. When a
+ * request is complete the parser pauses, so a pipelined next request stays
+ * in `in` until the current one is answered; then parsing resumes in the
+ * same loop (never by recursion: a handler that answers synchronously just
+ * lets conn_process go round again).
+ *
+ * Writing: an answer is first tried with uv_try_write, which for small
+ * answers on an idle socket writes everything without allocating a write
+ * request; the rest goes through uv_write with a heap copy owned by the
+ * write until its callback.
+ *
+ * Closing: http_conn_close waits for queued writes, shuts down the sending
+ * side, then drains and discards input for a short linger before uv_close,
+ * so a client still sending a rejected body sees our 413 instead of a reset.
+ * Memory is freed only in the close callback; a request still in a
+ * handler's hands is detached (req->conn = NULL) and freed when answered.
+ */
+#include "http/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/app.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "http/conn.h"
+#include "auth/session.h"
+#include "http/static.h"
+
+#define TQ_LINGER 3
+#define LINGER_MS 2000
+#define OUT_HIGH_WATER (256 * 1024)
+#define IN_HIGH_WATER (64 * 1024)
+
+const double http_latency_bounds[16] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+
+static llhttp_settings_t parser_settings;
+static void conn_process(struct http_conn *c);
+static void conn_finish_close(struct http_conn *c);
+static void conn_start_reading(struct http_conn *c);
+static void flush_log(struct http_server *srv);
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static const char *cached_date(struct http_server *srv)
+{
+    time_t t = time(NULL);
+    if ((uint64_t)t != srv->date_sec) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(srv->date, sizeof(srv->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        srv->date_sec = (uint64_t)t;
+    }
+    return srv->date;
+}
+
+const char *http_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static struct http_req *req_new(struct http_conn *c)
+{
+    struct http_req *r = xcalloc(1, sizeof(*r));
+    r->conn = c;
+    r->app = c->srv->app;
+    r->start_ns = now_ns();
+    return r;
+}
+
+static void req_free(struct http_req *r)
+{
+    if (!r)
+        return;
+    buf_free(&r->url);
+    buf_free(&r->hdrbuf);
+    buf_free(&r->body);
+    buf_free(&r->extra_headers);
+    free(r->method_str);
+    auth_session_release(r->session);
+    free(r);
+}
+
+const char *http_header(const struct http_req *req, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    for (unsigned i = 0; i < req->nhdrs; i++) {
+        const struct http_header *h = &req->hdrs[i];
+        if (h->name_len == nl && strncasecmp(req->hdrbuf.data + h->name_off, name, nl) == 0) {
+            if (len)
+                *len = h->val_len;
+            return req->hdrbuf.data + h->val_off;
+        }
+    }
+    return NULL;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+bool http_query(const struct http_req *req, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    const char *p = req->query.p, *end = req->query.p + req->query.n;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq ? eq : stop;
+        if ((size_t)(kend - p) == nl && memcmp(p, name, nl) == 0) {
+            size_t o = 0;
+            for (const char *v = eq ? eq + 1 : stop; v < stop; v++) {
+                char ch = *v;
+                if (ch == '+') {
+                    ch = ' ';
+                } else if (ch == '%' && stop - v >= 3 && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
+                    ch = (char)(hexval(v[1]) * 16 + hexval(v[2]));
+                    v += 2;
+                }
+                if (o + 1 >= outlen)
+                    return false;
+                out[o++] = ch;
+            }
+            out[o] = '\0';
+            return true;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return false;
+}
+
+int64_t http_param_id(const struct http_req *req, unsigned i)
+{
+    if (i >= req->nparams || req->params[i].n == 0 || req->params[i].n > 18)
+        return -1;
+    int64_t v = 0;
+    for (size_t k = 0; k < req->params[i].n; k++) {
+        char ch = req->params[i].p[k];
+        if (ch < '0' || ch > '9')
+            return -1;
+        v = v * 10 + (ch - '0');
+    }
+    return v > 0 ? v : -1;
+}
+
+bool http_req_gone(const struct http_req *req)
+{
+    return req->conn == NULL;
+}
+
+bool http_req_is_upgrade(const struct http_req *req)
+{
+    return req->conn && req->conn->parser.upgrade;
+}
+
+void http_add_header(struct http_req *req, const char *name, const char *value)
+{
+    buf_printf(&req->extra_headers, "%s: %s\r\n", name, value);
+}
+
+/* ---- metrics and the request log --------------------------------------- */
+
+static void record(struct http_server *srv, struct http_req *req, int status, size_t bytes)
+{
+    double secs = (double)(now_ns() - req->start_ns) / 1e9;
+    if (req->route)
+        router_count((struct http_route *)req->route, status);
+    for (int i = 0; i < 16; i++)
+        if (secs <= http_latency_bounds[i])
+            srv->latency_buckets[i]++;
+    srv->latency_sum += secs;
+    srv->latency_count++;
+    if (!srv->log_requests)
+        return;
+    /* Built by hand into the batch buffer: one write per loop turn, not one per request. */
+    struct buf *b = &srv->logbuf;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    buf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"info\",\"msg\":\"request\",\"rid\":\"%s\",\"method\":\"",
+               when, ts.tv_nsec / 1000000, req->rid);
+    buf_puts(b, req->method_str ? req->method_str : "?");
+    buf_puts(b, "\",\"path\":\"");
+    buf_json_escape(b, req->path.p ? req->path.p : "", req->path.n);
+    buf_printf(b, "\",\"status\":%d,\"bytes\":%zu,\"dur_ms\":%.3f", status, bytes, secs * 1000.0);
+    if (req->session)
+        buf_printf(b, ",\"user\":%lld", (long long)auth_session_user_id(req->session));
+    buf_puts(b, "}\n");
+    if (b->len > 64 * 1024)
+        flush_log(srv);
+}
+
+static void flush_log(struct http_server *srv)
+{
+    const char *p = srv->logbuf.data;
+    size_t left = srv->logbuf.len;
+    while (left) {
+        ssize_t n = write(STDERR_FILENO, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        p += n;
+        left -= (size_t)n;
+    }
+    buf_reset(&srv->logbuf);
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    struct http_server *srv = h->data;
+    if (srv->logbuf.len)
+        flush_log(srv);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+struct write_req {
+    uv_write_t w;
+    char      *data;
+};
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct write_req *wr = (struct write_req *)w;
+    struct http_conn *c = w->handle->data;
+    free(wr->data);
+    free(wr);
+    c->writes--;
+    if (c->closed)
+        return;
+    if (status < 0) {
+        http_conn_abort(c);
+        return;
+    }
+    if (c->writes == 0) {
+        if (c->state == CS_CLOSING)
+            conn_finish_close(c);
+        else if (c->state == CS_WAIT_WRITE) {
+            c->state = CS_READ;
+            conn_process(c);
+        }
+    }
+}
+
+void http_conn_write_owned(struct http_conn *c, char *data, size_t len)
+{
+    if (c->closed) {
+        free(data);
+        return;
+    }
+    size_t off = 0;
+    if (c->writes == 0) {
+        uv_buf_t b = uv_buf_init(data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n > 0)
+            off = (size_t)n;
+        else if (n < 0 && n != UV_EAGAIN) {
+            free(data);
+            http_conn_abort(c);
+            return;
+        }
+    }
+    if (off == len) {
+        free(data);
+        return;
+    }
+    struct write_req *wr = xmalloc(sizeof(*wr));
+    wr->data = data;
+    uv_buf_t b = uv_buf_init(data + off, (unsigned)(len - off));
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        free(data);
+        free(wr);
+        http_conn_abort(c);
+        return;
+    }
+    c->writes++;
+}
+
+/* ---- answering ---------------------------------------------------------- */
+
+static void conn_after_answer(struct http_conn *c, bool keep)
+{
+    if (!keep || c->srv->draining) {
+        http_conn_close(c);
+        return;
+    }
+    c->state = CS_READ;
+    if (c->in_parse)
+        return; /* conn_process is on the stack and goes round again */
+    conn_process(c);
+}
+
+void http_respond(struct http_req *req, int status, const char *content_type, const void *body, size_t len)
+{
+    if (req->answered) {
+        log_error("bug", "second answer to request %s ignored", req->rid);
+        return;
+    }
+    req->answered = true;
+    struct http_conn *c = req->conn;
+    struct http_server *srv = c ? c->srv : req->app->http;
+    record(srv, req, status, len);
+    if (!c) {
+        req_free(req);
+        return;
+    }
+    bool keep = req->keepalive && !c->close_after && !srv->draining && !c->parser.upgrade;
+    bool head = req->method == HTTP_M_HEAD;
+    bool nobody = head || status == 304 || status == 204;
+    struct buf out = {0};
+    buf_reserve(&out, 256 + (nobody ? 0 : len));
+    buf_printf(&out, "HTTP/1.1 %d %s\r\nDate: %s\r\nX-Request-Id: %s\r\n", status, http_status_text(status),
+               cached_date(srv), req->rid);
+    if (content_type)
+        buf_printf(&out, "Content-Type: %s\r\n", content_type);
+    if (status != 304 && status != 204)
+        buf_printf(&out, "Content-Length: %zu\r\n", len);
+    if (!keep)
+        buf_puts(&out, "Connection: close\r\n");
+    else if (req->http_minor == 0)
+        buf_puts(&out, "Connection: keep-alive\r\n");
+    if (req->extra_headers.len)
+        buf_append(&out, req->extra_headers.data, req->extra_headers.len);
+    buf_append(&out, "\r\n", 2);
+    if (!nobody && len)
+        buf_append(&out, body, len);
+    c->req = NULL;
+    req_free(req);
+    size_t n = out.len;
+    http_conn_write_owned(c, buf_steal(&out), n);
+    if (!c->closed)
+        conn_after_answer(c, keep);
+}
+
+void http_respond_json(struct http_req *req, int status, const char *json, size_t len)
+{
+    http_respond(req, status, "application/json", json, len);
+}
+
+void http_error(struct http_req *req, int status, const char *code, const char *message)
+{
+    struct buf b = {0};
+    buf_puts(&b, "{\"error\":{\"code\":\"");
+    buf_json_escape(&b, code, strlen(code));
+    buf_puts(&b, "\",\"message\":\"");
+    buf_json_escape(&b, message, strlen(message));
+    buf_puts(&b, "\"}}");
+    http_respond_json(req, status, b.data, b.len);
+    buf_free(&b);
+}
+
+/* An error found while parsing: the request is answered, then the connection closes. */
+static void conn_fail(struct http_conn *c, int status, const char *code, const char *message)
+{
+    struct http_req *req = c->req;
+    if (!req) {
+        req = c->req = req_new(c);
+        req->method_str = xstrdup("?");
+    }
+    if (!req->rid[0])
+        snprintf(req->rid, sizeof(req->rid), "%s-%llx", c->srv->rid_prefix,
+                 (unsigned long long)++c->srv->rid_counter);
+    if (!req->route)
+        req->route = &c->srv->unmatched_route;
+    req->keepalive = false;
+    c->close_after = true;
+    c->state = CS_HANDLING;
+    http_error(req, status, code, message);
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void on_close(uv_handle_t *h)
+{
+    struct http_conn *c = h->data;
+    struct http_server *srv = c->srv;
+    if (c->ws && c->ws_on_close)
+        c->ws_on_close(c->ws);
+    if (c->req) {
+        if (c->state == CS_HANDLING && !c->req->answered)
+            c->req->conn = NULL; /* the handler still holds it; freed when it answers */
+        else
+            req_free(c->req);
+    }
+    buf_free(&c->in);
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (srv->conns == c)
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->counted)
+        srv->nconns--;
+    free(c);
+    if (srv->draining && srv->nconns == 0 && srv->on_drained) {
+        void (*cb)(struct http_server *) = srv->on_drained;
+        srv->on_drained = NULL;
+        cb(srv);
+    }
+}
+
+void http_conn_abort(struct http_conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    timerq_disarm(&c->tnode);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct http_conn *c = s->data;
+    (void)b;
+    if (nread < 0)
+        http_conn_abort(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+
+static void on_shutdown(uv_shutdown_t *sh, int status)
+{
+    struct http_conn *c = sh->data;
+    if (c->closed)
+        return;
+    if (status < 0) {
+        http_conn_abort(c);
+        return;
+    }
+    /* Discard whatever the client still sends until it closes or the linger ends. */
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) < 0) {
+        http_conn_abort(c);
+        return;
+    }
+    timerq_arm(&c->srv->tq, &c->tnode, TQ_LINGER);
+}
+
+static void conn_finish_close(struct http_conn *c)
+{
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+        http_conn_abort(c);
+}
+
+void http_conn_close(struct http_conn *c)
+{
+    if (c->closed || c->state == CS_CLOSING)
+        return;
+    c->state = CS_CLOSING;
+    timerq_disarm(&c->tnode);
+    if (c->writes == 0)
+        conn_finish_close(c);
+}
+
+/* ---- parser callbacks --------------------------------------------------- */
+
+static struct http_conn *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int count_header_bytes(struct http_conn *c, size_t len)
+{
+    c->header_bytes += (unsigned)len;
+    if (c->header_bytes > HTTP_MAX_HEADER_BYTES) {
+        c->err_status = 431;
+        c->err_code = "headers_too_large";
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct http_conn *c = conn_of(p);
+    req_free(c->req);
+    c->req = req_new(c);
+    c->header_bytes = 0;
+    c->in_field = false;
+    c->in_request = true;
+    timerq_arm(&c->srv->tq, &c->tnode, TQ_HEADER);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    if (count_header_bytes(c, len) < 0)
+        return HPE_USER;
+    buf_append(&c->req->url, at, len);
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    struct http_req *r = c->req;
+    if (count_header_bytes(c, len) < 0)
+        return HPE_USER;
+    if (!c->in_field) {
+        if (r->nhdrs == HTTP_MAX_HEADERS) {
+            c->err_status = 431;
+            c->err_code = "headers_too_large";
+            return HPE_USER;
+        }
+        struct http_header *h = &r->hdrs[r->nhdrs++];
+        h->name_off = (uint32_t)r->hdrbuf.len;
+        h->name_len = 0;
+        h->val_off = h->val_len = 0;
+        c->in_field = true;
+    }
+    struct http_header *h = &r->hdrs[r->nhdrs - 1];
+    buf_append(&r->hdrbuf, at, len);
+    h->name_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    struct http_req *r = c->req;
+    if (count_header_bytes(c, len) < 0)
+        return HPE_USER;
+    struct http_header *h = &r->hdrs[r->nhdrs - 1];
+    if (c->in_field) {
+        c->in_field = false;
+        h->val_off = (uint32_t)r->hdrbuf.len;
+        h->val_len = 0;
+    }
+    buf_append(&r->hdrbuf, at, len);
+    h->val_len += (uint32_t)len;
+    return 0;
+}
+
+static bool valid_rid(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct http_conn *c = conn_of(p);
+    struct http_server *srv = c->srv;
+    struct http_req *r = c->req;
+    c->in_field = false;
+    /* A value-less last header still needs a valid offset. */
+    if (r->nhdrs && r->hdrs[r->nhdrs - 1].val_off == 0 && r->hdrs[r->nhdrs - 1].val_len == 0)
+        r->hdrs[r->nhdrs - 1].val_off = (uint32_t)r->hdrbuf.len;
+    buf_reserve(&r->url, 1);
+    buf_reserve(&r->hdrbuf, 1);
+    const char *mname = llhttp_method_name((llhttp_method_t)p->method);
+    r->method_str = xstrdup(mname);
+    r->method = http_method_parse(mname, strlen(mname));
+    r->http_minor = p->http_minor;
+    r->keepalive = llhttp_should_keep_alive(p) != 0;
+    char *url = r->url.data ? r->url.data : "";
+    size_t ulen = r->url.len;
+    char *q = memchr(url, '?', ulen);
+    r->path.p = url;
+    r->path.n = q ? (size_t)(q - url) : ulen;
+    if (q) {
+        r->query.p = q + 1;
+        r->query.n = ulen - r->path.n - 1;
+    }
+    size_t rl;
+    const char *rid = http_header(r, "X-Request-Id", &rl);
+    if (rid && valid_rid(rid, rl)) {
+        memcpy(r->rid, rid, rl);
+        r->rid[rl] = '\0';
+    } else {
+        snprintf(r->rid, sizeof(r->rid), "%s-%llx", srv->rid_prefix, (unsigned long long)++srv->rid_counter);
+    }
+    /* Route now, so the body cap is known before the body is read. */
+    char allow[64];
+    enum router_result rr = router_match(srv->router, r->method, r->path.p, r->path.n, &r->route, r->params,
+                                         &r->nparams, allow, sizeof(allow));
+    c->body_cap = srv->body_max;
+    if (rr == ROUTER_FOUND && r->route->body_max >= 0)
+        c->body_cap = r->route->body_max;
+    if (rr == ROUTER_BAD_METHOD)
+        http_add_header(r, "Allow", allow);
+    c->upgrade_ok = rr == ROUTER_FOUND && (r->route->flags & ROUTE_F_UPGRADE);
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > (uint64_t)c->body_cap) {
+        c->err_status = 413;
+        c->err_code = "payload_too_large";
+        return HPE_USER;
+    }
+    size_t el;
+    const char *expect = http_header(r, "Expect", &el);
+    if (expect && el == 12 && strncasecmp(expect, "100-continue", 12) == 0 && c->body_cap > 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        http_conn_write_owned(c, xstrndup(cont, sizeof(cont) - 1), sizeof(cont) - 1);
+    }
+    /* Reading the body: idle timeout between its pieces, not the header clock. */
+    timerq_arm(&srv->tq, &c->tnode, TQ_IDLE);
+    /* Upgrade requests we accept carry no body; llhttp then stops at the headers. */
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    struct http_req *r = c->req;
+    if (r->body.len + len > (uint64_t)c->body_cap) {
+        c->err_status = 413;
+        c->err_code = "payload_too_large";
+        return HPE_USER;
+    }
+    buf_append(&r->body, at, len);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct http_conn *c = conn_of(p);
+    timerq_disarm(&c->tnode);
+    c->in_request = false;
+    return HPE_PAUSED;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static void run_handler(struct http_req *req)
+{
+    req->route->handler(req);
+}
+
+static void dispatch(struct http_conn *c)
+{
+    struct http_server *srv = c->srv;
+    struct http_req *r = c->req;
+    c->state = CS_HANDLING;
+    if (!r->route) {
+        char allow[64];
+        enum router_result rr = router_match(srv->router, r->method, r->path.p, r->path.n, &r->route, r->params,
+                                             &r->nparams, allow, sizeof(allow));
+        if (rr == ROUTER_BAD_METHOD) {
+            r->route = &srv->unmatched_route;
+            http_error(r, 405, "method_not_allowed", "this method is not allowed on this path");
+            return;
+        }
+        if ((r->method == HTTP_M_GET || r->method == HTTP_M_HEAD) && http_static_serve(srv->app, r)) {
+            return;
+        }
+        r->route = &srv->unmatched_route;
+        http_error(r, 404, "not_found", "no such path");
+        return;
+    }
+    if (c->parser.upgrade && !(r->route->flags & ROUTE_F_UPGRADE))
+        r->keepalive = false; /* we do not switch protocols here; answer and close */
+    if (r->route->roles) {
+        if (!srv->auth) {
+            http_error(r, 401, "unauthorized", "a session is required");
+            return;
+        }
+        srv->auth(r, run_handler);
+        return;
+    }
+    run_handler(r);
+}
+
+static void conn_process(struct http_conn *c)
+{
+    if (c->in_parse)
+        return;
+    c->in_parse = true;
+    while (!c->closed && c->state == CS_READ && c->in.len > 0) {
+        if (c->writes && c->tcp.write_queue_size > OUT_HIGH_WATER) {
+            c->state = CS_WAIT_WRITE; /* resumes from on_write */
+            break;
+        }
+        const char *data = c->in.data;
+        llhttp_errno_t err = llhttp_execute(&c->parser, data, c->in.len);
+        if (err == HPE_OK) {
+            buf_reset(&c->in);
+            break;
+        }
+        if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+            size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+            buf_consume(&c->in, used);
+            llhttp_resume(&c->parser);
+            if (err == HPE_PAUSED_UPGRADE)
+                llhttp_resume_after_upgrade(&c->parser);
+            dispatch(c);
+            continue;
+        }
+        if (err == HPE_USER && c->err_status)
+            conn_fail(c, c->err_status, c->err_code,
+                      c->err_status == 413 ? "request body too large" : "request header block too large");
+        else
+            conn_fail(c, 400, "bad_request", llhttp_errno_name(err));
+        break;
+    }
+    c->in_parse = false;
+    if (c->closed || c->state == CS_CLOSING || c->state == CS_WS)
+        return;
+    /* Backpressure: stop reading while a request is handled and input piles up. */
+    if (c->state != CS_READ && c->in.len > IN_HIGH_WATER && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    } else if (!c->reading) {
+        conn_start_reading(c);
+    }
+    if (c->state == CS_READ && !c->in_request && !timerq_armed(&c->tnode))
+        timerq_arm(&c->srv->tq, &c->tnode, TQ_IDLE);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct http_conn *c = h->data;
+    (void)suggested;
+    buf_reserve(&c->in, 16 * 1024);
+    b->base = c->in.data + c->in.len;
+    b->len = c->in.cap - c->in.len - 1;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct http_conn *c = s->data;
+    (void)b;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        /* EOF: a request cut off midway is answered by nobody; just close. */
+        if (c->state == CS_HANDLING) {
+            /* The client half-closed but may still read our answer. */
+            uv_read_stop(s);
+            c->reading = false;
+            c->close_after = true;
+            return;
+        }
+        http_conn_abort(c);
+        return;
+    }
+    c->in.len += (size_t)nread;
+    c->in.data[c->in.len] = '\0';
+    if (c->state == CS_READ && c->in_request && c->req && c->req->route)
+        timerq_arm(&c->srv->tq, &c->tnode, TQ_IDLE); /* body progress */
+    if (c->state == CS_READ)
+        conn_process(c);
+    else if (c->in.len > IN_HIGH_WATER && c->reading) {
+        uv_read_stop(s);
+        c->reading = false;
+    }
+}
+
+static void conn_start_reading(struct http_conn *c)
+{
+    if (c->reading || c->closed)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+static const char overload_response[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    "Retry-After: 1\r\nContent-Length: 75\r\n\r\n"
+    "{\"error\":{\"code\":\"overloaded\",\"message\":\"too many open connections\"}}\n   ";
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    struct http_server *srv = ls->data;
+    if (status < 0) {
+        log_warn("accept", "%s", uv_strerror(status));
+        return;
+    }
+    struct http_conn *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    uv_tcp_init(ls->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        c->closed = true;
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->accepted++;
+    if (srv->nconns >= srv->max_conns || srv->draining) {
+        srv->rejected_overload++;
+        c->state = CS_HANDLING;
+        http_conn_write_owned(c, xstrndup(overload_response, sizeof(overload_response) - 1),
+                              sizeof(overload_response) - 1);
+        http_conn_close(c);
+        return;
+    }
+    c->counted = true;
+    srv->nconns++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    c->state = CS_READ;
+    conn_start_reading(c);
+    timerq_arm(&srv->tq, &c->tnode, TQ_IDLE);
+}
+
+static void on_timeout(struct timerq *tq, struct timerq_node *n)
+{
+    struct http_conn *c = container_of(n, struct http_conn, tnode);
+    (void)tq;
+    if (c->closed)
+        return;
+    if (n->kind == TQ_LINGER || c->state == CS_CLOSING) {
+        http_conn_abort(c);
+        return;
+    }
+    if (c->state == CS_WS) {
+        /* the WebSocket layer arms its own kind; treat as dead peer */
+        http_conn_abort(c);
+        return;
+    }
+    if (c->state == CS_READ && c->in_request) {
+        conn_fail(c, 408, "request_timeout", "the request took too long to arrive");
+        return;
+    }
+    http_conn_close(c);
+}
+
+/* ---- set-up and teardown ------------------------------------------------ */
+
+int http_server_init(struct http_server *srv, struct gss_app *app, const struct router *router)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->app = app;
+    srv->router = router;
+    srv->max_conns = (size_t)app->cfg.max_conns;
+    srv->body_max = app->cfg.body_max;
+    srv->log_requests = app->cfg.log_requests;
+    srv->static_route.pattern = "static";
+    srv->unmatched_route.pattern = "unmatched";
+    llhttp_settings_init(&parser_settings);
+    parser_settings.on_message_begin = on_message_begin;
+    parser_settings.on_url = on_url;
+    parser_settings.on_header_field = on_header_field;
+    parser_settings.on_header_value = on_header_value;
+    parser_settings.on_headers_complete = on_headers_complete;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+    uint8_t rnd[4];
+    crypto_random(rnd, sizeof(rnd));
+    crypto_hex(rnd, sizeof(rnd), srv->rid_prefix);
+    int rc = timerq_init(&srv->tq, app->loop, on_timeout);
+    if (rc < 0)
+        return rc;
+    srv->tq.data = srv;
+    timerq_set_duration(&srv->tq, TQ_HEADER, (uint64_t)app->cfg.header_timeout_ms);
+    timerq_set_duration(&srv->tq, TQ_IDLE, (uint64_t)app->cfg.idle_timeout_ms);
+    timerq_set_duration(&srv->tq, TQ_WS, 75000); /* two missed pings and change */
+    timerq_set_duration(&srv->tq, TQ_LINGER, LINGER_MS);
+    uv_prepare_init(app->loop, &srv->flush);
+    srv->flush.data = srv;
+    uv_prepare_start(&srv->flush, on_prepare);
+    uv_unref((uv_handle_t *)&srv->flush);
+    uv_timer_init(app->loop, &srv->drain_timer);
+    srv->drain_timer.data = srv;
+    uv_tcp_init(app->loop, &srv->listener);
+    srv->listener.data = srv;
+    return 0;
+}
+
+int http_server_listen(struct http_server *srv, const char *host, int port, bool reuseport)
+{
+    struct sockaddr_storage ss;
+    int rc;
+    if (strchr(host, ':'))
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (rc < 0)
+        return rc;
+    if (reuseport) {
+        /* libuv 1.44 has no UV_TCP_REUSEPORT: make the socket ourselves. */
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            return uv_translate_sys_error(errno);
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if ((rc = uv_tcp_open(&srv->listener, fd)) < 0) {
+            close(fd);
+            return rc;
+        }
+    }
+    rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&ss, 0);
+    if (rc < 0)
+        return rc;
+    rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+    if (rc < 0)
+        return rc;
+    srv->listening = true;
+    return 0;
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    struct http_server *srv = t->data;
+    log_warn("shutdown", "deadline passed with %zu connection(s) open; closing them", srv->nconns);
+    for (struct http_conn *c = srv->conns; c; c = c->next)
+        http_conn_abort(c);
+}
+
+void http_server_drain(struct http_server *srv, uint64_t deadline_ms, void (*on_drained)(struct http_server *))
+{
+    srv->draining = true;
+    srv->on_drained = on_drained;
+    if (srv->listening) {
+        srv->listening = false;
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+    }
+    struct http_conn *next;
+    for (struct http_conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        if (c->state == CS_WS) {
+            if (c->ws_on_drain)
+                c->ws_on_drain(c->ws);
+        } else if (c->state == CS_READ && !c->in_request && c->in.len == 0) {
+            http_conn_close(c); /* idle keep-alive */
+        } else {
+            c->close_after = true; /* answered with Connection: close */
+        }
+    }
+    if (srv->nconns == 0) {
+        srv->on_drained = NULL;
+        on_drained(srv);
+        return;
+    }
+    uv_timer_start(&srv->drain_timer, on_drain_deadline, deadline_ms, 0);
+}
+
+void http_server_close(struct http_server *srv)
+{
+    if (srv->logbuf.len)
+        flush_log(srv);
+    buf_free(&srv->logbuf);
+    if (srv->listening) {
+        srv->listening = false;
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+    } else if (!uv_is_closing((uv_handle_t *)&srv->listener)) {
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+    }
+    uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+    uv_close((uv_handle_t *)&srv->flush, NULL);
+    timerq_close(&srv->tq, NULL);
+}
+
+uv_tcp_t *http_conn_tcp(struct http_conn *c)
+{
+    return &c->tcp;
+}
+
+void http_conn_upgraded(struct http_conn *c, void *ws, void (*ws_close)(void *ws))
+{
+    c->state = CS_WS;
+    c->ws = ws;
+    c->ws_on_close = ws_close;
+    timerq_disarm(&c->tnode);
+}

@@ -1,0 +1,85 @@
+/*
+ * server: the HTTP/1.1 listener and its connections.
+ *
+ * Owns the listening socket(s), every connection, and the one timer queue
+ * that enforces header-read and idle timeouts. A connection reads into its
+ * input buffer, llhttp parses one request at a time (pipelined requests wait
+ * in the buffer, answered strictly in order), the router picks a route, the
+ * auth step runs when the route needs a session, and the handler answers.
+ *
+ * Limits: header block 16 KiB (431), body over the route's cap (413, read no
+ * further), malformed (400 and close), GSS_MAX_CONNS open connections (then
+ * 503 and close), header timeout from a request's first byte, idle timeout
+ * between requests.
+ *
+ * Shutdown: http_server_drain() closes the listener, closes idle
+ * connections, lets in-flight requests finish (answered with
+ * Connection: close), and calls on_drained once no connection is left, or
+ * force-closes everything after the deadline.
+ */
+#ifndef GSS_HTTP_SERVER_H
+#define GSS_HTTP_SERVER_H
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "core/timerq.h"
+#include "http/http.h"
+#include "http/router.h"
+
+#define HTTP_MAX_HEADER_BYTES (16 * 1024)
+
+enum { TQ_HEADER = 0, TQ_IDLE = 1, TQ_WS = 2 };
+
+struct http_server;
+typedef void (*http_auth_fn)(struct http_req *req, void (*next)(struct http_req *req));
+/* Called when a connection is being taken over by a WebSocket. */
+
+struct http_server {
+    struct gss_app  *app;
+    uv_tcp_t         listener;      /* owned */
+    bool             listening;
+    struct timerq    tq;            /* header/idle timeouts of every connection */
+    struct http_conn *conns;        /* intrusive list of open connections */
+    size_t           nconns;        /* open, counted against max_conns */
+    size_t           max_conns;
+    int64_t          body_max;
+    const struct router *router;
+    http_auth_fn     auth;          /* may be NULL: routes needing roles then get 401 */
+    struct http_route static_route, unmatched_route; /* metric buckets */
+    bool             draining;
+    uv_timer_t       drain_timer;
+    void           (*on_drained)(struct http_server *srv);
+    struct buf       logbuf;        /* request log lines, flushed once per loop turn */
+    uv_prepare_t     flush;         /* flushes logbuf before the loop blocks */
+    uint64_t         rid_counter;
+    char             rid_prefix[12];
+    char             date[40];      /* cached Date header value */
+    uint64_t         date_sec;
+    bool             log_requests;
+    /* metrics */
+    uint64_t         latency_buckets[16];
+    double           latency_sum;
+    uint64_t         latency_count;
+    uint64_t         accepted, rejected_overload;
+    int              closing_handles;
+};
+
+int  http_server_init(struct http_server *srv, struct gss_app *app, const struct router *router);
+/* Binds and listens; reuseport for --workers. 0 or a libuv error. */
+int  http_server_listen(struct http_server *srv, const char *host, int port, bool reuseport);
+void http_server_drain(struct http_server *srv, uint64_t deadline_ms, void (*on_drained)(struct http_server *));
+/* Closes the server's own handles (after drain). */
+void http_server_close(struct http_server *srv);
+
+/* Latency histogram bucket upper bounds, seconds. */
+extern const double http_latency_bounds[16];
+
+/* For WebSocket: detach the TCP handle from HTTP processing. The conn keeps
+ * the socket; ws.c installs its own read callback. */
+uv_tcp_t *http_conn_tcp(struct http_conn *c);
+void      http_conn_upgraded(struct http_conn *c, void *ws, void (*on_close)(void *ws));
+
+#endif

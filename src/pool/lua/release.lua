@@ -1,0 +1,99 @@
+-- release.lua: "Cari Pengganti". CS frees the slot of a technician who did
+-- not show up: the technician loses the slot and may not claim this job
+-- again, and the job goes back on the board, urgent (top of the pool). One
+-- atomic step, stream entry and live message included. The full contract is
+-- in README.md beside this file.
+--
+-- KEYS: 1 pool  2 job  3 techs  4 banned  5 tech  6 seq  7 events  8 slots
+--       (the same keys as claim.lua)
+-- ARGV: 1 job_id  2 tech_id  3 channel  4 now_ms
+-- Reply: {"ok", slot, seq} | {"err", "not_open" | "not_assigned" | "bad_args"}
+
+-- A job or technician id: canonical decimal (no sign, no leading zero), at
+-- most 14 digits so cjson (14 significant digits) prints it exactly.
+local function id_arg(s)
+  if type(s) ~= 'string' or #s > 14 or not s:match('^[1-9]%d*$') then
+    return nil
+  end
+  return tonumber(s)
+end
+
+-- A non-negative decimal integer of at most maxlen digits. The pattern keeps
+-- out what tonumber alone would take: "0x1f", " 5", "1e3", "inf", "-1".
+local function uint_arg(s, maxlen)
+  if type(s) ~= 'string' or #s == 0 or #s > maxlen or not s:match('^%d+$') then
+    return nil
+  end
+  return tonumber(s)
+end
+
+local function int_s(n)
+  return string.format('%.0f', n)
+end
+
+if #KEYS ~= 8 then
+  return {'err', 'bad_args'}
+end
+local job_id = id_arg(ARGV[1])
+local tech_id = id_arg(ARGV[2])
+local channel = ARGV[3]
+local now_ms = uint_arg(ARGV[4], 15)
+if not job_id or not tech_id or type(channel) ~= 'string' or channel == ''
+    or not now_ms then
+  return {'err', 'bad_args'}
+end
+
+local job = redis.call('HMGET', KEYS[2], 'id', 'state', 'sched_ms', 'slots_total')
+if job[2] ~= 'open' and job[2] ~= 'full' then
+  return {'err', 'not_open'}
+end
+if job[1] ~= ARGV[1] then
+  return {'err', 'bad_args'}
+end
+if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 0 then
+  return {'err', 'not_assigned'}
+end
+local was_full = (job[2] == 'full')
+-- 0 only if the slots hash lost the entry; the holder is released anyway.
+local slot = tonumber(redis.call('HGET', KEYS[8], ARGV[2]) or '0') or 0
+
+redis.call('SREM', KEYS[3], ARGV[2])
+redis.call('HDEL', KEYS[8], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[2])
+if redis.call('HINCRBY', KEYS[5], 'active', -1) < 0 then
+  redis.call('HSET', KEYS[5], 'active', '0')
+end
+local taken = redis.call('HINCRBY', KEYS[2], 'slots_taken', -1)
+if taken < 0 then
+  taken = 0
+  redis.call('HSET', KEYS[2], 'slots_taken', '0')
+end
+redis.call('HSET', KEYS[2], 'state', 'open', 'urgent', '1')
+local version = redis.call('HINCRBY', KEYS[2], 'version', 1)
+-- Urgent band: the score is the scheduled time alone (see open.lua).
+redis.call('ZADD', KEYS[1], int_s(tonumber(job[3]) or 0), ARGV[1])
+
+local total = tonumber(job[4]) or 0
+local seq = redis.call('INCR', KEYS[6])
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', '1000000', '*',
+  'seq', int_s(seq), 'type', 'released', 'job', ARGV[1], 'tech', ARGV[2],
+  'slot', int_s(slot), 'slots_total', int_s(total), 'slots_taken', int_s(taken),
+  'state', 'open', 'version', int_s(version), 'at', int_s(now_ms))
+
+local b = redis.call('HMGET', KEYS[2], 'code', 'title', 'area', 'scheduled_at')
+-- A full job had left the board, so for boards it is new again; an open one
+-- only changed (fewer slots taken, now urgent).
+local pub_type = 'pool.updated'
+if was_full then
+  pub_type = 'pool.opened'
+end
+redis.call('PUBLISH', channel, cjson.encode({
+  type = pub_type,
+  seq = seq,
+  data = {
+    id = job_id, code = b[1] or '', title = b[2] or '', area = b[3] or '',
+    scheduled_at = b[4] or '', slots_total = total, slots_taken = taken,
+    urgent = true, state = 'open',
+  },
+}))
+return {'ok', slot, seq}

@@ -1,0 +1,252 @@
+#include "pool/redis.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/embedded.h"
+#include "core/log.h"
+
+static void rds_connect(struct rds *r);
+
+static void on_retry(uv_timer_t *t)
+{
+    rds_connect(t->data);
+}
+
+static void schedule_retry(struct rds *r)
+{
+    if (r->closing)
+        return;
+    r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : 100;
+    if (r->backoff_ms > 2000)
+        r->backoff_ms = 2000;
+    uv_timer_start(&r->retry, on_retry, r->backoff_ms, 0);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct rds *r = ac->data;
+    if (status != REDIS_OK) {
+        if (!r->warned)
+            log_warn("redis", "%s: connect to %s:%d failed: %s", r->name, r->host, r->port, ac->errstr);
+        r->warned = true;
+        r->ac = NULL; /* hiredis frees the context after this callback */
+        schedule_retry(r);
+        return;
+    }
+    r->up = true;
+    r->warned = false;
+    r->backoff_ms = 0;
+    log_info("redis", "%s: connected to %s:%d", r->name, r->host, r->port);
+    if (r->on_up)
+        r->on_up(r);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct rds *r = ac->data;
+    bool was_up = r->up;
+    r->ac = NULL; /* freed by hiredis after this callback */
+    r->up = false;
+    if (r->closing)
+        return;
+    log_warn("redis", "%s: connection lost (%s)", r->name, status == REDIS_OK ? "closed" : ac->errstr);
+    if (was_up && r->on_down)
+        r->on_down(r);
+    schedule_retry(r);
+}
+
+static void rds_connect(struct rds *r)
+{
+    if (r->closing || r->ac)
+        return;
+    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    if (!ac) {
+        schedule_retry(r);
+        return;
+    }
+    if (ac->err) {
+        if (!r->warned)
+            log_warn("redis", "%s: %s", r->name, ac->errstr);
+        r->warned = true;
+        redisAsyncFree(ac);
+        schedule_retry(r);
+        return;
+    }
+    ac->data = r;
+    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        schedule_retry(r);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+    if (r->db) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", r->db);
+        const char *argv[2] = {"SELECT", db};
+        redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, NULL);
+    }
+}
+
+int rds_init(struct rds *r, uv_loop_t *loop, const char *url, const char *name)
+{
+    memset(r, 0, sizeof(*r));
+    r->loop = loop;
+    r->name = name;
+    r->port = 6379;
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    const char *h = url + 8;
+    const char *at = strchr(h, '@'); /* redis://[:password@]host — password not supported yet */
+    if (at)
+        return -1;
+    const char *colon = strchr(h, ':'), *slash = strchr(h, '/');
+    const char *hend = colon ? colon : (slash ? slash : h + strlen(h));
+    if (hend == h || (size_t)(hend - h) >= sizeof(r->host))
+        return -1;
+    memcpy(r->host, h, (size_t)(hend - h));
+    r->host[hend - h] = '\0';
+    if (colon) {
+        r->port = atoi(colon + 1);
+        if (r->port <= 0 || r->port > 65535)
+            return -1;
+    }
+    if (slash)
+        r->db = atoi(slash + 1);
+    uv_timer_init(loop, &r->retry);
+    r->retry.data = r;
+    return 0;
+}
+
+void rds_start(struct rds *r)
+{
+    rds_connect(r);
+}
+
+void rds_close(struct rds *r)
+{
+    r->closing = true;
+    uv_timer_stop(&r->retry);
+    uv_close((uv_handle_t *)&r->retry, NULL);
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        r->ac = NULL;
+        r->up = false;
+        /* Runs pending callbacks with NULL replies, then the disconnect callback. */
+        redisAsyncFree(ac);
+    }
+}
+
+int rds_cmd(struct rds *r, redisCallbackFn *fn, void *priv, int argc, const char **argv, const size_t *lens)
+{
+    if (!r->up || !r->ac)
+        return -1;
+    r->commands++;
+    return redisAsyncCommandArgv(r->ac, fn, priv, argc, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
+int rds_cmdf(struct rds *r, redisCallbackFn *fn, void *priv, const char *fmt, ...)
+{
+    if (!r->up || !r->ac)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(r->ac, fn, priv, fmt, ap);
+    va_end(ap);
+    r->commands++;
+    return rc == REDIS_OK ? 0 : -1;
+}
+
+int rds_script_init(struct rds_script *s, const char *name)
+{
+    for (const struct gss_embedded *e = gss_lua_files; e->name; e++) {
+        if (strcmp(e->name, name) != 0)
+            continue;
+        s->name = e->name;
+        s->src = e->data;
+        s->len = e->len;
+        uint8_t h[20];
+        crypto_sha1(e->data, e->len, h);
+        crypto_hex(h, 20, s->sha);
+        return 0;
+    }
+    return -1;
+}
+
+/* Everything needed to re-send a call as EVAL: one allocation, args packed. */
+struct eval_call {
+    struct rds              *r;
+    const struct rds_script *s;
+    redisCallbackFn         *fn;
+    void                    *priv;
+    int                      argc;  /* EVALSHA sha nkeys args... */
+    const char             **argv;
+    size_t                  *lens;
+};
+
+static void on_eval_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct eval_call *ec = privdata;
+    redisReply *rep = reply;
+    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && ec->s) {
+        ec->argv[0] = "EVAL";
+        ec->argv[1] = ec->s->src;
+        ec->lens[0] = 4;
+        ec->lens[1] = ec->s->len;
+        ec->s = NULL; /* only once */
+        if (redisAsyncCommandArgv(ac, on_eval_reply, ec, ec->argc, ec->argv, ec->lens) == REDIS_OK)
+            return;
+        rep = NULL;
+    }
+    ec->fn(ac, rep, ec->priv);
+    free(ec);
+}
+
+int rds_evalsha(struct rds *r, const struct rds_script *s, int nkeys, int argc, const char **argv,
+                const size_t *lens, redisCallbackFn *fn, void *priv)
+{
+    if (!r->up || !r->ac)
+        return -1;
+    int total = argc + 3;
+    size_t bytes = sizeof(struct eval_call) + (size_t)total * (sizeof(char *) + sizeof(size_t)) + 16;
+    for (int i = 0; i < argc; i++)
+        bytes += (lens ? lens[i] : strlen(argv[i])) + 1;
+    struct eval_call *ec = xmalloc(bytes);
+    ec->r = r;
+    ec->s = s;
+    ec->fn = fn;
+    ec->priv = priv;
+    ec->argc = total;
+    ec->argv = (const char **)(ec + 1);
+    ec->lens = (size_t *)(ec->argv + total);
+    char *p = (char *)(ec->lens + total);
+    int nk = snprintf(p, 16, "%d", nkeys);
+    ec->argv[0] = "EVALSHA";
+    ec->lens[0] = 7;
+    ec->argv[1] = s->sha;
+    ec->lens[1] = 40;
+    ec->argv[2] = p;
+    ec->lens[2] = (size_t)nk;
+    p += 16;
+    for (int i = 0; i < argc; i++) {
+        size_t l = lens ? lens[i] : strlen(argv[i]);
+        memcpy(p, argv[i], l);
+        p[l] = '\0';
+        ec->argv[3 + i] = p;
+        ec->lens[3 + i] = l;
+        p += l + 1;
+    }
+    r->commands++;
+    if (redisAsyncCommandArgv(r->ac, on_eval_reply, ec, total, ec->argv, ec->lens) != REDIS_OK) {
+        free(ec);
+        return -1;
+    }
+    return 0;
+}
