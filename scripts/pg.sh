@@ -49,7 +49,15 @@ ensure_user() {
   is_root || return 0
   getent passwd "$PG_USER" >/dev/null && return 0
   echo "pg.sh: creating system user $PG_USER to run PostgreSQL (it refuses to run as root)" >&2
-  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$PG_USER"
+  # Two pg.sh started at once (parallel tests) may race here: the loser's
+  # useradd fails on the lock or on the existing name, which is fine.
+  local _
+  for _ in 1 2 3 4 5; do
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$PG_USER" 2>/dev/null && return 0
+    getent passwd "$PG_USER" >/dev/null && return 0
+    sleep 1
+  done
+  die "could not create user $PG_USER"
 }
 
 # The owner must be able to walk down to DATADIR. A clone under /root (mode

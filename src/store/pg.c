@@ -42,6 +42,7 @@ struct pg_conn {
 };
 
 static void conn_connect(struct pg_conn *c);
+static void retry_cb(uv_timer_t *t);
 static void quiet_notices(void *arg, const char *msg)
 {
     (void)arg;
@@ -147,7 +148,7 @@ static void conn_down(struct pg_conn *c, const char *why)
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 100;
     if (c->backoff_ms > 5000)
         c->backoff_ms = 5000;
-    uv_timer_start(&c->retry, (uv_timer_cb)conn_connect, c->backoff_ms, 0);
+    uv_timer_start(&c->retry, retry_cb, c->backoff_ms, 0);
 }
 
 static void conn_send_next(struct pg_conn *c)
@@ -395,8 +396,8 @@ static void on_retry_closed(uv_handle_t *h)
 {
     struct pg_conn *c = h->data;
     struct pg_pool *p = c->pool;
-    if (c->index == p->n - 1) {
-        /* the last handle of the pool: free shared state */
+    if (--p->open_timers == 0) {
+        /* the last handle of the pool (close callbacks run in any order): free shared state */
         for (int i = 0; p->keywords[i]; i++) {
             free(p->keywords[i]);
             free(p->values[i]);
@@ -424,6 +425,7 @@ void pg_pool_close(struct pg_pool *p)
     }
     p->tail = NULL;
     p->queued = 0;
+    p->open_timers = p->n;
     for (int i = 0; i < p->n; i++)
         uv_close((uv_handle_t *)&p->conns[i].retry, on_retry_closed);
 }

@@ -43,6 +43,7 @@ struct pg_pool {
     struct pg_query *head, *tail;         /* waiting for a free connection */
     size_t           queued, max_queued;
     bool             closing;
+    int              open_timers;         /* retry timers not yet closed */
     uint64_t         queries, errors;
     void           (*on_state)(struct pg_pool *pool, bool up); /* optional; any -> none up, or back */
     void            *data;
