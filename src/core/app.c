@@ -25,6 +25,7 @@
 #include "http/server.h"
 #include "http/static.h"
 #include "pool/redis.h"
+#include "pool/sub.h"
 #include "store/pg.h"
 
 static void app_close_all(struct gss_app *app);
@@ -140,6 +141,9 @@ int app_serve(struct gss_app *app)
         return 1;
     }
     redis.data = redis_sub.data = app;
+    struct sub_state sub;
+    sub_init(&sub, app);
+    app->sub = &sub;
     if (app_modules_start(app) < 0)
         return 1;
     pg_pool_start(&pg);
@@ -166,6 +170,7 @@ int app_serve(struct gss_app *app)
         exit_code = 1;
     }
     app_modules_free(app);
+    sub_free(&sub);
     static_free(&web);
     router_free(&app->router);
     log_info("shutdown complete", "exit %d", exit_code);

@@ -25,6 +25,7 @@ struct static_files;
 struct auth_state;
 struct pool_service;
 struct ws_hub;
+struct sub_state;
 struct sleep_ctx;
 
 struct gss_app {
@@ -40,6 +41,7 @@ struct gss_app {
     struct auth_state  *auth;
     struct pool_service *pool;
     struct ws_hub      *hub;
+    struct sub_state   *sub;       /* channel dispatch on redis_sub */
     uv_signal_t         sigint, sigterm, sighup;
     bool                stopping;
     int                 worker_id; /* 0 for the only or first worker */

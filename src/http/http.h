@@ -86,6 +86,15 @@ void http_error(struct http_req *req, int status, const char *code, const char *
 /* The HTTP reason phrase of a status code. */
 const char *http_status_text(int status);
 
+/* The client's address as text ("127.0.0.1"); false if unknown (client gone). */
+bool http_req_peer(const struct http_req *req, char *out, size_t outlen);
+
+/* Parses the body as a JSON object. On failure answers the request (415 if
+ * Content-Type is not application/json, 400 invalid_json otherwise) and
+ * returns NULL. The caller frees the document with yyjson_doc_free. */
+struct yyjson_doc;
+struct yyjson_doc *http_json_body(struct http_req *req);
+
 /* For WebSocket upgrades: hand the connection over. See ws.h. */
 struct http_conn;
 bool http_req_is_upgrade(const struct http_req *req);

@@ -1028,3 +1028,16 @@ void http_conn_upgraded(struct http_conn *c, void *ws, void (*ws_close)(void *ws
     c->ws_on_close = ws_close;
     timerq_disarm(&c->tnode);
 }
+
+bool http_req_peer(const struct http_req *req, char *out, size_t outlen)
+{
+    if (!req->conn)
+        return false;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)&ss, &len) < 0)
+        return false;
+    if (ss.ss_family == AF_INET)
+        return uv_ip4_name((struct sockaddr_in *)&ss, out, outlen) == 0;
+    return uv_ip6_name((struct sockaddr_in6 *)&ss, out, outlen) == 0;
+}
