@@ -44,6 +44,13 @@ struct http_conn {
     void              (*ws_on_drain)(void *ws);
 };
 
+/* Answers 101 with extra_headers ("Name: v\r\n" lines) and switches the
+ * connection to CS_WS; the request is freed. The caller then sets c->ws,
+ * c->ws_on_close, c->ws_on_drain, takes over reading (uv_read_start with its
+ * own callbacks; bytes already received after the request are in c->in) and
+ * writing. NULL if the client is already gone. */
+struct http_conn *http_upgrade(struct http_req *req, const char *extra_headers);
+
 /* Queues bytes for writing; takes ownership of `data` (malloc'd). */
 void http_conn_write_owned(struct http_conn *c, char *data, size_t len);
 /* The one close path: flushes queued writes, then closes. Idempotent. */

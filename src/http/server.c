@@ -1041,3 +1041,27 @@ bool http_req_peer(const struct http_req *req, char *out, size_t outlen)
         return uv_ip4_name((struct sockaddr_in *)&ss, out, outlen) == 0;
     return uv_ip6_name((struct sockaddr_in6 *)&ss, out, outlen) == 0;
 }
+
+struct http_conn *http_upgrade(struct http_req *req, const char *extra_headers)
+{
+    struct http_conn *c = req->conn;
+    if (req->answered)
+        return NULL;
+    req->answered = true;
+    struct http_server *srv = c ? c->srv : req->app->http;
+    record(srv, req, 101, 0);
+    if (!c) {
+        req_free(req);
+        return NULL;
+    }
+    struct buf out = {0};
+    buf_printf(&out, "HTTP/1.1 101 Switching Protocols\r\nDate: %s\r\nX-Request-Id: %s\r\n%s\r\n", cached_date(srv),
+               req->rid, extra_headers ? extra_headers : "");
+    c->req = NULL;
+    req_free(req);
+    c->state = CS_WS;
+    timerq_disarm(&c->tnode);
+    size_t n = out.len;
+    http_conn_write_owned(c, buf_steal(&out), n);
+    return c->closed ? NULL : c;
+}
