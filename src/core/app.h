@@ -26,6 +26,7 @@ struct auth_state;
 struct pool_service;
 struct ws_hub;
 struct sub_state;
+struct persister;
 struct sleep_ctx;
 
 struct gss_app {
@@ -40,6 +41,7 @@ struct gss_app {
     struct static_files *web;
     struct auth_state  *auth;
     struct pool_service *pool;
+    struct persister   *persister;
     struct ws_hub      *hub;
     struct sub_state   *sub;       /* channel dispatch on redis_sub */
     uv_signal_t         sigint, sigterm, sighup;

@@ -3,26 +3,45 @@
  * not grow a line per feature. Order matters: start after the store clients
  * exist; stop before they close.
  */
+#include <stdlib.h>
+
 #include "core/app.h"
+#include "pool/persister.h"
+#include "pool/pool.h"
 
 int app_modules_start(struct gss_app *app)
 {
-    (void)app;
+    /* the pool */
+    app->pool = xcalloc(1, sizeof(*app->pool));
+    if (pool_init(app->pool, app) < 0)
+        return -1;
+    app->persister = xcalloc(1, sizeof(*app->persister));
+    if (persister_start(app->persister, app) < 0)
+        return -1;
     return 0;
 }
 
 void app_modules_stop(struct gss_app *app)
 {
-    (void)app;
+    if (app->persister)
+        persister_stop(app->persister);
 }
 
 void app_modules_free(struct gss_app *app)
 {
-    (void)app;
+    if (app->persister) {
+        persister_free(app->persister);
+        free(app->persister);
+        app->persister = NULL;
+    }
+    free(app->pool);
+    app->pool = NULL;
 }
 
 void app_metrics_extra(struct gss_app *app, struct buf *b)
 {
-    (void)app;
-    (void)b;
+    if (app->pool)
+        pool_metrics(app->pool, b);
+    if (app->persister)
+        persister_metrics(app->persister, b);
 }

@@ -14,6 +14,13 @@ void app_routes(struct gss_app *app)
     router_add(r, HTTP_M_GET, "/readyz", h_readyz, 0);
     router_add(r, HTTP_M_GET, "/metrics", h_metrics, 0);
 
+    /* the job pool (pool.c) and tickets (tickets.c) */
+    router_add(r, HTTP_M_GET, "/api/v1/pool", h_pool_list, ROLE_TS | ROLE_CS | ROLE_ADMIN);
+    router_add(r, HTTP_M_POST, "/api/v1/pool/{id}/claim", h_pool_claim, ROLE_TS)->body_max = 1024;
+    router_add(r, HTTP_M_POST, "/api/v1/tickets", h_tickets_create, ROLE_CS | ROLE_ADMIN)->body_max = 16384;
+    router_add(r, HTTP_M_GET, "/api/v1/tickets", h_tickets_list, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
+    router_add(r, HTTP_M_GET, "/api/v1/tickets/{id}", h_tickets_get, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
+
     if (app->cfg.debug_routes) {
         router_add(r, HTTP_M_GET, "/api/v1/debug/sleep", h_debug_sleep, 0);
         router_add(r, HTTP_M_POST, "/api/v1/debug/echo", h_debug_echo, 0);

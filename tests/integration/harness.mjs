@@ -15,7 +15,8 @@
 //
 // Cleanup contract: everything started through this module (processes,
 // clusters, sockets, temp folders) is registered and torn down by a root-level
-// node:test `after` hook when the file's tests end, even when they failed; a
+// node:test `after` hook when the file's tests end, even when they failed
+// (it runs after the test file's own after hooks, top-level ones included); a
 // process 'exit' hook SIGKILLs whatever is left; and a tiny watchdog shell per
 // child kills it if this node process dies without running either (SIGKILL by
 // a ctest timeout). Children never inherit our stdio, so a leaked one could
@@ -30,6 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
+import { StringDecoder } from 'node:string_decoder';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -95,7 +97,12 @@ function cleanupAllSync() {
   }
 }
 
-after(cleanupAll);
+// Registered on the next turn, not now: node:test runs root-level after
+// hooks in registration order, and this module is evaluated before the test
+// file's own top-level code, so registering now would tear everything down
+// before the file's own after hooks (e.g. a graceful gssd.stop() checking the
+// exit code) could run.
+setImmediate(() => after(cleanupAll));
 process.on('exit', cleanupAllSync);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(sig, () => { cleanupAllSync(); process.exit(128 + os.constants.signals[sig]); });
@@ -175,8 +182,11 @@ function spawnTracked(name, cmd, args, { env, onLine, cwd } = {}) {
   const verbose = process.env.GSS_TEST_VERBOSE === '1';
   const splitter = (sink, label) => {
     let rest = '';
+    // A decoder, so that a character split across two reads stays whole;
+    // bytes that are not UTF-8 at all become U+FFFD (tests can look for it).
+    const dec = new StringDecoder('utf8');
     return (chunk) => {
-      rest += chunk.toString('utf8');
+      rest += dec.write(chunk);
       let i;
       while ((i = rest.indexOf('\n')) >= 0) {
         const line = rest.slice(0, i);
@@ -863,7 +873,9 @@ export async function startGssd({ env = {}, args = [], redis, database, migrate 
         if (child.alive()) child.proc.kill(sig);
       },
       waitExit(ms = 15000) {
-        return withTimeout(child.exited, ms, `gssd exit`);
+        return withTimeout(child.exited, ms, 'gssd exit').catch((err) => {
+          throw new Error(`${err.message}; last stderr lines:\n${child.lines.slice(-15).join('\n')}`);
+        });
       },
       async stop(sig = 'SIGTERM', ms = 15000) {
         if (child.alive()) child.proc.kill(sig);

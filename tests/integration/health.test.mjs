@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import {
   SOURCE_DIR, startGssd, startRedis, startPostgres, http, rawRequest, parseResponses,
-  scrapeMetrics, waitFor, runGssd, commonHeaderProblems,
+  scrapeMetrics, waitFor, runGssd, commonHeaderProblems, sleep,
 } from './harness.mjs';
 
 const T = { timeout: 60000 };
@@ -172,9 +172,10 @@ describe('health, readiness and metrics', () => {
 
     const v = (m, labels) => m.value('gss_http_requests_total', labels) || 0;
     const ok = { route: '/healthz', method: 'GET', status: '200' };
-    const miss = { route: 'unmatched', method: 'GET', status: '404' };
     assert.equal(v(after_, ok) - v(before_, ok), 3, 'gss_http_requests_total{route="/healthz",method="GET",status="200"} should grow by 3');
-    assert.equal(v(after_, miss) - v(before_, miss), 2, 'gss_http_requests_total{route="unmatched",method="GET",status="404"} should grow by 2');
+    // 404s go under route="unmatched" (whatever their method label).
+    const missAll = (m) => m.find('gss_http_requests_total', { route: 'unmatched', status: '404' }).reduce((a, s) => a + s.value, 0);
+    assert.equal(missAll(after_) - missAll(before_), 2, 'gss_http_requests_total{route="unmatched",status="404"} should grow by 2');
 
     // Histogram: per label set, buckets are cumulative, end at +Inf == _count.
     const buckets = after_.find('gss_http_request_duration_seconds_bucket');
@@ -203,6 +204,14 @@ describe('health, readiness and metrics', () => {
     assert.ok(totalCount - totalBefore >= 5, `histogram _count should grow by at least 5 (grew ${totalCount - totalBefore})`);
   });
 
+  it('404s are counted under route="unmatched" with their method', T, async () => {
+    const v = (m) => m.value('gss_http_requests_total', { route: 'unmatched', method: 'GET', status: '404' }) || 0;
+    const a = await scrapeMetrics(gssd.url);
+    for (let i = 0; i < 2; i++) assert.equal((await http(`${gssd.url}/api/v1/no-such-thing-either`)).status, 404);
+    const b = await scrapeMetrics(gssd.url);
+    assert.equal(v(b) - v(a), 2, 'gss_http_requests_total{route="unmatched",method="GET",status="404"} should grow by 2');
+  });
+
   it('route labels use the route pattern, not the raw path', T, async (t) => {
     const r = await http(`${gssd.url}/api/v1/pool/12345/claim`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     if (r.status === 404 && r.json?.error?.code === 'not_found') {
@@ -216,7 +225,7 @@ describe('health, readiness and metrics', () => {
       'the raw id must never become a label value');
   });
 
-  it('Redis down: /readyz 503 within ~2 s, /healthz stays 200; back up: ready again', T, async () => {
+  it('Redis down: /readyz 503 within ~2 s, /healthz stays 200; back after 3 s: ready again', T, async () => {
     await redis.stop();
     const down = await readyzUntil((r) => r.status === 503, 3000, '/readyz 503 after Redis stopped');
     assert.ok(down.ms <= 3000, `readiness took ${down.ms} ms to notice Redis down`);
@@ -237,6 +246,10 @@ describe('health, readiness and metrics', () => {
     assert.equal(m.value('gss_redis_up'), 0);
     assert.equal(m.value('gss_postgres_up'), 1);
 
+    // Stay down long enough for several reconnect attempts to fail: gssd
+    // must keep retrying, not only catch a restart that beats its first try.
+    await sleep(3000);
+    assert.equal((await http(`${gssd.url}/readyz`)).status, 503);
     await redis.start();
     const up = await readyzUntil((r) => r.status === 200, 15000, '/readyz 200 after Redis came back');
     assert.deepEqual(up.res.json, { status: 'ready', redis: 'up', postgres: 'up' });
@@ -263,6 +276,9 @@ describe('health, readiness and metrics', () => {
       return mm.value('gss_postgres_up') === 1 && mm.value('gss_postgres_connections') >= 1 ? mm : null;
     }, { timeout: 5000, what: 'gss_postgres_up 1 again' });
     assert.equal(m.value('gss_postgres_up'), 1);
+    // What gssd logged about the lost connections must be readable text.
+    const bad = gssd.lines.filter((l) => l.includes('\uFFFD'));
+    assert.deepEqual(bad, [], 'log lines with bytes that are not UTF-8');
   });
 
   it('both down: /readyz 503 names both', T, async () => {

@@ -14,7 +14,7 @@ import path from 'node:path';
 
 import {
   SOURCE_DIR, startGssd, makeTmpDir, http, rawConnect, rawRequest, parseResponses, scrapeMetrics,
-  commonHeaderProblems, startRedis,
+  commonHeaderProblems, startRedis, waitFor,
 } from './harness.mjs';
 
 const T = { timeout: 60000 };
@@ -120,18 +120,40 @@ describe('static files', () => {
     assert.equal(r.status, 304);
   });
 
-  it('the ETag changes when the file changes', T, async () => {
+  it('the ETag always matches the bytes served, before and after the file changes (SIGHUP reload)', T, async () => {
+    // gssd may serve web files from memory (static.h: loaded at start,
+    // reloaded on SIGHUP); either way an ETag must never vouch for bytes
+    // other than the ones it was sent with.
     const p = path.join(webDir, 'readme.txt');
     const [a] = await rawGet('/readme.txt');
+    assert.ok(a.body.equals(FILES['readme.txt'][1]));
     const newer = Buffer.from('plain text, edited and longer\n');
-    await fsp.writeFile(p, newer);
-    const later = new Date(Date.now() + 5000);
-    await fsp.utimes(p, later, later);
-    const [b] = await rawGet('/readme.txt', `If-None-Match: ${a.headers.etag}\r\n`);
-    assert.equal(b.status, 200, 'a changed file must not be answered 304 for the old ETag');
-    assert.ok(b.body.equals(newer));
-    assert.notEqual(b.headers.etag, a.headers.etag);
-    await fsp.writeFile(p, FILES['readme.txt'][1]);
+    try {
+      await fsp.writeFile(p, newer);
+      const later = new Date(Date.now() + 5000);
+      await fsp.utimes(p, later, later);
+      const [b] = await rawGet('/readme.txt');
+      if (b.body.equals(a.body)) assert.equal(b.headers.etag, a.headers.etag, 'same bytes, different ETag');
+      else assert.notEqual(b.headers.etag, a.headers.etag, 'new bytes served under the old ETag');
+
+      gssd.signal('SIGHUP');
+      const fresh = await waitFor(async () => {
+        const [r] = await rawGet('/readme.txt');
+        return r.status === 200 && r.body.equals(newer) ? r : null;
+      }, { timeout: 3000, what: 'the edited readme.txt to be served after SIGHUP' });
+      assert.notEqual(fresh.headers.etag, a.headers.etag, 'the ETag must change with the content');
+      const [c] = await rawGet('/readme.txt', `If-None-Match: ${a.headers.etag}\r\n`);
+      assert.equal(c.status, 200, 'the old ETag must not get a 304 for changed content');
+      assert.ok(c.body.equals(newer));
+      const [d] = await rawGet('/readme.txt', `If-None-Match: ${fresh.headers.etag}\r\n`);
+      assert.equal(d.status, 304);
+    } finally {
+      await fsp.writeFile(p, FILES['readme.txt'][1]);
+      gssd.signal('SIGHUP');
+    }
+    assert.ok(gssd.alive(), 'gssd must survive SIGHUP');
+    await waitFor(async () => (await rawGet('/readme.txt'))[0].body.equals(FILES['readme.txt'][1]),
+      { timeout: 3000, what: 'readme.txt restored after the second SIGHUP' });
   });
 
   it('HEAD gives the GET headers and no body', T, async () => {
@@ -161,12 +183,20 @@ describe('static files', () => {
   });
 
   it('static hits are counted under route="static"', T, async () => {
-    const v = (m) => m.value('gss_http_requests_total', { route: 'static', method: 'GET', status: '200' }) || 0;
+    const all = (m) => m.find('gss_http_requests_total', { route: 'static', status: '200' }).reduce((a, s) => a + s.value, 0);
     const a = await scrapeMetrics(gssd.url);
     await http(`${gssd.url}/app.js`);
     await http(`${gssd.url}/style.css`);
     const b = await scrapeMetrics(gssd.url);
-    assert.equal(v(b) - v(a), 2);
+    assert.equal(all(b) - all(a), 2);
+  });
+
+  it('static hits carry their method label', T, async () => {
+    const v = (m) => m.value('gss_http_requests_total', { route: 'static', method: 'GET', status: '200' }) || 0;
+    const a = await scrapeMetrics(gssd.url);
+    await http(`${gssd.url}/app.js`);
+    const b = await scrapeMetrics(gssd.url);
+    assert.equal(v(b) - v(a), 1, 'gss_http_requests_total{route="static",method="GET",status="200"} should grow by 1');
   });
 });
 

@@ -19,4 +19,13 @@ void h_debug_echo(struct http_req *req);
 struct gss_app;
 void debug_cancel_all(struct gss_app *app);
 
+/* pool.c */
+void h_pool_list(struct http_req *req);
+void h_pool_claim(struct http_req *req);
+
+/* tickets.c */
+void h_tickets_create(struct http_req *req);
+void h_tickets_list(struct http_req *req);
+void h_tickets_get(struct http_req *req);
+
 #endif

@@ -1,0 +1,302 @@
+/*
+ * Tickets: CS opens a ticket (which opens its job in the pool), lists and
+ * reads tickets; a technician sees only tickets they hold a slot of.
+ *
+ * Creating a ticket is one PostgreSQL statement (code counter, ticket row
+ * and audit entry together) followed by the pool's `open` script. If Redis
+ * fails between the two, the ticket exists without its job: `gssd check`
+ * reports it and `gssd rebuild-pool` puts it in the pool.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yyjson.h>
+
+#include "auth/session.h"
+#include "core/app.h"
+#include "core/jw.h"
+#include "core/log.h"
+#include "http/handlers/handlers.h"
+#include "pool/pool.h"
+#include "pool/redis.h"
+#include "store/pg.h"
+
+#define TICKET_COLS                                                                                                 \
+    "t.id, t.code, t.customer_id, t.problem, t.address, t.area, t.lat, t.lng,"                                     \
+    " to_char(t.scheduled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.techs_needed, t.status,"      \
+    " t.urgent, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), c.name, c.phone,"       \
+    " (SELECT coalesce(json_agg(json_build_object('tech_id', a.tech_id, 'slot', a.slot, 'name', u.name)"            \
+    "   ORDER BY a.slot), '[]') FROM assignments a JOIN users u ON u.id = a.tech_id"                                 \
+    "   WHERE a.ticket_id = t.id AND a.released_at IS NULL)"
+
+static void ticket_json(struct buf *b, PGresult *r, int row)
+{
+    jw_obj(b);
+    jw_key_int(b, "id", strtoll(PQgetvalue(r, row, 0), NULL, 10));
+    jw_key_str(b, "code", PQgetvalue(r, row, 1));
+    jw_key_int(b, "customer_id", strtoll(PQgetvalue(r, row, 2), NULL, 10));
+    jw_key_str(b, "customer_name", PQgetvalue(r, row, 13));
+    jw_key_str(b, "customer_phone", PQgetvalue(r, row, 14));
+    jw_key_str(b, "problem", PQgetvalue(r, row, 3));
+    jw_key_str(b, "address", PQgetvalue(r, row, 4));
+    jw_key_str(b, "area", PQgetvalue(r, row, 5));
+    jw_key(b, "lat");
+    if (PQgetisnull(r, row, 6))
+        jw_null(b);
+    else
+        jw_dbl(b, strtod(PQgetvalue(r, row, 6), NULL));
+    jw_key(b, "lng");
+    if (PQgetisnull(r, row, 7))
+        jw_null(b);
+    else
+        jw_dbl(b, strtod(PQgetvalue(r, row, 7), NULL));
+    jw_key_str(b, "scheduled_at", PQgetvalue(r, row, 8));
+    jw_key_int(b, "techs_needed", atoi(PQgetvalue(r, row, 9)));
+    jw_key_str(b, "status", PQgetvalue(r, row, 10));
+    jw_key_bool(b, "urgent", PQgetvalue(r, row, 11)[0] == 't');
+    jw_key_str(b, "created_at", PQgetvalue(r, row, 12));
+    jw_key(b, "technicians");
+    jw_raw(b, PQgetvalue(r, row, 15));
+    jw_end_obj(b);
+}
+
+static void answer_pg_error(struct http_req *req, enum pg_err err, const char *state, const char *msg)
+{
+    if (err == PG_ERR_DOWN || err == PG_ERR_CONN || err == PG_ERR_FULL) {
+        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+        return;
+    }
+    log_error("tickets", "query failed: %s %s", state ? state : "", msg ? msg : "");
+    http_error(req, 500, "internal", "the request failed");
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+struct create_ctx {
+    struct http_req *req;
+    struct buf       body; /* the 201 answer, built before the pool call */
+};
+
+static void on_opened(void *ud, enum pool_claim_result r, int slot, int64_t seq)
+{
+    struct create_ctx *cx = ud;
+    (void)slot;
+    (void)seq;
+    if (r != POOL_OK)
+        log_warn("tickets", "ticket created but its job did not open in the pool: %s (run gssd rebuild-pool)",
+                 pool_result_code(r));
+    http_respond_json(cx->req, 201, cx->body.data, cx->body.len);
+    buf_free(&cx->body);
+    free(cx);
+}
+
+static void on_inserted(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct create_ctx *cx = ud;
+    struct http_req *req = cx->req;
+    if (err != PG_OK) {
+        if (err == PG_ERR_SQL && state && !strcmp(state, "23503"))
+            http_error(req, 422, "validation_failed", "customer_id: no such customer");
+        else if (err == PG_ERR_SQL && state && (!strncmp(state, "22", 2) || !strcmp(state, "23514")))
+            http_error(req, 422, "validation_failed", "scheduled_at: not a valid date and time");
+        else
+            answer_pg_error(req, err, state, msg);
+        free(cx);
+        return;
+    }
+    ticket_json(&cx->body, res, 0);
+    struct pool_job job = {
+        .id = strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+        .code = PQgetvalue(res, 0, 1),
+        .title = PQgetvalue(res, 0, 16),
+        .area = PQgetvalue(res, 0, 5),
+        .scheduled_at = PQgetvalue(res, 0, 8),
+        .sched_ms = strtoll(PQgetvalue(res, 0, 17), NULL, 10),
+        .slots_total = atoi(PQgetvalue(res, 0, 9)),
+        .urgent = PQgetvalue(res, 0, 11)[0] == 't',
+    };
+    if (pool_open(req->app->pool, &job, on_opened, cx) < 0)
+        on_opened(cx, POOL_UNAVAILABLE, 0, 0);
+}
+
+static const char *str_field(yyjson_val *root, const char *name, size_t min, size_t max, bool required,
+                             const char **bad)
+{
+    yyjson_val *v = yyjson_obj_get(root, name);
+    if (!v || yyjson_is_null(v)) {
+        if (required)
+            *bad = name;
+        return NULL;
+    }
+    size_t n = yyjson_get_len(v);
+    if (!yyjson_is_str(v) || n < min || n > max) {
+        *bad = name;
+        return NULL;
+    }
+    return yyjson_get_str(v);
+}
+
+void h_tickets_create(struct http_req *req)
+{
+    yyjson_doc *doc = http_json_body(req);
+    if (!doc)
+        return;
+    yyjson_val *root = yyjson_doc_get_root(doc);
+    const char *bad = NULL;
+    yyjson_val *cust = yyjson_obj_get(root, "customer_id");
+    yyjson_val *needed = yyjson_obj_get(root, "techs_needed");
+    yyjson_val *lat = yyjson_obj_get(root, "lat"), *lng = yyjson_obj_get(root, "lng");
+    yyjson_val *urgent = yyjson_obj_get(root, "urgent");
+    const char *problem = str_field(root, "problem", 1, 2000, true, &bad);
+    const char *address = bad ? NULL : str_field(root, "address", 1, 500, true, &bad);
+    const char *sched = bad ? NULL : str_field(root, "scheduled_at", 10, 40, true, &bad);
+    const char *area = bad ? NULL : str_field(root, "area", 0, 100, false, &bad);
+    if (!bad && (!yyjson_is_int(cust) || yyjson_get_sint(cust) <= 0))
+        bad = "customer_id";
+    if (!bad && (!yyjson_is_int(needed) || yyjson_get_sint(needed) < 1 || yyjson_get_sint(needed) > 10))
+        bad = "techs_needed";
+    if (!bad && lat && !yyjson_is_null(lat) &&
+        (!yyjson_is_num(lat) || fabs(yyjson_get_num(lat)) > 90))
+        bad = "lat";
+    if (!bad && lng && !yyjson_is_null(lng) &&
+        (!yyjson_is_num(lng) || fabs(yyjson_get_num(lng)) > 180))
+        bad = "lng";
+    if (!bad && urgent && !yyjson_is_bool(urgent))
+        bad = "urgent";
+    if (bad) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s: missing or invalid", bad);
+        yyjson_doc_free(doc);
+        http_error(req, 422, "validation_failed", msg);
+        return;
+    }
+    if (!req->app->redis->up) {
+        yyjson_doc_free(doc);
+        http_error(req, 503, "unavailable", "the job pool is unavailable; try again");
+        return;
+    }
+    char cbuf[24], nbuf[8], latb[32], lngb[32], actor[24];
+    snprintf(cbuf, sizeof(cbuf), "%lld", (long long)yyjson_get_sint(cust));
+    snprintf(nbuf, sizeof(nbuf), "%d", (int)yyjson_get_sint(needed));
+    bool has_lat = lat && yyjson_is_num(lat), has_lng = lng && yyjson_is_num(lng);
+    if (has_lat)
+        snprintf(latb, sizeof(latb), "%.8f", yyjson_get_num(lat));
+    if (has_lng)
+        snprintf(lngb, sizeof(lngb), "%.8f", yyjson_get_num(lng));
+    snprintf(actor, sizeof(actor), "%lld", (long long)req->session->user_id);
+    const char *params[10] = {cbuf,  problem, address, area ? area : "", has_lat ? latb : NULL,
+                              has_lng ? lngb : NULL, sched, nbuf, actor, urgent && yyjson_get_bool(urgent) ? "t" : "f"};
+    static const char sql[] =
+        "WITH code AS ("
+        "  INSERT INTO ticket_code_counters (yymm, last)"
+        "  VALUES (to_char(now() AT TIME ZONE 'Asia/Jakarta', 'YYMM'), 1)"
+        "  ON CONFLICT (yymm) DO UPDATE SET last = ticket_code_counters.last + 1"
+        "  RETURNING yymm, last),"
+        " t AS ("
+        "  INSERT INTO tickets (code, customer_id, problem, address, area, lat, lng, scheduled_at, techs_needed,"
+        "                       created_by, urgent)"
+        "  SELECT 'GSS-' || code.yymm || '-' || lpad(code.last::text, 4, '0'), $1, $2, $3, $4, $5, $6, $7,"
+        "         $8, $9, $10 FROM code"
+        "  RETURNING *),"
+        " audit AS ("
+        "  INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
+        "  SELECT $9, 'ticket', t.id, 'create', json_build_object('code', t.code, 'techs_needed', t.techs_needed)"
+        "  FROM t)"
+        "SELECT " TICKET_COLS ", left(regexp_replace(t.problem, '\\s+', ' ', 'g'), 80),"
+        " (extract(epoch FROM t.scheduled_at) * 1000)::bigint"
+        " FROM t JOIN customers c ON c.id = t.customer_id";
+    struct create_ctx *cx = xcalloc(1, sizeof(*cx));
+    cx->req = req;
+    int rc = pg_query(req->app->pg, sql, 10, params, on_inserted, cx);
+    yyjson_doc_free(doc);
+    if (rc < 0) {
+        free(cx);
+        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+    }
+}
+
+/* ---- read --------------------------------------------------------------- */
+
+static void on_list(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct http_req *req = ud;
+    if (err != PG_OK) {
+        answer_pg_error(req, err, state, msg);
+        return;
+    }
+    struct buf b = {0};
+    jw_obj(&b);
+    jw_key(&b, "tickets");
+    jw_arr(&b);
+    for (int i = 0; i < PQntuples(res); i++)
+        ticket_json(&b, res, i);
+    jw_end_arr(&b);
+    jw_end_obj(&b);
+    http_respond_json(req, 200, b.data, b.len);
+    buf_free(&b);
+}
+
+void h_tickets_list(struct http_req *req)
+{
+    char status[32] = "", uid[24], limit[16] = "100";
+    http_query(req, "status", status, sizeof(status));
+    char lim[16];
+    if (http_query(req, "limit", lim, sizeof(lim))) {
+        int l = atoi(lim);
+        if (l < 1 || l > 500) {
+            http_error(req, 422, "validation_failed", "limit: 1..500");
+            return;
+        }
+        snprintf(limit, sizeof(limit), "%d", l);
+    }
+    snprintf(uid, sizeof(uid), "%lld", (long long)req->session->user_id);
+    bool ts = req->session->role == ROLE_TS;
+    const char *params[4] = {status[0] ? status : NULL, ts ? uid : NULL, limit, NULL};
+    static const char sql[] =
+        "SELECT " TICKET_COLS " FROM tickets t JOIN customers c ON c.id = t.customer_id"
+        " WHERE ($1::text IS NULL OR t.status = $1)"
+        "   AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM assignments a WHERE a.ticket_id = t.id"
+        "        AND a.tech_id = $2 AND a.released_at IS NULL))"
+        " ORDER BY t.scheduled_at DESC, t.id DESC LIMIT $3";
+    if (pg_query(req->app->pg, sql, 3, params, on_list, req) < 0)
+        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+}
+
+static void on_get(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct http_req *req = ud;
+    if (err != PG_OK) {
+        answer_pg_error(req, err, state, msg);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        http_error(req, 404, "not_found", "no such ticket");
+        return;
+    }
+    struct buf b = {0};
+    ticket_json(&b, res, 0);
+    http_respond_json(req, 200, b.data, b.len);
+    buf_free(&b);
+}
+
+void h_tickets_get(struct http_req *req)
+{
+    int64_t id = http_param_id(req, 0);
+    if (id <= 0) {
+        http_error(req, 404, "not_found", "no such ticket");
+        return;
+    }
+    char idb[24], uid[24];
+    snprintf(idb, sizeof(idb), "%lld", (long long)id);
+    snprintf(uid, sizeof(uid), "%lld", (long long)req->session->user_id);
+    bool ts = req->session->role == ROLE_TS;
+    /* A technician sees a ticket only while holding a slot of it (404 otherwise: no probing). */
+    const char *params[2] = {idb, ts ? uid : NULL};
+    static const char sql[] =
+        "SELECT " TICKET_COLS " FROM tickets t JOIN customers c ON c.id = t.customer_id"
+        " WHERE t.id = $1 AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM assignments a"
+        "   WHERE a.ticket_id = t.id AND a.tech_id = $2 AND a.released_at IS NULL))";
+    if (pg_query(req->app->pg, sql, 2, params, on_get, req) < 0)
+        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+}

@@ -1,0 +1,40 @@
+/*
+ * persister: the events stream → PostgreSQL (see persister.c for the
+ * delivery guarantees). One per gssd process, on its own Redis connection.
+ */
+#ifndef GSS_POOL_PERSISTER_H
+#define GSS_POOL_PERSISTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "pool/redis.h"
+
+struct gss_app;
+
+struct persister {
+    struct gss_app *app;
+    struct rds      conn;          /* owned: blocking reads live here */
+    uv_timer_t      timer;         /* retries and backoff */
+    char            consumer[96];  /* stable per host and worker */
+    bool            group_ready;
+    bool            from_pending;  /* next read is of our own pending entries (ID 0) */
+    bool            busy;          /* a read, write or ack is in flight */
+    bool            stopping;
+    bool            pg_warned;
+    uint64_t        backoff_ms;
+    uint64_t        next_autoclaim;
+    struct buf      batch;         /* JSON array of the batch being applied */
+    char          **ids;           /* stream ids of that batch, owned */
+    size_t          nids, cap_ids;
+    uint64_t        batches, acked, applied_claims;
+};
+
+int  persister_start(struct persister *ps, struct gss_app *app);
+void persister_stop(struct persister *ps);
+void persister_free(struct persister *ps);
+void persister_metrics(struct persister *ps, struct buf *b);
+
+#endif
