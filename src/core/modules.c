@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core/app.h"
+#include "pool/live.h"
 #include "pool/persister.h"
 #include "pool/pool.h"
 
@@ -15,6 +16,7 @@ int app_modules_start(struct gss_app *app)
     app->pool = xcalloc(1, sizeof(*app->pool));
     if (pool_init(app->pool, app) < 0)
         return -1;
+    /* live_start(app) once ws.c lands */
     app->persister = xcalloc(1, sizeof(*app->persister));
     if (persister_start(app->persister, app) < 0)
         return -1;

@@ -92,13 +92,27 @@ describe('health, readiness and metrics', () => {
     return { res, ms: Date.now() - t0 };
   }
 
-  before(async () => {
-    redis = await startRedis();
-    pg = await startPostgres();
+  // A new gssd with Redis and PostgreSQL both up, ready. The outage tests
+  // each start from one, so that a failure to recover in one test does not
+  // cascade into the next.
+  async function freshGssd() {
+    if (gssd) {
+      const old = gssd;
+      gssd = null;
+      const code = await old.stop('SIGTERM', 15000);
+      assert.equal(code, 0, 'gssd should exit 0 on SIGTERM');
+    }
+    await Promise.all([redis.start(), pg.start()]);
     gssd = await startGssd({ redis, env: { GSS_DATABASE_URL: `${pg.url}/gss` } });
     // The PostgreSQL pool connects in the background; readiness may lag
     // /healthz by a moment after start.
     await readyzUntil((r) => r.status === 200, 15000, '/readyz 200 after start');
+  }
+
+  before(async () => {
+    redis = await startRedis();
+    pg = await startPostgres();
+    await freshGssd();
   }, T);
 
   it('GET /healthz answers 200 {"status":"ok"} with the common headers', T, async () => {
@@ -226,6 +240,7 @@ describe('health, readiness and metrics', () => {
   });
 
   it('Redis down: /readyz 503 within ~2 s, /healthz stays 200; back after 3 s: ready again', T, async () => {
+    await freshGssd();
     await redis.stop();
     const down = await readyzUntil((r) => r.status === 503, 3000, '/readyz 503 after Redis stopped');
     assert.ok(down.ms <= 3000, `readiness took ${down.ms} ms to notice Redis down`);
@@ -257,6 +272,7 @@ describe('health, readiness and metrics', () => {
   });
 
   it('PostgreSQL down: /readyz 503 naming postgres, /healthz stays 200; back up: ready again', T, async () => {
+    await freshGssd();
     await pg.stop();
     const down = await readyzUntil((r) => r.status === 503, 10000, '/readyz 503 after PostgreSQL stopped');
     const j = down.res.json;
@@ -282,6 +298,7 @@ describe('health, readiness and metrics', () => {
   });
 
   it('both down: /readyz 503 names both', T, async () => {
+    await freshGssd();
     await Promise.all([redis.stop(), pg.stop()]);
     const down = await readyzUntil((r) => r.status === 503 && r.json?.redis === 'down' && r.json?.postgres === 'down',
       10000, '/readyz with both down');
