@@ -6,12 +6,15 @@
 #include <stdlib.h>
 
 #include "core/app.h"
+#include "http/ws.h"
 #include "pool/live.h"
 #include "pool/persister.h"
 #include "pool/pool.h"
 
 int app_modules_start(struct gss_app *app)
 {
+    /* the WebSocket hub (before anything that broadcasts) */
+    app->hub = ws_hub_new(app);
     /* the pool */
     app->pool = xcalloc(1, sizeof(*app->pool));
     if (pool_init(app->pool, app) < 0)
@@ -25,12 +28,15 @@ int app_modules_start(struct gss_app *app)
 
 void app_modules_stop(struct gss_app *app)
 {
+    ws_hub_stop(app->hub);
     if (app->persister)
         persister_stop(app->persister);
 }
 
 void app_modules_free(struct gss_app *app)
 {
+    ws_hub_free(app->hub);
+    app->hub = NULL;
     if (app->persister) {
         persister_free(app->persister);
         free(app->persister);
@@ -42,6 +48,7 @@ void app_modules_free(struct gss_app *app)
 
 void app_metrics_extra(struct gss_app *app, struct buf *b)
 {
+    ws_hub_metrics(app->hub, b);
     if (app->pool)
         pool_metrics(app->pool, b);
     if (app->persister)

@@ -21,6 +21,11 @@ void app_routes(struct gss_app *app)
     router_add(r, HTTP_M_GET, "/api/v1/tickets", h_tickets_list, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
     router_add(r, HTTP_M_GET, "/api/v1/tickets/{id}", h_tickets_get, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
 
+    /* websocket (ws.c) */
+    router_add(r, HTTP_M_GET, "/api/v1/ws", h_ws, ROLE_ANY)->flags |= ROUTE_F_UPGRADE;
+    if (app->cfg.ws_echo)
+        router_add(r, HTTP_M_GET, "/api/v1/ws/echo", h_ws_echo, 0)->flags |= ROUTE_F_UPGRADE;
+
     if (app->cfg.debug_routes) {
         router_add(r, HTTP_M_GET, "/api/v1/debug/sleep", h_debug_sleep, 0);
         router_add(r, HTTP_M_POST, "/api/v1/debug/echo", h_debug_echo, 0);

@@ -155,6 +155,8 @@ static int hexval(char ch)
 bool http_query(const struct http_req *req, const char *name, char *out, size_t outlen)
 {
     size_t nl = strlen(name);
+    if (!req->query.p)
+        return false;
     const char *p = req->query.p, *end = req->query.p + req->query.n;
     while (p && p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -828,27 +830,18 @@ static const char overload_response[] =
     "Retry-After: 1\r\nContent-Length: 75\r\n\r\n"
     "{\"error\":{\"code\":\"overloaded\",\"message\":\"too many open connections\"}}\n   ";
 
-static void on_connection(uv_stream_t *ls, int status)
+static void conn_link(struct http_server *srv, struct http_conn *c)
 {
-    struct http_server *srv = ls->data;
-    if (status < 0) {
-        log_warn("accept", "%s", uv_strerror(status));
-        return;
-    }
-    struct http_conn *c = xcalloc(1, sizeof(*c));
-    c->srv = srv;
-    uv_tcp_init(ls->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
-        c->closed = true;
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-        return;
-    }
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
     srv->accepted++;
+}
+
+/* Starts HTTP on a connection that is linked in and owns an open socket. */
+static void conn_begin(struct http_server *srv, struct http_conn *c)
+{
     if (srv->nconns >= srv->max_conns || srv->draining) {
         srv->rejected_overload++;
         c->state = CS_HANDLING;
@@ -865,6 +858,43 @@ static void on_connection(uv_stream_t *ls, int status)
     c->state = CS_READ;
     conn_start_reading(c);
     timerq_arm(&srv->tq, &c->tnode, TQ_IDLE);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    struct http_server *srv = ls->data;
+    if (status < 0) {
+        log_warn("accept", "%s", uv_strerror(status));
+        return;
+    }
+    struct http_conn *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    uv_tcp_init(ls->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        c->closed = true;
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    conn_link(srv, c);
+    conn_begin(srv, c);
+}
+
+int http_server_adopt(struct http_server *srv, uv_os_sock_t fd)
+{
+    struct http_conn *c = xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    uv_tcp_init(srv->app->loop, &c->tcp);
+    c->tcp.data = c;
+    int rc = uv_tcp_open(&c->tcp, fd);
+    if (rc < 0) {
+        c->closed = true;
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return rc;
+    }
+    conn_link(srv, c);
+    conn_begin(srv, c);
+    return 0;
 }
 
 static void on_timeout(struct timerq *tq, struct timerq_node *n)

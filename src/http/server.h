@@ -70,6 +70,8 @@ struct http_server {
 int  http_server_init(struct http_server *srv, struct gss_app *app, const struct router *router);
 /* Binds and listens; reuseport for --workers. 0 or a libuv error. */
 int  http_server_listen(struct http_server *srv, const char *host, int port, bool reuseport);
+/* Serves HTTP on an already connected socket (tests and fuzzing: a socketpair). */
+int  http_server_adopt(struct http_server *srv, uv_os_sock_t fd);
 void http_server_drain(struct http_server *srv, uint64_t deadline_ms, void (*on_drained)(struct http_server *));
 /* Closes the server's own handles (after drain). */
 void http_server_close(struct http_server *srv);

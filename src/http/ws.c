@@ -484,7 +484,10 @@ void ws_hub_accept(struct ws_hub *hub, struct http_req *req, bool echo)
         ws__refuse(hub, req, 400, "bad_handshake", "Sec-WebSocket-Key must be 16 bytes in base64");
         return;
     }
-    if (!echo && req->session->via_cookie && !ws__origin_ok(req)) {
+    /* The auth step takes the Bearer token when an Authorization header is
+     * present and the cookie otherwise (auth.h), so no header means cookie. */
+    bool via_cookie = http_header(req, "Authorization", NULL) == NULL;
+    if (!echo && via_cookie && !ws__origin_ok(req)) {
         ws__refuse(hub, req, 403, "bad_origin", "the Origin of this page may not use the session cookie");
         return;
     }
@@ -631,6 +634,20 @@ size_t ws_hub_close_user(struct ws_hub *hub, int64_t user_id)
         return 0;
     for (struct ws_conn *ws = hub->socks; ws; ws = ws->next) {
         if (ws->session && ws->session->user_id == user_id && ws->state == WS_OPEN) {
+            ws__close(ws, WS_HOW_START, WS_CLOSE_POLICY, "session ended");
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t ws_hub_close_session(struct ws_hub *hub, const char *token_hash)
+{
+    size_t n = 0;
+    if (!hub || !token_hash)
+        return 0;
+    for (struct ws_conn *ws = hub->socks; ws; ws = ws->next) {
+        if (ws->session && ws->state == WS_OPEN && strcmp(ws->session->token_hash, token_hash) == 0) {
             ws__close(ws, WS_HOW_START, WS_CLOSE_POLICY, "session ended");
             n++;
         }

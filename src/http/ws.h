@@ -95,6 +95,10 @@ void ws_hub_broadcast_resync(struct ws_hub *hub);
  * logout or when an account is disabled. Returns how many were closed. */
 size_t ws_hub_close_user(struct ws_hub *hub, int64_t user_id);
 
+/* The same for the sockets opened with one session (token_hash as in
+ * struct auth_session), e.g. on a logout. */
+size_t ws_hub_close_session(struct ws_hub *hub, const char *token_hash);
+
 /* Open WebSocket connections (board and echo, closing ones included). */
 size_t ws_hub_count(const struct ws_hub *hub);
 /* Appends the gss_ws_* Prometheus metrics. */

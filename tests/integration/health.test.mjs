@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  SOURCE_DIR, startGssd, startRedis, startPostgres, http, rawRequest, parseResponses,
+  SOURCE_DIR, startGssd, startRedis, startPostgres, http, rawConnect, rawRequest, parseResponses,
   scrapeMetrics, waitFor, runGssd, commonHeaderProblems, sleep,
 } from './harness.mjs';
 
@@ -176,6 +176,16 @@ describe('health, readiness and metrics', () => {
     for (const s of reqs) {
       for (const l of ['route', 'method', 'status']) assert.ok(l in s.labels, `sample without ${l}: ${JSON.stringify(s)}`);
     }
+  });
+
+  it('gss_http_connections_open follows open connections', T, async () => {
+    const open = async () => (await scrapeMetrics(gssd.url)).value('gss_http_connections_open');
+    const base = await open();
+    const conns = [];
+    for (let i = 0; i < 3; i++) conns.push(await rawConnect(gssd.port));
+    await waitFor(async () => (await open()) === base + 3, { timeout: 2000, what: `gss_http_connections_open to reach ${base + 3}` });
+    for (const c of conns) c.destroy();
+    await waitFor(async () => (await open()) === base, { timeout: 2000, what: `gss_http_connections_open back to ${base}` });
   });
 
   it('metrics counters and the latency histogram grow with requests', T, async () => {

@@ -82,6 +82,16 @@ describe('keep-alive, close and pipelining', () => {
     assert.equal(rs[0].status, 200);
   });
 
+  it('a pipelined Connection: close ends the pipeline: later requests are not answered', T, async () => {
+    const c = await rawConnect(main.port);
+    await c.write(get('/healthz', 'X-Request-Id: pc-1\r\n') + get('/healthz', 'X-Request-Id: pc-2\r\nConnection: close\r\n') +
+      get('/healthz', 'X-Request-Id: pc-3\r\n'));
+    assert.ok(await c.waitForClose(3000), 'server must close after the Connection: close request');
+    const rs = parseResponses(c.data);
+    assert.deepEqual(rs.map((r) => r.headers['x-request-id']), ['pc-1', 'pc-2']);
+    c.destroy();
+  });
+
   it('closes an HTTP/1.0 connection without keep-alive', T, async () => {
     const buf = await rawRequest(main.port, 'GET /healthz HTTP/1.0\r\n\r\n', { timeout: 3000 });
     assert.ok(buf.closed, 'server must close after an HTTP/1.0 request');
@@ -362,6 +372,7 @@ describe('timeouts (header 1000 ms, idle 3000 ms) and GSS_BODY_MAX', () => {
     assert.equal(rs.length, 1, `${what}: at most one response before the close`);
     assert.equal(rs[0].status, 408, `${what}: status`);
     assert.equal(rs[0].json().error.code, 'request_timeout', `${what}: code`);
+    assert.deepEqual(commonHeaderProblems(rs[0], { json: true }), [], `${what}: headers`);
   }
 
   it('slowloris: a request stalled inside its headers is cut at the header timeout', T, async () => {

@@ -28,4 +28,8 @@ void h_tickets_create(struct http_req *req);
 void h_tickets_list(struct http_req *req);
 void h_tickets_get(struct http_req *req);
 
+/* ws.c (the WebSocket routes; the protocol is in http/ws.c) */
+void h_ws(struct http_req *req);
+void h_ws_echo(struct http_req *req);
+
 #endif
