@@ -56,6 +56,7 @@ static const struct cfg_entry entries[] = {
      "unsent bytes a WebSocket may queue before it is closed (1008)"},
     {"GSS_LOGIN_MAX_FAILURES", I(login_max_failures), "5", 1, 1000,
      "failed logins per account (and 4x per address) before 429"},
+    {"GSS_ARGON2_FAST", B(argon2_fast), "0", 0, 0, "cheap argon2id parameters: tests only, never in production"},
     {"GSS_LOGIN_WINDOW_S", I(login_window_s), "300", 1, 86400, "window of the failed-login counters"},
 };
 

@@ -41,6 +41,7 @@ struct gss_config {
     int64_t ws_max_queued;
     int64_t login_max_failures;
     int64_t login_window_s;
+    bool    argon2_fast;     /* read by password.c from the environment; listed for --help */
 };
 
 /* Returns 0, or -1 after writing what is wrong to err. */

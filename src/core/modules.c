@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "auth/auth.h"
 #include "core/app.h"
 #include "http/ws.h"
 #include "pool/live.h"
@@ -13,6 +14,9 @@
 
 int app_modules_start(struct gss_app *app)
 {
+    /* sessions and the auth step (auth.c) */
+    if (auth_start(app) < 0)
+        return -1;
     /* the WebSocket hub (before anything that broadcasts) */
     app->hub = ws_hub_new(app);
     /* the pool */
@@ -28,6 +32,7 @@ int app_modules_start(struct gss_app *app)
 
 void app_modules_stop(struct gss_app *app)
 {
+    auth_stop(app);
     ws_hub_stop(app->hub);
     if (app->persister)
         persister_stop(app->persister);
@@ -35,6 +40,7 @@ void app_modules_stop(struct gss_app *app)
 
 void app_modules_free(struct gss_app *app)
 {
+    auth_free(app);
     ws_hub_free(app->hub);
     app->hub = NULL;
     if (app->persister) {
@@ -48,6 +54,7 @@ void app_modules_free(struct gss_app *app)
 
 void app_metrics_extra(struct gss_app *app, struct buf *b)
 {
+    auth_metrics(app, b);
     ws_hub_metrics(app->hub, b);
     if (app->pool)
         pool_metrics(app->pool, b);

@@ -160,15 +160,18 @@ enum router_result router_match(const struct router *r, enum http_method m, cons
     return ROUTER_BAD_METHOD;
 }
 
-void router_count(struct http_route *route, int status)
+void router_count(struct http_route *route, enum http_method method, int status)
 {
+    if (route->method)
+        method = route->method; /* a real route has one method (HEAD counts as its GET) */
     for (int i = 0; i < ROUTER_STATUS_SLOTS; i++) {
-        if (route->counts[i].status == status) {
+        if (route->counts[i].status == status && route->counts[i].method == method) {
             route->counts[i].count++;
             return;
         }
         if (route->counts[i].status == 0) {
             route->counts[i].status = (uint16_t)status;
+            route->counts[i].method = (uint8_t)method;
             route->counts[i].count = 1;
             return;
         }

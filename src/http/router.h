@@ -30,6 +30,7 @@
 
 struct route_status_count {
     uint16_t status;
+    uint8_t  method; /* enum http_method; matters for the catch-all buckets */
     uint64_t count;
 };
 
@@ -69,7 +70,7 @@ enum router_result router_match(const struct router *r, enum http_method m, cons
                                 const struct http_route **out, struct http_str *params, unsigned *nparams,
                                 char *allow, size_t cap);
 
-void router_count(struct http_route *route, int status);
+void router_count(struct http_route *route, enum http_method method, int status);
 const char *http_method_name(enum http_method m);
 enum http_method http_method_parse(const char *s, size_t n);
 

@@ -14,6 +14,19 @@ void app_routes(struct gss_app *app)
     router_add(r, HTTP_M_GET, "/readyz", h_readyz, 0);
     router_add(r, HTTP_M_GET, "/metrics", h_metrics, 0);
 
+    /* accounts (auth.c, users.c) */
+    {
+        struct http_route *login = router_add(r, HTTP_M_POST, "/api/v1/auth/login", h_auth_login, 0);
+        login->flags |= ROUTE_F_NO_CSRF; /* it has no session yet */
+        login->body_max = 8192;
+    }
+    router_add(r, HTTP_M_POST, "/api/v1/auth/logout", h_auth_logout, ROLE_ANY)->body_max = 1024;
+    router_add(r, HTTP_M_GET, "/api/v1/me", h_me, ROLE_ANY);
+    router_add(r, HTTP_M_GET, "/api/v1/users", h_users_list, ROLE_ADMIN);
+    router_add(r, HTTP_M_POST, "/api/v1/users", h_users_create, ROLE_ADMIN)->body_max = 8192;
+    router_add(r, HTTP_M_GET, "/api/v1/users/{id}", h_users_get, ROLE_ADMIN);
+    router_add(r, HTTP_M_PATCH, "/api/v1/users/{id}", h_users_update, ROLE_ADMIN)->body_max = 8192;
+
     /* the job pool (pool.c) and tickets (tickets.c) */
     router_add(r, HTTP_M_GET, "/api/v1/pool", h_pool_list, ROLE_TS | ROLE_CS | ROLE_ADMIN);
     router_add(r, HTTP_M_POST, "/api/v1/pool/{id}/claim", h_pool_claim, ROLE_TS)->body_max = 1024;

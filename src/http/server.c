@@ -220,7 +220,7 @@ static void record(struct http_server *srv, struct http_req *req, int status, si
 {
     double secs = (double)(now_ns() - req->start_ns) / 1e9;
     if (req->route)
-        router_count((struct http_route *)req->route, status);
+        router_count((struct http_route *)req->route, req->method, status);
     for (int i = 0; i < 16; i++)
         if (secs <= http_latency_bounds[i])
             srv->latency_buckets[i]++;
@@ -753,11 +753,13 @@ static void conn_process(struct http_conn *c)
             dispatch(c);
             continue;
         }
-        if (err == HPE_USER && c->err_status)
+        /* A callback that refused the request set err_status (llhttp reports
+         * on_headers_complete's refusal as HPE_CB_HEADERS_COMPLETE, others as HPE_USER). */
+        if (c->err_status)
             conn_fail(c, c->err_status, c->err_code,
                       c->err_status == 413 ? "request body too large" : "request header block too large");
         else
-            conn_fail(c, 400, "bad_request", llhttp_errno_name(err));
+            conn_fail(c, 400, "bad_request", llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser) : "malformed request");
         break;
     }
     c->in_parse = false;
@@ -825,10 +827,18 @@ static void conn_start_reading(struct http_conn *c)
 
 /* ---- accepting ---------------------------------------------------------- */
 
-static const char overload_response[] =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-    "Retry-After: 1\r\nContent-Length: 75\r\n\r\n"
-    "{\"error\":{\"code\":\"overloaded\",\"message\":\"too many open connections\"}}\n   ";
+static void send_overloaded(struct http_server *srv, struct http_conn *c)
+{
+    static const char body[] = "{\"error\":{\"code\":\"overloaded\",\"message\":\"too many open connections\"}}";
+    struct buf out = {0};
+    buf_printf(&out,
+               "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\nX-Request-Id: %s-%llx\r\n"
+               "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n"
+               "Retry-After: 1\r\n\r\n%s",
+               cached_date(srv), srv->rid_prefix, (unsigned long long)++srv->rid_counter, sizeof(body) - 1, body);
+    size_t n = out.len;
+    http_conn_write_owned(c, buf_steal(&out), n);
+}
 
 static void conn_link(struct http_server *srv, struct http_conn *c)
 {
@@ -845,8 +855,7 @@ static void conn_begin(struct http_server *srv, struct http_conn *c)
     if (srv->nconns >= srv->max_conns || srv->draining) {
         srv->rejected_overload++;
         c->state = CS_HANDLING;
-        http_conn_write_owned(c, xstrndup(overload_response, sizeof(overload_response) - 1),
-                              sizeof(overload_response) - 1);
+        send_overloaded(srv, c);
         http_conn_close(c);
         return;
     }

@@ -1,6 +1,6 @@
 #include "pool/redis.h"
 
-#include <hiredis/adapters/libuv.h>
+#include "pool/redis_uv.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +79,7 @@ static void rds_connect(struct rds *r)
         return;
     }
     ac->data = r;
-    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+    if (redis_uv_attach(ac, r->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         schedule_retry(r);
         return;

@@ -110,9 +110,15 @@ static void set_up(struct pg_pool *p, int delta)
         p->on_state(p, p->up > 0);
 }
 
-static void conn_down(struct pg_conn *c, const char *why)
+static void conn_down(struct pg_conn *c, const char *why_in)
 {
     struct pg_pool *p = c->pool;
+    /* why_in often points into c->conn (PQerrorMessage), which PQfinish frees. */
+    char why[256];
+    snprintf(why, sizeof(why), "%s", why_in ? why_in : "");
+    char *nl = strchr(why, '\n');
+    if (nl)
+        *nl = '\0';
     bool was_up = c->state == PGC_IDLE || c->state == PGC_BUSY;
     poll_detach(c);
     if (c->result) {

@@ -225,16 +225,20 @@ function spawnTracked(name, cmd, args, { env, onLine, cwd } = {}) {
   return { proc, lines, stdoutLines, exited, alive, unregister };
 }
 
-/** run(cmd, args, {env, timeout, input}): runs a command to completion and
- *  resolves {code, stdout, stderr} (never rejects on a non-zero exit). */
-export function run(cmd, args, { env, timeout = 60000, cwd } = {}) {
+/** run(cmd, args, {env, timeout, cwd, input}): runs a command to completion
+ *  and resolves {code, stdout, stderr}; code is the exit status, 'timeout'
+ *  when it was killed after timeout ms, -1 when it could not run. Never
+ *  rejects. input (string or Buffer) is written to its stdin, then closed. */
+export function run(cmd, args, { env, timeout = 60000, cwd, input } = {}) {
   return new Promise((resolve) => {
-    execFile(cmd, args, { env, timeout, cwd, maxBuffer: 64 * 1024 * 1024, killSignal: 'SIGKILL' },
+    const child = execFile(cmd, args, { env, timeout, cwd, maxBuffer: 64 * 1024 * 1024, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
         let code = 0;
         if (err) code = typeof err.code === 'number' ? err.code : (err.killed ? 'timeout' : -1);
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });
       });
+    child.stdin.on('error', () => { /* the command may exit without reading */ });
+    child.stdin.end(input === undefined ? '' : input);
   });
 }
 
@@ -933,10 +937,11 @@ export async function startGssd({ env = {}, args = [], redis, database, migrate 
   }
 }
 
-/** runGssd(args, {env, timeout}) → {code, stdout, stderr}: runs gssd to
- *  completion (for CLI tests such as --help). */
-export function runGssd(args, { env = {}, timeout = 20000 } = {}) {
-  return run(gssdBin(), args, { env: childEnv(env), timeout });
+/** runGssd(args, {env, timeout, input}) → {code, stdout, stderr}: runs gssd
+ *  to completion (CLI tests such as --help, or `user add` with the password
+ *  as input). env is applied like startGssd's overrides, on top of ours. */
+export function runGssd(args, { env = {}, timeout = 20000, input } = {}) {
+  return run(gssdBin(), args, { env: childEnv(env), timeout, input });
 }
 
 // ---------------------------------------------------------------------------

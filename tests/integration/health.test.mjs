@@ -85,11 +85,17 @@ describe('health, readiness and metrics', () => {
   // Polls /readyz until pred(response) holds; returns {res, ms}.
   async function readyzUntil(pred, timeout, what) {
     const t0 = Date.now();
-    const res = await waitFor(async () => {
-      const r = await http(`${gssd.url}/readyz`, { timeout: 2000 });
-      return pred(r) ? r : null;
-    }, { timeout, interval: 100, what });
-    return { res, ms: Date.now() - t0 };
+    let last;
+    try {
+      const res = await waitFor(async () => {
+        const r = await http(`${gssd.url}/readyz`, { timeout: 2000 });
+        last = r;
+        return pred(r) ? r : null;
+      }, { timeout, interval: 100, what });
+      return { res, ms: Date.now() - t0 };
+    } catch (err) {
+      throw new Error(`${err.message}; last /readyz: ${last ? `${last.status} ${last.text}` : 'none'}`);
+    }
   }
 
   // A new gssd with Redis and PostgreSQL both up, ready. The outage tests

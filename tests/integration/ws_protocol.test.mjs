@@ -147,14 +147,16 @@ class WsRaw {
   }
 
   // Reads frames until a close frame; asserts its code and that nothing but
-  // allowed (the data frames listed in `before`) came first; then waits for
-  // the server to close TCP. Returns the close frame.
-  async expectClose(code, what, { ms = 5000, allowBefore = [] } = {}) {
+  // the opcodes in allowBefore came first; answers it when reply is set (a
+  // close the server started waits for that); then waits for the server to
+  // close TCP. Returns the close frame.
+  async expectClose(code, what, { ms = 5000, allowBefore = [], reply = false } = {}) {
     for (;;) {
       const f = await this.next(ms).catch((err) => { throw new Error(`${what}: ${err.message}`); });
       if (f.opcode === OP.CLOSE) {
         assert.equal(f.code, code, `${what}: close code (reason ${JSON.stringify(f.reason)})`);
         assert.equal(f.masked, false, `${what}: server frames must not be masked`);
+        if (reply) await this.send(OP.CLOSE, closePayload(f.code));
         const closed = await this.conn.waitForClose(ms);
         assert.ok(closed, `${what}: the server must close the TCP connection after the close frame`);
         return f;
@@ -313,7 +315,7 @@ describe('opening handshake', () => {
   });
 
   it('answers a non-GET with 405', T, async () => {
-    const buf = await rawRequest(gssd.port, `POST ${ECHO} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n`, { timeout: 3000 });
+    const buf = await rawRequest(gssd.port, `POST ${ECHO} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, { timeout: 3000 });
     assert.equal(parseResponses(buf)[0].status, 405);
   });
 
@@ -500,7 +502,9 @@ describe('limits', () => {
     assert.ok(Date.now() - t0 < 1000, '/healthz slow while a client is being dropped');
     // Reading again: the echoes that fitted arrive intact, then the 1008.
     r.conn.socket.resume();
-    const close = await ws.expectClose(1008, 'slow client', { ms: 5000, allowBefore: [OP.BINARY] });
+    const t1 = Date.now();
+    const close = await ws.expectClose(1008, 'slow client', { ms: 5000, allowBefore: [OP.BINARY], reply: true });
+    assert.ok(Date.now() - t1 < 3000, 'the close handshake should end as soon as the client answers');
     assert.match(close.reason, /queue/i);
     const echoes = ws.frames.filter((f) => f.opcode === OP.BINARY);
     assert.ok(echoes.length > 0 && echoes.length < sent, `${echoes.length} echoes of ${sent}`);

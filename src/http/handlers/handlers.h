@@ -32,4 +32,13 @@ void h_tickets_get(struct http_req *req);
 void h_ws(struct http_req *req);
 void h_ws_echo(struct http_req *req);
 
+/* auth.c, users.c (accounts) */
+void h_auth_login(struct http_req *req);
+void h_auth_logout(struct http_req *req);
+void h_me(struct http_req *req);
+void h_users_list(struct http_req *req);
+void h_users_get(struct http_req *req);
+void h_users_create(struct http_req *req);
+void h_users_update(struct http_req *req);
+
 #endif

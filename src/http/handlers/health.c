@@ -41,7 +41,7 @@ static void route_counts(struct buf *b, const struct http_route *rt)
 {
     for (int i = 0; i < ROUTER_STATUS_SLOTS && rt->counts[i].status; i++)
         buf_printf(b, "gss_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n", rt->pattern,
-                   rt->method ? http_method_name(rt->method) : "*", rt->counts[i].status,
+                   http_method_name((enum http_method)rt->counts[i].method), rt->counts[i].status,
                    (unsigned long long)rt->counts[i].count);
 }
 

@@ -22,10 +22,11 @@
 #include "http/handlers/handlers.h"
 #include "store/pg.h"
 
-#define USER_JSON                                                                                                    \
+#define USER_OBJ                                                                                                     \
     "json_build_object('id', u.id, 'username', u.username, 'name', u.name, 'role', u.role, 'phone', u.phone,"      \
     " 'active', u.active, 'telegram_linked', u.telegram_chat_id IS NOT NULL,"                                       \
-    " 'created_at', to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
+    " 'created_at', to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"
+#define USER_JSON USER_OBJ "::text"
 
 static void answer_pg_error(struct http_req *req, enum pg_err err, const char *state, const char *msg)
 {
@@ -254,7 +255,7 @@ void h_users_list(struct http_req *req)
         params[1] = active;
     }
     if (pg_query(req->app->pg,
-                 "SELECT coalesce(json_agg(" USER_JSON " ORDER BY u.id), '[]')::text FROM users u"
+                 "SELECT coalesce(json_agg(" USER_OBJ " ORDER BY u.id), '[]')::text FROM users u"
                  " WHERE ($1::text IS NULL OR u.role = $1) AND ($2::boolean IS NULL OR u.active = $2)",
                  2, params, on_listed, req) < 0)
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
