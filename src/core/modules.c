@@ -23,7 +23,8 @@ int app_modules_start(struct gss_app *app)
     app->pool = xcalloc(1, sizeof(*app->pool));
     if (pool_init(app->pool, app) < 0)
         return -1;
-    /* live_start(app) once ws.c lands */
+    if (live_start(app) < 0)
+        return -1;
     app->persister = xcalloc(1, sizeof(*app->persister));
     if (persister_start(app->persister, app) < 0)
         return -1;

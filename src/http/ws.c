@@ -197,17 +197,20 @@ static int ws__send_frame(struct ws_conn *ws, int opcode, const void *payload, s
 /* ---- state -------------------------------------------------------------- */
 
 /* The one place where a socket's state changes; see enum ws_how. Idempotent:
- * a socket already done (or dropped) ignores it. */
+ * a socket already dropped ignores everything, one already done everything
+ * but an abort (a failed write while its TCP close is under way). */
 static void ws__close(struct ws_conn *ws, enum ws_how how, uint16_t code, const char *reason)
 {
     struct http_conn *c = ws->conn;
-    if (c->closed || ws->state == WS_DONE)
+    if (c->closed)
         return;
     if (how == WS_HOW_ABORT) {
         ws->state = WS_DONE;
         http_conn_abort(c);
         return;
     }
+    if (ws->state == WS_DONE)
+        return;
     if (how == WS_HOW_START && ws->state != WS_OPEN)
         return; /* a close is already in progress */
     if (ws->state == WS_OPEN) {

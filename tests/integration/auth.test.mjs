@@ -254,7 +254,7 @@ describe('login, me and logout', () => {
       await waitFor(async () => (await redis.command('TTL', key)) > 43000, { timeout: 2000, what: 'session TTL renewed' });
       await waitFor(async () => (await redis.command('TTL', ukey)) > 43000, { timeout: 2000, what: 'user set TTL renewed' });
     } finally {
-      await C.stop();
+      assert.equal(await C.stop(), 0, C.lines.slice(-20).join('\n'));
     }
   });
 
@@ -272,7 +272,7 @@ describe('login, me and logout', () => {
       const meB = await api(C, 'GET', '/api/v1/me', { auth: { token: r.json.token } });
       assert.equal(meB.headers.get('set-cookie'), null, 'a Bearer call gets no cookie');
     } finally {
-      await C.stop();
+      assert.equal(await C.stop(), 0, C.lines.slice(-20).join('\n'));
     }
   });
 });
@@ -590,7 +590,7 @@ describe('passwords', () => {
       // Both the strong and the fast process verify it.
       assert.equal((await login(A, 'sales1', users.sales1.password)).status, 200);
     } finally {
-      await P.stop();
+      assert.equal(await P.stop(), 0, P.lines.slice(-20).join('\n'));
     }
   });
 
@@ -627,5 +627,16 @@ describe('passwords', () => {
     assert.ok(m.value('gss_sessions_cached') >= 1);
     assert.ok(m.value('gss_session_cache_lookups_total', { result: 'hit' }) >= 1);
     assert.ok(m.value('gss_session_invalidations_total', { kind: 'message' }) >= 1);
+  });
+});
+
+describe('shutdown', () => {
+  it('both processes stop cleanly (no leaked handle, no sanitizer report)', T, async () => {
+    for (const g of [A, B]) {
+      const code = await g.stop();
+      const text = g.lines.join('\n');
+      assert.ok(!/AddressSanitizer|LeakSanitizer|runtime error:/.test(text), text.slice(-3000));
+      assert.equal(code, 0, g.lines.slice(-20).join('\n'));
+    }
   });
 });

@@ -146,3 +146,10 @@ describe('role matrix', () => {
     });
   }
 });
+
+describe('after the matrix', () => {
+  it('gssd stops cleanly', { timeout: 30000 }, async () => {
+    const code = await g.stop();
+    assert.equal(code, 0, g.lines.slice(-20).join('\n'));
+  });
+});
