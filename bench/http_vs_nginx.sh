@@ -12,10 +12,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build/bench}
 dur=${BENCH_DURATION:-10s}
 conns=${BENCH_CONNS:-64}
-if [ ! -x "$build/gssd" ]; then
-  cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGSS_TESTS=OFF >/dev/null
-  cmake --build "$build" -j"$(nproc)" >/dev/null
-fi
+cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGSS_TESTS=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
 tmp=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cleanup() {
