@@ -13,7 +13,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 
 import {
-  http, psql, psqlJson, rawConnect, runGssd, redisCommand, sleep, waitFor, withTimeout, SOURCE_DIR, REDIS_PREFIX,
+  http, parseResponses, psql, psqlJson, rawConnect, runGssd, redisCommand, sleep, waitFor, withTimeout, SOURCE_DIR, REDIS_PREFIX,
 } from './harness.mjs';
 
 /** The one password of every account these tests make. */
@@ -262,7 +262,6 @@ export async function stormLossy(port, plan, { connectLimit = 100, timeout = 200
         try {
           res = await c.waitForResponses(p.jobs.length, timeout);
         } catch {
-          const { parseResponses } = await import('./harness.mjs');
           try { res = parseResponses(c.data).filter((r) => r.complete); } catch { res = []; }
         }
       }
