@@ -17,7 +17,7 @@ BOOKWORM_PKGS=(
 )
 TRIXIE_PKGS=(libllhttp-dev libyyjson-dev libmbedtls-dev)
 # Extra packages only the test/bench side needs.
-TEST_PKGS=(nodejs npm chromium wrk nginx-light procps psmisc)
+TEST_PKGS=(nodejs npm chromium wrk nginx-light procps psmisc clang libclang-rt-14-dev)
 
 want=("${BOOKWORM_PKGS[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${TEST_PKGS[@]}"); fi

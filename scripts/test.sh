@@ -39,6 +39,11 @@ cmake --build build/test -j"$JOBS"
 say "building build/asan"
 cmake -S . -B build/asan -DGSS_WERROR=ON -DGSS_SANITIZE=ON >/dev/null
 cmake --build build/asan -j"$JOBS"
+# The libFuzzer targets (clang): in this run each fuzzer gets a short smoke
+# run from its seeds (ctest fuzz/*); long runs are for developers.
+say "building build/fuzz"
+CC=clang cmake -S . -B build/fuzz -DGSS_WERROR=ON -DGSS_FUZZ=ON >/dev/null
+cmake --build build/fuzz -j"$JOBS" --target fuzz_ws_frame fuzz_http_parse
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/gss-test.XXXXXX")
 # pg.sh runs the server as user gssdb when we are root; it must be able to
@@ -104,7 +109,7 @@ run_ctest() {
   shift
   say "running the tests in build/$tree"
   set +e
-  env "$@" ctest --test-dir "build/$tree" --output-on-failure -j2 2>&1 | tee "$log"
+  env "$@" ctest --test-dir "build/$tree" --output-on-failure -j2 ${CTEST_SELECT:+-R "$CTEST_SELECT"} 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
   line=$(grep -E '[0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
@@ -124,6 +129,7 @@ run_ctest() {
 run_ctest test
 run_ctest asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+CTEST_SELECT='^fuzz/' run_ctest fuzz
 
 # Stop PostgreSQL now, quietly, so that the summary below is the last line.
 cleanup

@@ -13,7 +13,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 
 import {
-  http, parseResponses, psql, psqlJson, rawConnect, runGssd, redisCommand, sleep, waitFor, withTimeout, SOURCE_DIR, REDIS_PREFIX,
+  http, parseResponses, psql, rawConnect, runGssd, redisCommand, sleep, waitFor, withTimeout, SOURCE_DIR, REDIS_PREFIX,
 } from './harness.mjs';
 
 /** The one password of every account these tests make. */
@@ -290,11 +290,13 @@ export function winnersByJob(plan, results) {
 /** assignmentsOf(g, jobIds) → Map jobId → [{tech, slot}] sorted by slot,
  *  the unreleased assignments PostgreSQL holds for those tickets. */
 export async function assignmentsOf(dbUrl, jobIds) {
-  const rows = await psqlJson(dbUrl,
+  // Plain rows, not harness psqlJson: json_agg puts newlines between
+  // elements, which psqlJson's line splitting cuts (reported).
+  const rows = await psql(dbUrl,
     `SELECT ticket_id, tech_id, slot FROM assignments WHERE released_at IS NULL` +
     ` AND ticket_id = ANY('{${jobIds.join(',')}}'::bigint[]) ORDER BY ticket_id, slot`);
   const m = new Map(jobIds.map((j) => [j, []]));
-  for (const r of rows) m.get(Number(r.ticket_id)).push({ tech: Number(r.tech_id), slot: r.slot });
+  for (const [t, tech, slot] of rows) m.get(Number(t)).push({ tech: Number(tech), slot: Number(slot) });
   return m;
 }
 
@@ -330,17 +332,24 @@ export async function waitPersisted(g, expected, timeout = 30000) {
   const ids = [...expected.keys()];
   const norm = (m) => ids.map((j) => [j, (m.get(j) || []).slice().sort((a, b) => a.slot - b.slot)
     .map((x) => `${x.tech}:${x.slot}`).join(',')]);
-  let got;
-  try {
-    await waitFor(async () => {
-      got = await assignmentsOf(g.database.url, ids);
-      return JSON.stringify(norm(got)) === JSON.stringify(norm(expected));
-    }, { timeout, interval: 200, what: 'PostgreSQL to hold every claim' });
-  } catch (err) {
-    const bad = norm(expected).filter(([j, w], i) => norm(got)[i][1] !== w)
-      .slice(0, 10).map(([j, w]) => `job ${j}: want {${w}} got {${norm(got).find((x) => x[0] === j)[1]}}`);
-    throw new Error(`${err.message}\n${bad.join('\n')}`);
+  const want = norm(expected);
+  let got = null;
+  let lastErr = null;
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      got = norm(await assignmentsOf(g.database.url, ids));
+      if (JSON.stringify(got) === JSON.stringify(want)) return;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() - t0 > timeout) break;
+    await sleep(200);
   }
+  const bad = got ? want.filter(([, w], i) => got[i][1] !== w).slice(0, 10)
+    .map(([j, w]) => `job ${j}: want {${w}} got {${got.find((x) => x[0] === j)[1]}}`) : [];
+  throw new Error(`PostgreSQL does not hold every claim after ${timeout} ms` +
+    (lastErr ? ` (last error: ${lastErr.message})` : '') + `\n${bad.join('\n')}`);
 }
 
 // ---------------------------------------------------------------------------

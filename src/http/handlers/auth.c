@@ -51,6 +51,13 @@ static void login_free(struct login_ctx *lc)
     free(lc);
 }
 
+/* The body held a password: do not leave it in freed memory. */
+static void wipe_body(struct http_req *req)
+{
+    if (req->body.data)
+        explicit_bzero(req->body.data, req->body.len);
+}
+
 static void answer_unavailable(struct http_req *req)
 {
     http_error(req, 503, "unavailable", "the service is temporarily unavailable; try again");
@@ -308,7 +315,7 @@ void h_auth_login(struct http_req *req)
     /* yyjson keeps the parsed strings in its own memory: wipe it too. */
     explicit_bzero((char *)yyjson_get_str(p), lc->pwlen);
     yyjson_doc_free(doc);
-    explicit_bzero(req->body.data, req->body.len);
+    wipe_body(req);
     if (!http_req_peer(req, lc->addr, sizeof(lc->addr)))
         snprintf(lc->addr, sizeof(lc->addr), "unknown");
     if (auth_throttle_check(req->app, lc->account, lc->addr, on_throttle, lc) < 0) {

@@ -46,6 +46,13 @@ static void answer_pg_error(struct http_req *req, enum pg_err err, const char *s
     http_error(req, 500, "internal", "the request failed");
 }
 
+/* The body held a password: do not leave it in freed memory. */
+static void wipe_body(struct http_req *req)
+{
+    if (req->body.data)
+        explicit_bzero(req->body.data, req->body.len);
+}
+
 /* ---- validation --------------------------------------------------------- */
 
 /* The fields of a create or change, validated. Strings point into the
@@ -201,7 +208,7 @@ static bool read_input(struct http_req *req, bool creating, struct user_input *i
         in->pw[in->pwlen] = '\0';
         explicit_bzero((char *)yyjson_get_str(pw), in->pwlen);
     }
-    explicit_bzero(req->body.data, req->body.len);
+    wipe_body(req);
     if (!creating && !in->name && !in->role && !in->has_phone && in->active < 0 && !in->pw) {
         http_error(req, 422, "validation_failed", "nothing to change: give name, phone, role, active or password");
         input_free(in);
@@ -212,7 +219,7 @@ static bool read_input(struct http_req *req, bool creating, struct user_input *i
 invalid:;
     char msg[160];
     snprintf(msg, sizeof(msg), "%s: %s", field, why);
-    explicit_bzero(req->body.data, req->body.len);
+    wipe_body(req);
     input_free(in);
     http_error(req, 422, "validation_failed", msg);
     return false;

@@ -1,0 +1,291 @@
+// GSS web app: session, routes by role, the page frame (header, navigation,
+// live indicator, toasts). Views live in ./views/, one module each, and
+// export mount(root, ctx) → cleanup().
+//
+// Routes are hash routes (/#/jobs/12) because gssd serves only real files
+// and "/" (docs/web.md). A request for /jobs/12 that the server maps to this
+// page is rewritten to /#/jobs/12 at start-up, so the Telegram deep link
+// works as soon as the server maps it.
+
+import { get, post, setCsrf, onUnauthorized, ApiError } from './api.js';
+import { h, replace } from './dom.js';
+import { roleLabel } from './format.js';
+import { PoolFeed } from './live.js';
+import * as loginView from './views/login.js';
+import * as boardView from './views/board.js';
+import * as myJobsView from './views/myjobs.js';
+import * as jobView from './views/job.js';
+import * as ticketsView from './views/tickets.js';
+import * as ticketView from './views/ticket.js';
+import * as newTicketView from './views/newticket.js';
+import * as homeView from './views/home.js';
+
+const ROUTES = [
+  { re: /^\/login$/, view: loginView, public: true, title: 'Masuk' },
+  { re: /^\/papan$/, view: boardView, roles: ['ts', 'cs', 'admin'], title: 'Papan Job' },
+  { re: /^\/job-saya$/, view: myJobsView, roles: ['ts'], title: 'Job Saya' },
+  { re: /^\/jobs\/(\d{1,15})$/, view: jobView, roles: ['ts'], title: 'Detail Job', csRedirect: (m) => `/tiket/${m[1]}` },
+  { re: /^\/tiket$/, view: ticketsView, roles: ['cs', 'admin'], title: 'Tiket' },
+  { re: /^\/tiket\/baru$/, view: newTicketView, roles: ['cs', 'admin'], title: 'Tiket Baru' },
+  { re: /^\/tiket\/(\d{1,15})$/, view: ticketView, roles: ['cs', 'admin'], title: 'Detail Tiket' },
+  { re: /^\/beranda$/, view: homeView, roles: ['sales', 'admin'], title: 'Beranda' },
+];
+
+const NAV = {
+  ts: [['/papan', 'Papan Job'], ['/job-saya', 'Job Saya']],
+  cs: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/papan', 'Papan Job']],
+  admin: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/papan', 'Papan Job'], ['/beranda', 'Admin']],
+  sales: [['/beranda', 'Beranda']],
+};
+
+const HOME = { ts: '/papan', cs: '/tiket', admin: '/tiket', sales: '/beranda' };
+
+const LIVE_TEXT = { connecting: 'Menghubungkan…', live: 'Live', offline: 'Terputus', idle: '' };
+
+const state = {
+  user: null,
+  feed: new PoolFeed(),
+  cleanup: null,
+  intended: null, // route asked for before login, opened after it
+  mine: new Set(), // job ids this technician claimed in this tab (before the list catches up)
+  notice: null, // one-off message for the login page ("Sesi berakhir")
+};
+
+const root = document.getElementById('app');
+
+// ---- toasts ---------------------------------------------------------------
+
+const toasts = h('div', { class: 'toasts', 'aria-live': 'polite', 'aria-atomic': 'false' });
+
+/** toast(text, kind): a short message at the bottom; kind ok | error | info. */
+function toast(text, kind = 'info') {
+  const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+  toasts.appendChild(t);
+  setTimeout(() => t.classList.add('toast-out'), 4200);
+  setTimeout(() => t.remove(), 4600);
+}
+
+// ---- frame ----------------------------------------------------------------
+
+const frame = {
+  header: null,
+  nav: null,
+  live: null,
+  main: h('main', { class: 'main', id: 'main', tabindex: '-1' }),
+};
+
+function currentPath() {
+  const p = location.hash.replace(/^#/, '');
+  return p.startsWith('/') ? p : '/';
+}
+
+/** navigate('/papan'): go to a route (adds a history entry). */
+function navigate(path, { replace: rep = false } = {}) {
+  const target = `#${path}`;
+  if (location.hash === target) {
+    render();
+    return;
+  }
+  if (rep) {
+    history.replaceState(null, '', target);
+    render();
+  } else {
+    location.hash = target; // hashchange renders
+  }
+}
+
+function liveIndicator() {
+  const text = h('span', { class: 'live-text' });
+  const el = h('span', { class: 'live', role: 'status', title: 'Status koneksi papan job' },
+    h('span', { class: 'live-dot', 'aria-hidden': 'true' }), text);
+  const update = (s) => {
+    el.dataset.state = s;
+    text.textContent = LIVE_TEXT[s] || '';
+  };
+  update(state.feed.status);
+  state.feed.subscribe((c) => {
+    if (c.type === 'status') update(c.status);
+  });
+  return el;
+}
+
+function buildHeader(user) {
+  const links = (NAV[user.role] || []).map(([path, label]) =>
+    h('a', { class: 'nav-link', href: `#${path}`, dataset: { path } }, label));
+  frame.nav = h('nav', { class: 'nav', 'aria-label': 'Menu utama' }, links);
+  const showLive = user.role !== 'sales';
+  frame.live = showLive ? liveIndicator() : null;
+  const logout = h('button', { class: 'btn btn-ghost btn-sm', type: 'button', on: { click: doLogout } }, 'Keluar');
+  frame.header = h('header', { class: 'topbar' },
+    h('div', { class: 'topbar-inner' },
+      h('a', { class: 'brand', href: `#${HOME[user.role] || '/'}`, 'aria-label': 'GSS, ke beranda' },
+        h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, 'G'),
+        h('span', { class: 'brand-text' }, 'GSS')),
+      frame.nav,
+      h('div', { class: 'topbar-right' },
+        frame.live,
+        h('span', { class: 'who' },
+          h('span', { class: 'who-name' }, user.name),
+          h('span', { class: 'who-role' }, roleLabel(user.role))),
+        logout)));
+  return frame.header;
+}
+
+function showFrame(withHeader) {
+  if (withHeader) replace(root, buildHeader(state.user), frame.main, toasts);
+  else replace(root, frame.main, toasts);
+  root.dataset.role = state.user ? state.user.role : '';
+}
+
+function markNav(path) {
+  if (!frame.nav) return;
+  for (const a of frame.nav.querySelectorAll('.nav-link')) {
+    const on = path === a.dataset.path || (a.dataset.path === '/tiket' && /^\/tiket\/\d/.test(path)) ||
+      (a.dataset.path === '/papan' && /^\/jobs\//.test(path) && !state.mine.has(Number(path.split('/')[2])));
+    a.classList.toggle('active', on);
+    if (on) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+// ---- session ----------------------------------------------------------------
+
+function startSession(user, csrf) {
+  state.user = user;
+  setCsrf(csrf);
+  if (user.role === 'ts' || user.role === 'cs' || user.role === 'admin') state.feed.start();
+  showFrame(true);
+}
+
+function endSession(notice) {
+  state.feed.stop();
+  state.feed = new PoolFeed(); // drop every subscriber of the old session
+  state.user = null;
+  state.mine.clear();
+  setCsrf(null);
+  state.notice = notice || null;
+  frame.nav = null;
+  showFrame(false);
+}
+
+async function doLogout() {
+  try {
+    await post('/auth/logout', {}, { auth: false });
+  } catch {
+    /* the session may already be gone: leave anyway */
+  }
+  unmount();
+  endSession({ text: 'Anda telah keluar.', kind: 'info' });
+  navigate('/login');
+}
+
+onUnauthorized(() => {
+  if (!state.user) return;
+  state.intended = currentPath();
+  unmount();
+  endSession({ text: 'Sesi Anda telah berakhir. Silakan masuk lagi.', kind: 'error' });
+  navigate('/login', { replace: true });
+});
+
+// ---- routing ------------------------------------------------------------------
+
+function unmount() {
+  if (state.cleanup) {
+    try {
+      state.cleanup();
+    } catch (err) {
+      console.error('view cleanup failed', err);
+    }
+    state.cleanup = null;
+  }
+}
+
+function render() {
+  const path = currentPath();
+  let route = null;
+  let match = null;
+  for (const r of ROUTES) {
+    match = r.re.exec(path);
+    if (match) {
+      route = r;
+      break;
+    }
+  }
+  const user = state.user;
+  if (!user) {
+    if (!route || !route.public) {
+      if (path !== '/' && path !== '/login') state.intended = path;
+      navigate('/login', { replace: true });
+      return;
+    }
+  } else {
+    if (!route || route.public) {
+      navigate(HOME[user.role] || '/beranda', { replace: true });
+      return;
+    }
+    if (!route.roles.includes(user.role)) {
+      if (route.csRedirect && (user.role === 'cs' || user.role === 'admin')) navigate(route.csRedirect(match), { replace: true });
+      else navigate(HOME[user.role] || '/beranda', { replace: true });
+      return;
+    }
+  }
+  unmount();
+  replace(frame.main);
+  frame.main.className = `main main-${route.view.layout || 'narrow'}`;
+  document.title = `${route.title} · GSS`;
+  markNav(path);
+  const ctx = {
+    user,
+    feed: state.feed,
+    mine: state.mine,
+    params: match.slice(1),
+    navigate,
+    toast,
+    setTitle(t) {
+      document.title = `${t} · GSS`;
+    },
+    notice: state.notice,
+    loggedIn(u, csrf) {
+      state.notice = null;
+      startSession(u, csrf);
+      const next = state.intended;
+      state.intended = null;
+      navigate(next && next !== '/login' ? next : (HOME[u.role] || '/beranda'), { replace: true });
+    },
+  };
+  state.notice = null;
+  state.cleanup = route.view.mount(frame.main, ctx) || null;
+}
+
+window.addEventListener('hashchange', render);
+
+// ---- start ----------------------------------------------------------------------
+
+async function boot() {
+  // /jobs/12 (the Telegram deep link, once the server maps it here) → /#/jobs/12.
+  const deep = /^\/jobs\/(\d{1,15})\/?$/.exec(location.pathname);
+  if (deep) history.replaceState(null, '', `/#/jobs/${deep[1]}`);
+
+  replace(root, h('div', { class: 'boot', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Memuat…'));
+  let me = null;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      me = await get('/me', { auth: false });
+      break;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) break; // not logged in
+      if (attempt >= 2) {
+        replace(root, h('div', { class: 'boot boot-error', role: 'alert' },
+          h('p', null, 'Tidak dapat terhubung ke server GSS.'),
+          h('button', { class: 'btn btn-primary', type: 'button', on: { click: () => location.reload() } }, 'Coba lagi')));
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 800 * (attempt + 1)));
+    }
+  }
+  if (me && me.user) startSession(me.user, me.csrf_token);
+  else showFrame(false);
+  render();
+}
+
+boot();

@@ -1,0 +1,169 @@
+// Formatting for people in Indonesia: Rupiah amounts and Jakarta wall-clock
+// time. Pure functions without the DOM, so node can test them directly
+// (tests/e2e/format.test.mjs).
+//
+// Times travel as ISO 8601 UTC strings ("2026-12-01T02:00:00Z"); they are
+// shown in Asia/Jakarta (WIB, UTC+7, no daylight saving) whatever the zone of
+// the device, because a technician's phone set to another zone must still
+// show the customer's local appointment time.
+
+export const TZ = 'Asia/Jakarta';
+const JAKARTA_OFFSET_MIN = 7 * 60; // WIB has had no DST since 1964
+
+const dtParts = new Intl.DateTimeFormat('id-ID', {
+  timeZone: TZ,
+  weekday: 'short',
+  day: 'numeric',
+  month: 'short',
+  year: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  hourCycle: 'h23',
+});
+
+const ymdParts = new Intl.DateTimeFormat('en-CA', {
+  timeZone: TZ,
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+});
+
+function toDate(v) {
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v;
+  if (typeof v !== 'string' && typeof v !== 'number') return null;
+  if (v === '') return null;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+// Parts of a date in Jakarta, by type (weekday, day, month, year, hour, minute).
+function parts(d) {
+  const out = {};
+  for (const p of dtParts.formatToParts(d)) out[p.type] = p.value;
+  return out;
+}
+
+/** rupiah(n) → "Rp 1.250.000". Integer Rupiah (number, bigint or a string of
+ *  digits); negative amounts get a leading minus ("-Rp 50.000"). Anything
+ *  that is not an integer gives "Rp -" so a bad value is visible, not 0. */
+export function rupiah(n) {
+  let s;
+  if (typeof n === 'bigint') s = n.toString();
+  else if (typeof n === 'number' && Number.isSafeInteger(n)) s = String(n);
+  else if (typeof n === 'string' && /^-?\d+$/.test(n.trim())) s = n.trim();
+  else return 'Rp -';
+  let neg = false;
+  if (s.startsWith('-')) {
+    neg = true;
+    s = s.slice(1);
+  }
+  s = s.replace(/^0+(?=\d)/, '');
+  if (s === '0') neg = false;
+  const grouped = s.replace(/\B(?=(\d{3})+(?!\d))/g, '.');
+  return `${neg ? '-' : ''}Rp ${grouped}`;
+}
+
+/** jakartaDateTime(iso) → "Sel, 1 Des 2026 09.00 WIB" ('' for a bad value). */
+export function jakartaDateTime(v) {
+  const d = toDate(v);
+  if (!d) return '';
+  const p = parts(d);
+  return `${p.weekday}, ${p.day} ${p.month} ${p.year} ${p.hour}.${p.minute} WIB`;
+}
+
+/** jakartaDate(iso) → "Sel, 1 Des 2026". */
+export function jakartaDate(v) {
+  const d = toDate(v);
+  if (!d) return '';
+  const p = parts(d);
+  return `${p.weekday}, ${p.day} ${p.month} ${p.year}`;
+}
+
+/** jakartaTime(iso) → "09.00 WIB". */
+export function jakartaTime(v) {
+  const d = toDate(v);
+  if (!d) return '';
+  const p = parts(d);
+  return `${p.hour}.${p.minute} WIB`;
+}
+
+/** jakartaYmd(date) → "2026-12-01", the calendar date in Jakarta. */
+export function jakartaYmd(v = new Date()) {
+  const d = toDate(v);
+  if (!d) return '';
+  return ymdParts.format(d); // en-CA formats as YYYY-MM-DD
+}
+
+/** dayLabel(iso, now) → "Hari ini" | "Besok" | "Kemarin" | '' comparing
+ *  Jakarta calendar days, for a quick "when" on a phone. */
+export function dayLabel(v, now = new Date()) {
+  const d = toDate(v);
+  if (!d) return '';
+  const a = Date.parse(`${jakartaYmd(d)}T00:00:00Z`);
+  const b = Date.parse(`${jakartaYmd(now)}T00:00:00Z`);
+  const diff = Math.round((a - b) / 86400000);
+  if (diff === 0) return 'Hari ini';
+  if (diff === 1) return 'Besok';
+  if (diff === -1) return 'Kemarin';
+  return '';
+}
+
+/** addDaysYmd("2026-12-31", 1) → "2027-01-01". */
+export function addDaysYmd(ymd, days) {
+  const t = Date.parse(`${ymd}T00:00:00Z`);
+  if (Number.isNaN(t)) return '';
+  return new Date(t + days * 86400000).toISOString().slice(0, 10);
+}
+
+/** jakartaLocalToUtc("2026-12-01", "09:00") → "2026-12-01T02:00:00Z": the
+ *  instant a Jakarta wall clock shows that date and time. null when either
+ *  part is not a real date or time. */
+export function jakartaLocalToUtc(ymd, hm) {
+  const dm = /^(\d{4})-(\d{2})-(\d{2})$/.exec(ymd || '');
+  const tm = /^(\d{2}):(\d{2})(?::\d{2})?$/.exec(hm || '');
+  if (!dm || !tm) return null;
+  const [y, mo, da] = [Number(dm[1]), Number(dm[2]), Number(dm[3])];
+  const [hh, mi] = [Number(tm[1]), Number(tm[2])];
+  if (mo < 1 || mo > 12 || da < 1 || da > 31 || hh > 23 || mi > 59) return null;
+  const local = Date.UTC(y, mo - 1, da, hh, mi);
+  const check = new Date(local);
+  // Date.UTC rolls 31 Feb over into March: refuse instead of guessing.
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== da) return null;
+  return new Date(local - JAKARTA_OFFSET_MIN * 60000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** phoneDisplay("6281211110001") → "+62 812-1111-0001" (as given if it is
+ *  not a 62… number). */
+export function phoneDisplay(p) {
+  const s = String(p || '');
+  const m = /^62(\d{3})(\d{3,4})(\d{3,5})$/.exec(s);
+  if (!m) return s;
+  return `+62 ${m[1]}-${m[2]}-${m[3]}`;
+}
+
+const STATUS = {
+  open: 'Mencari teknisi',
+  assigned: 'Teknisi lengkap',
+  in_progress: 'Dikerjakan',
+  work_done: 'Selesai dikerjakan',
+  invoicing: 'Penagihan',
+  awaiting_payment: 'Menunggu pembayaran',
+  paid: 'Lunas',
+  closed: 'Ditutup',
+  cancelled: 'Dibatalkan',
+};
+
+/** statusLabel("open") → "Mencari teknisi"; unknown codes pass through. */
+export function statusLabel(s) {
+  return STATUS[s] || String(s || '');
+}
+
+/** The ticket statuses in lifecycle order, for filters. */
+export const STATUSES = Object.keys(STATUS);
+
+const ROLES = { ts: 'Teknisi', cs: 'CS', admin: 'Admin', sales: 'Sales' };
+
+/** roleLabel("ts") → "Teknisi". */
+export function roleLabel(r) {
+  return ROLES[r] || String(r || '');
+}

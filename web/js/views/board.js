@@ -1,0 +1,130 @@
+// Papan Job: the open pool, live. Technicians claim from it (big buttons,
+// phone first); CS and admin watch it read-only.
+//
+// The data is the shared PoolFeed (../live.js); this view only draws it.
+// mountBoard() is also used by the CS ticket page as a compact side panel.
+
+import { get, errorText } from '../api.js';
+import { h, icon, replace } from '../dom.js';
+import { jobCard, claim } from './jobcard.js';
+
+export const layout = 'narrow';
+
+const FRESH_MS = 4000;
+
+/**
+ * mountBoard(container, ctx, {compact}) → cleanup. Draws the feed into
+ * container and keeps it current.
+ */
+export function mountBoard(container, ctx, { compact = false } = {}) {
+  const { feed } = ctx;
+  const isTs = ctx.user.role === 'ts';
+  const ui = new Map(); // job id → {busy, message, kind}
+  const fresh = new Set();
+  const timers = new Set();
+  let alive = true;
+
+  const list = h('div', { class: compact ? 'job-list job-list-compact' : 'job-list', 'aria-live': 'polite', 'aria-busy': 'true' });
+  const count = h('span', { class: 'count-pill', hidden: true });
+  container.append(list);
+
+  const uiOf = (id) => {
+    if (!ui.has(id)) ui.set(id, { busy: false, message: '', kind: 'info' });
+    return ui.get(id);
+  };
+
+  const draw = () => {
+    if (!alive) return;
+    const jobs = feed.list();
+    const open = jobs.filter((j) => !j.gone).length;
+    count.hidden = !feed.ready;
+    count.textContent = String(open);
+    if (!compact) ctx.setTitle(open ? `(${open}) Papan Job` : 'Papan Job');
+    list.setAttribute('aria-busy', feed.ready ? 'false' : 'true');
+
+    if (!feed.ready && jobs.length === 0) {
+      if (feed.error && feed.status !== 'connecting') {
+        replace(list, h('div', { class: 'state state-error', role: 'alert' },
+          h('p', null, errorText(feed.error)),
+          h('button', { class: 'btn btn-secondary', type: 'button', on: { click: () => feed.kick() } }, icon('refresh'), 'Coba lagi')));
+      } else if (feed.status === 'offline') {
+        replace(list, h('div', { class: 'state state-error', role: 'alert' },
+          h('p', null, 'Koneksi ke server terputus. Menghubungkan ulang…'),
+          h('button', { class: 'btn btn-secondary', type: 'button', on: { click: () => feed.kick() } }, icon('refresh'), 'Hubungkan sekarang')));
+      } else {
+        replace(list, h('div', { class: 'state state-loading', role: 'status' },
+          h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Memuat papan job…'));
+      }
+      return;
+    }
+    if (jobs.length === 0) {
+      replace(list, h('div', { class: 'state state-empty' },
+        h('p', { class: 'state-title' }, 'Belum ada job terbuka'),
+        h('p', { class: 'muted' }, isTs ? 'Job baru akan muncul di sini secara otomatis. Tidak perlu memuat ulang.'
+          : 'Tiket baru yang butuh teknisi akan muncul di sini secara otomatis.')));
+      return;
+    }
+    const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.claim : null;
+    const cards = jobs.map((job) => jobCard(job, {
+      role: isTs ? 'ts' : ctx.user.role,
+      mine: isTs && ctx.mine.has(job.id),
+      ui: ui.get(job.id),
+      fresh: fresh.has(job.id),
+      detailHref: isTs ? `#/jobs/${job.id}` : `#/tiket/${job.id}`,
+      onClaim: () => claim(ctx, job, uiOf(job.id), draw),
+    }));
+    replace(list, cards);
+    if (focusedId) {
+      const b = list.querySelector(`[data-claim="${CSS.escape(focusedId)}"]`);
+      if (b) b.focus();
+    }
+  };
+
+  const unsubscribe = feed.subscribe((c) => {
+    if (c.type === 'job' && c.event === 'pool.opened') {
+      fresh.add(c.job.id);
+      const t = setTimeout(() => {
+        timers.delete(t);
+        fresh.delete(c.job.id);
+        draw();
+      }, FRESH_MS);
+      timers.add(t);
+    }
+    if (c.type === 'job' && c.event === 'removed') ui.delete(c.job.id);
+    draw();
+  });
+
+  // Jobs this technician already holds (after a reload the tab's own
+  // memory is empty): their cards say "Sudah diambil".
+  if (isTs) {
+    get('/tickets?limit=100').then((r) => {
+      for (const t of (r && r.tickets) || []) ctx.mine.add(t.id);
+      draw();
+    }).catch(() => { /* the board works without it */ });
+  }
+
+  draw();
+  return {
+    count,
+    cleanup() {
+      alive = false;
+      unsubscribe();
+      for (const t of timers) clearTimeout(t);
+    },
+  };
+}
+
+export function mount(root, ctx) {
+  const isTs = ctx.user.role === 'ts';
+  const count = h('span', { class: 'count-pill' });
+  const head = h('div', { class: 'page-head' },
+    h('div', null,
+      h('h1', null, 'Papan Job ', count),
+      h('p', { class: 'muted' }, isTs ? 'Siapa cepat dia dapat. Job baru muncul otomatis.'
+        : 'Job yang sedang mencari teknisi, diperbarui langsung. Hanya teknisi yang dapat mengambil job.')));
+  const body = h('div');
+  root.append(head, body);
+  const board = mountBoard(body, ctx);
+  count.replaceWith(board.count);
+  return board.cleanup;
+}
