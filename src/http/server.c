@@ -1060,14 +1060,6 @@ uv_tcp_t *http_conn_tcp(struct http_conn *c)
     return &c->tcp;
 }
 
-void http_conn_upgraded(struct http_conn *c, void *ws, void (*ws_close)(void *ws))
-{
-    c->state = CS_WS;
-    c->ws = ws;
-    c->ws_on_close = ws_close;
-    timerq_disarm(&c->tnode);
-}
-
 bool http_req_peer(const struct http_req *req, char *out, size_t outlen)
 {
     if (!req->conn)

@@ -35,7 +35,6 @@ enum { TQ_HEADER = 0, TQ_IDLE = 1, TQ_WS = 2 };
 
 struct http_server;
 typedef void (*http_auth_fn)(struct http_req *req, void (*next)(struct http_req *req));
-/* Called when a connection is being taken over by a WebSocket. */
 
 struct http_server {
     struct gss_app  *app;
@@ -79,9 +78,7 @@ void http_server_close(struct http_server *srv);
 /* Latency histogram bucket upper bounds, seconds. */
 extern const double http_latency_bounds[16];
 
-/* For WebSocket: detach the TCP handle from HTTP processing. The conn keeps
- * the socket; ws.c installs its own read callback. */
+/* The TCP handle of a connection (ws.c reads and writes it after http_upgrade). */
 uv_tcp_t *http_conn_tcp(struct http_conn *c);
-void      http_conn_upgraded(struct http_conn *c, void *ws, void (*on_close)(void *ws));
 
 #endif
