@@ -23,7 +23,7 @@ const T = { timeout: 60000 };
 let redis;
 let database;
 let g;     // the server under test, GSS_TECH_MAX_ACTIVE=100
-let gBusy; // same Redis and database, GSS_TECH_MAX_ACTIVE=2 (the limit is the caller's)
+let gBusy; // same Redis and database, GSS_TECH_MAX_ACTIVE=2, only while its test runs
 let skip = null;
 let cs;          // CS token
 let techs = [];  // 500 technicians racing
@@ -34,7 +34,6 @@ before(async () => {
   redis = await startRedis();
   database = await createDatabase();
   g = await startGssd({ redis, database, env: { GSS_TECH_MAX_ACTIVE: 100, GSS_LOG_REQUESTS: 0 } });
-  gBusy = await startGssd({ redis, database, env: { GSS_TECH_MAX_ACTIVE: 2, GSS_LOG_REQUESTS: 0 } });
   skip = await loginAvailable(g);
   if (skip) return;
   await addUser(g, 'claims_cs', 'cs');
@@ -46,7 +45,7 @@ before(async () => {
 }, { timeout: 120000 });
 
 after(async () => {
-  for (const s of [gBusy, g]) if (s) assert.equal(await s.stop('SIGTERM', 20000), 0, 'gssd exits 0 on SIGTERM');
+  for (const s of [gBusy, g]) if (s && s.alive()) assert.equal(await s.stop('SIGTERM', 20000), 0, 'gssd exits 0 on SIGTERM');
 });
 
 function tally(results) {
@@ -137,6 +136,10 @@ describe('refusals', () => {
   it('tech_busy: with a limit of 2 the third job is refused, also when all are fired at once', T, async (t) => {
     if (skip) return t.skip(skip);
     const [a, b] = [solo[0], solo[1]];
+    // The limit is an argument of each claim, taken from the caller's
+    // settings: a second process with a limit of 2 on the same Redis. It is
+    // stopped at the end so that the other tests run against one process.
+    gBusy = await startGssd({ redis, database, env: { GSS_TECH_MAX_ACTIVE: 2, GSS_LOG_REQUESTS: 0 } });
     const jobs = [];
     for (let i = 0; i < 5; i++) jobs.push(await createTicket(g, cs, customers[12], 2));
 
@@ -156,6 +159,8 @@ describe('refusals', () => {
     assert.equal(res.filter((r) => r.code === 'tech_busy').length, 3, JSON.stringify(res.map((r) => r.code)));
     assert.equal(await redisCommand(redis.port, 'HGET', key(`tech:${b.id}`), 'active'), '2');
     await waitCheckClean(g, 20000);
+    assert.equal(await gBusy.stop('SIGTERM', 20000), 0, 'the second gssd exits 0 on SIGTERM');
+    gBusy = null;
   });
 
   it('already_claimed: a technician cannot take a second slot of the same job', T, async (t) => {
