@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/password.h"
 #include "http/server.h"
+#include "http/ws.h"
 #include "pool/redis.h"
 #include "pool/sub.h"
 
@@ -321,6 +322,9 @@ static void on_inv_message(void *ud, const char *msg, size_t len)
         memcpy(th, msg, 64);
         th[64] = '\0';
         cache_drop(st, th);
+        /* A live board of an ended session must not keep receiving. */
+        if (st->app->hub)
+            ws_hub_close_session(st->app->hub, th);
         return;
     }
     if (len > 2 && len < 24 && msg[0] == 'u' && msg[1] == ':') {
@@ -331,6 +335,8 @@ static void on_inv_message(void *ud, const char *msg, size_t len)
         long long uid = strtoll(num, &end, 10);
         if (*end == '\0' && uid > 0) {
             cache_filter(st, of_user, uid);
+            if (st->app->hub)
+                ws_hub_close_user(st->app->hub, uid);
             return;
         }
     }

@@ -284,6 +284,68 @@ export function winnersByJob(plan, results) {
   return m;
 }
 
+/** makePlan(techs, ids, perTech, rand) → a storm plan where each technician
+ *  claims perTech different jobs drawn at random from ids. */
+export function makePlan(techs, ids, perTech, rand) {
+  return techs.map((tech) => ({ tech, jobs: shuffle(ids.slice(), rand).slice(0, perTech) }));
+}
+
+/**
+ * judgeClaims(plan, results, need, {allowed, complete}) → Map jobId →
+ * [{tech, slot}] of the winners, after asserting what every race must give:
+ * each answer's code is one of allowed (unknown outcomes, status null, are
+ * always allowed), no job has more winners than slots, the winners' slots
+ * are distinct numbers in 1..N, nobody holds two slots of one job. With
+ * complete, every job whose claims were all answered and that had at least
+ * N different claimers is full (exactly N winners, slots 1..N).
+ */
+export function judgeClaims(plan, results, need, { allowed = ['ok', 'job_full'], complete = true } = {}) {
+  const bad = results.flat().filter((r) => r.status !== null && !allowed.includes(r.code));
+  assert.deepEqual(bad.slice(0, 5).map((r) => `${r.status} ${r.text}`), [],
+    `${bad.length} answer(s) outside ${allowed.join('/')}`);
+  const won = winnersByJob(plan, results);
+  const claimers = new Map();
+  const unknown = new Set();
+  plan.forEach((p, i) => results[i].forEach((r) => {
+    if (!claimers.has(r.job)) claimers.set(r.job, new Set());
+    claimers.get(r.job).add(p.tech.id);
+    if (r.status === null) unknown.add(r.job);
+  }));
+  for (const [id, n] of need) {
+    const w = won.get(id) || [];
+    assert.ok(w.length <= n, `job ${id} (N=${n}) has ${w.length} winners`);
+    const slots = w.map((x) => x.slot);
+    assert.equal(new Set(slots).size, slots.length, `job ${id}: a slot handed out twice: ${slots}`);
+    for (const s of slots) assert.ok(s >= 1 && s <= n, `job ${id}: slot ${s} outside 1..${n}`);
+    assert.equal(new Set(w.map((x) => x.tech)).size, w.length, `job ${id}: a technician holds two slots`);
+    if (complete && !unknown.has(id) && (claimers.get(id)?.size || 0) >= n) {
+      assert.equal(w.length, n, `job ${id} (N=${n}, ${claimers.get(id).size} claimers) has ${w.length} winners`);
+    }
+  }
+  return won;
+}
+
+/** mergeWinners(a, b) → a Map jobId → winners of both (b added to a). */
+export function mergeWinners(a, b) {
+  const m = new Map([...a].map(([k, v]) => [k, v.slice()]));
+  for (const [k, v] of b) m.set(k, (m.get(k) || []).concat(v));
+  return m;
+}
+
+/** redisHolders(port, ids) → Map jobId → [{tech, slot}]: who holds which
+ *  slot in Redis (the job's slots hash), the truth for claims whose answer
+ *  was lost. */
+export async function redisHolders(port, ids) {
+  const m = new Map();
+  for (const id of ids) {
+    const h = await redisCommand(port, 'HGETALL', key(`job:${id}:slots`));
+    const w = [];
+    for (let i = 0; i + 1 < h.length; i += 2) w.push({ tech: Number(h[i]), slot: Number(h[i + 1]) });
+    m.set(id, w.sort((a, b) => a.slot - b.slot));
+  }
+  return m;
+}
+
 // ---------------------------------------------------------------------------
 // PostgreSQL side
 

@@ -98,8 +98,8 @@ before(async () => {
   database = await createDatabase();
   gssd = await startGssd({ redis, database });
   await waitFor(async () => (await http(`${gssd.url}/readyz`)).status === 200, { timeout: 15000, what: 'readyz' });
-  for (const role of ['ts', 'cs', 'sales']) addUser(`ws_${role}`, role);
-  for (const role of ['ts', 'cs', 'sales']) {
+  for (const role of ['ts', 'cs', 'sales', 'admin']) addUser(`ws_${role}`, role);
+  for (const role of ['ts', 'cs', 'sales', 'admin']) {
     const r = await login(`ws_${role}`);
     if (r.status === 404) {
       loginMissing = 'POST /api/v1/auth/login answers 404: login is not implemented yet';
@@ -167,6 +167,33 @@ describe('who may open /api/v1/ws', () => {
     const tok = await openBoard(gssd.port, { headers: { ...bearer('cs'), Origin: 'https://other.example' } });
     assert.equal(tok.status, 101);
     tok.close();
+  });
+});
+
+describe('ending a session closes its sockets', () => {
+  it('logout closes that session\'s board with 1008; deactivation closes all of the user\'s boards', T, async (t) => {
+    if (loginMissing) return t.skip(loginMissing);
+    addUser('wsend', 'ts');
+    const a = (await login('wsend')).json;
+    const b = (await login('wsend')).json;
+    const boardA = await openBoard(gssd.port, { headers: { Authorization: `Bearer ${a.token}` } });
+    const boardB = await openBoard(gssd.port, { headers: { Authorization: `Bearer ${b.token}` } });
+    assert.equal(boardA.status, 101);
+    assert.equal(boardB.status, 101);
+    const out = await http(`${gssd.url}/api/v1/auth/logout`, { method: 'POST', headers: { Authorization: `Bearer ${a.token}` } });
+    assert.equal(out.status, 200);
+    const ca = await boardA.waitClose(5000);
+    assert.ok(ca, 'the logged-out session\'s board was closed');
+    assert.equal(ca.code, 1008);
+    assert.equal(boardB.closed, null, 'the other session\'s board stays open');
+    const id = (await http(`${gssd.url}/api/v1/me`, { headers: { Authorization: `Bearer ${b.token}` } })).json.user.id;
+    const patch = await http(`${gssd.url}/api/v1/users/${id}`, {
+      method: 'PATCH', headers: { ...bearer('admin'), 'content-type': 'application/json' }, body: JSON.stringify({ active: false }),
+    });
+    assert.equal(patch.status, 200);
+    const cb = await boardB.waitClose(5000);
+    assert.ok(cb, 'the deactivated user\'s board was closed');
+    assert.equal(cb.code, 1008);
   });
 });
 

@@ -112,7 +112,7 @@ function liveIndicator() {
 function buildHeader(user) {
   const links = (NAV[user.role] || []).map(([path, label]) =>
     h('a', { class: 'nav-link', href: `#${path}`, dataset: { path } }, label));
-  frame.nav = h('nav', { class: 'nav', 'aria-label': 'Menu utama' }, links);
+  frame.nav = h('nav', { class: links.length > 1 ? 'nav' : 'nav nav-single', 'aria-label': 'Menu utama' }, links);
   const showLive = user.role !== 'sales';
   frame.live = showLive ? liveIndicator() : null;
   const logout = h('button', { class: 'btn btn-ghost btn-sm', type: 'button', on: { click: doLogout } }, 'Keluar');

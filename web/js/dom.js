@@ -24,6 +24,7 @@ function setAttrs(el, attrs) {
     else if (k === 'dataset') for (const [dk, dv] of Object.entries(v)) el.dataset[dk] = String(dv);
     else if (k === 'value' && 'value' in el) el.value = String(v);
     else if (k === 'checked' || k === 'disabled' || k === 'selected' || k === 'hidden') el[k] = Boolean(v);
+    else if (k === 'style' || /^on/i.test(k)) throw new Error(`h(): attribute ${k} is not allowed (CSP: use classes and the on: map)`);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
 }

@@ -10,8 +10,6 @@ import { jobCard, claim } from './jobcard.js';
 
 export const layout = 'narrow';
 
-const FRESH_MS = 4000;
-
 /**
  * mountBoard(container, ctx, {compact}) → cleanup. Draws the feed into
  * container and keeps it current.
@@ -20,17 +18,27 @@ export function mountBoard(container, ctx, { compact = false } = {}) {
   const { feed } = ctx;
   const isTs = ctx.user.role === 'ts';
   const ui = new Map(); // job id → {busy, message, kind}
-  const fresh = new Set();
-  const timers = new Set();
+  const fresh = new Set(); // ids that arrived live and have not been drawn yet
   let alive = true;
 
   const list = h('div', { class: compact ? 'job-list job-list-compact' : 'job-list', 'aria-live': 'polite', 'aria-busy': 'true' });
   const count = h('span', { class: 'count-pill', hidden: true });
-  container.append(list);
+  const banner = h('div', { class: 'banner banner-warn', role: 'status', hidden: true },
+    'Koneksi terputus — papan mungkin tidak terbaru. Menghubungkan ulang…');
+  container.append(banner, list);
 
   const uiOf = (id) => {
     if (!ui.has(id)) ui.set(id, { busy: false, message: '', kind: 'info' });
     return ui.get(id);
+  };
+
+  const cards = new Map(); // job id → {el, key}: the cards on screen
+  let mode = ''; // 'cards' while the list shows cards, else a state message
+
+  const showState = (...nodes) => {
+    mode = 'state';
+    cards.clear();
+    replace(list, ...nodes);
   };
 
   const draw = () => {
@@ -41,55 +49,74 @@ export function mountBoard(container, ctx, { compact = false } = {}) {
     count.textContent = String(open);
     if (!compact) ctx.setTitle(open ? `(${open}) Papan Job` : 'Papan Job');
     list.setAttribute('aria-busy', feed.ready ? 'false' : 'true');
+    banner.hidden = feed.ready || jobs.length === 0;
 
     if (!feed.ready && jobs.length === 0) {
       if (feed.error && feed.status !== 'connecting') {
-        replace(list, h('div', { class: 'state state-error', role: 'alert' },
+        showState(h('div', { class: 'state state-error', role: 'alert' },
           h('p', null, errorText(feed.error)),
           h('button', { class: 'btn btn-secondary', type: 'button', on: { click: () => feed.kick() } }, icon('refresh'), 'Coba lagi')));
       } else if (feed.status === 'offline') {
-        replace(list, h('div', { class: 'state state-error', role: 'alert' },
+        showState(h('div', { class: 'state state-error', role: 'alert' },
           h('p', null, 'Koneksi ke server terputus. Menghubungkan ulang…'),
           h('button', { class: 'btn btn-secondary', type: 'button', on: { click: () => feed.kick() } }, icon('refresh'), 'Hubungkan sekarang')));
       } else {
-        replace(list, h('div', { class: 'state state-loading', role: 'status' },
+        showState(h('div', { class: 'state state-loading', role: 'status' },
           h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Memuat papan job…'));
       }
       return;
     }
     if (jobs.length === 0) {
-      replace(list, h('div', { class: 'state state-empty' },
+      showState(h('div', { class: 'state state-empty' },
         h('p', { class: 'state-title' }, 'Belum ada job terbuka'),
         h('p', { class: 'muted' }, isTs ? 'Job baru akan muncul di sini secara otomatis. Tidak perlu memuat ulang.'
           : 'Tiket baru yang butuh teknisi akan muncul di sini secara otomatis.')));
       return;
     }
-    const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.claim : null;
-    const cards = jobs.map((job) => jobCard(job, {
-      role: isTs ? 'ts' : ctx.user.role,
-      mine: isTs && ctx.mine.has(job.id),
-      ui: ui.get(job.id),
-      fresh: fresh.has(job.id),
-      detailHref: isTs ? `#/jobs/${job.id}` : `#/tiket/${job.id}`,
-      onClaim: () => claim(ctx, job, uiOf(job.id), draw),
-    }));
-    replace(list, cards);
-    if (focusedId) {
-      const b = list.querySelector(`[data-claim="${CSS.escape(focusedId)}"]`);
-      if (b) b.focus();
+    // Keyed update: a card is rebuilt only when what it shows changed, so an
+    // arrival animation is not restarted by someone else's claim and the
+    // focused button keeps its focus.
+    if (mode !== 'cards') {
+      replace(list);
+      cards.clear();
+      mode = 'cards';
+    }
+    const seen = new Set();
+    jobs.forEach((job, i) => {
+      seen.add(job.id);
+      const mine = isTs && ctx.mine.has(job.id);
+      const u = ui.get(job.id);
+      const key = JSON.stringify([job, mine, u || null]);
+      let entry = cards.get(job.id);
+      if (!entry || entry.key !== key) {
+        const flash = fresh.delete(job.id); // the arrival flash plays once, on the first drawing
+        const el = jobCard(job, {
+          role: isTs ? 'ts' : ctx.user.role,
+          mine,
+          ui: u,
+          fresh: flash,
+          detailHref: isTs ? `#/jobs/${job.id}` : `#/tiket/${job.id}`,
+          onClaim: () => claim(ctx, job, uiOf(job.id), draw),
+        });
+        const hadFocus = entry && entry.el.contains(document.activeElement);
+        if (entry && entry.taken !== job.slots_taken) el.classList.add('is-bumped');
+        if (entry) entry.el.replaceWith(el);
+        entry = { el, key, taken: job.slots_taken };
+        cards.set(job.id, entry);
+        if (hadFocus) (el.querySelector('button:not(:disabled), a') || el).focus?.();
+      }
+      if (list.children[i] !== entry.el) list.insertBefore(entry.el, list.children[i] || null);
+    });
+    for (const [id, entry] of cards) {
+      if (!seen.has(id)) {
+        entry.el.remove();
+        cards.delete(id);
+      }
     }
   };
 
   const unsubscribe = feed.subscribe((c) => {
-    if (c.type === 'job' && c.event === 'pool.opened') {
-      fresh.add(c.job.id);
-      const t = setTimeout(() => {
-        timers.delete(t);
-        fresh.delete(c.job.id);
-        draw();
-      }, FRESH_MS);
-      timers.add(t);
-    }
+    if (c.type === 'job' && c.event === 'pool.opened') fresh.add(c.job.id);
     if (c.type === 'job' && c.event === 'removed') ui.delete(c.job.id);
     draw();
   });
@@ -109,7 +136,6 @@ export function mountBoard(container, ctx, { compact = false } = {}) {
     cleanup() {
       alive = false;
       unsubscribe();
-      for (const t of timers) clearTimeout(t);
     },
   };
 }

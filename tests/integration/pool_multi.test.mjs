@@ -1,0 +1,190 @@
+// More than one gssd (DESIGN.md §9): processes share nothing but Redis and
+// PostgreSQL. A claim made through one reaches boards connected to every
+// other; claims through several at once still give each job exactly N
+// holders; every process runs a persister, and together they make
+// PostgreSQL agree with Redis. Then the same with `gssd serve --workers 2`:
+// two processes on one port (SO_REUSEPORT).
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startGssd, startRedis, createDatabase, run, psql, tryConnect } from './harness.mjs';
+import {
+  addUser, bulkTechs, bulkCustomers, login, loginAll, loginAvailable, createTicket, claim, openBoard, storm,
+  makePlan, judgeClaims, waitPersisted, waitCheckClean, rng, mapLimit, waitFor, sleep,
+} from './pool_util.mjs';
+
+const T = { timeout: 60000 };
+const ENV = { GSS_TECH_MAX_ACTIVE: 100, GSS_LOG_REQUESTS: 0 };
+
+let redis;
+let database;
+let A;
+let B;
+let W;              // gssd serve --workers 2
+let workerPids = [];
+let skip = null;
+let cs;
+let techs = [];
+let customers = [];
+const boards = [];
+
+before(async () => {
+  redis = await startRedis();
+  database = await createDatabase();
+  A = await startGssd({ redis, database, env: ENV });
+  B = await startGssd({ redis, database, env: ENV });
+  skip = await loginAvailable(A);
+  if (skip) return;
+  await addUser(A, 'multi_cs', 'cs');
+  techs = await bulkTechs(A, 'multi', 200);
+  customers = await bulkCustomers(A, 10);
+  cs = await login(A, 'multi_cs');
+  await loginAll(A, techs, 20); // sessions live in Redis: good for A and B alike
+}, { timeout: 120000 });
+
+// The workers' parent forwards SIGTERM to them; whatever is left (the
+// parent was killed) is ended here by pid, since the harness only knows
+// the parent.
+function killWorkers() {
+  for (const pid of workerPids) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+}
+process.on('exit', killWorkers);
+
+after(async () => {
+  for (const b of boards) b.close();
+  try {
+    if (W && W.alive()) assert.equal(await W.stop('SIGTERM', 20000), 0, 'gssd --workers 2 exits 0 on SIGTERM');
+  } finally {
+    killWorkers();
+  }
+  for (const s of [B, A]) if (s && s.alive()) assert.equal(await s.stop('SIGTERM', 20000), 0, 'gssd exits 0');
+});
+
+async function board(g, token) {
+  const b = await openBoard(g.port, token);
+  boards.push(b);
+  return b;
+}
+
+const kinds = (b, id) => b.forJob(id).map((m) => `${m.type}:${m.data.slots_taken}`);
+
+describe('two gssd processes, one Redis and PostgreSQL', () => {
+  it('a claim through A reaches a board connected to B, and the other way round', T, async (t) => {
+    if (skip) return t.skip(skip);
+    const onA = await board(A, techs[0].token);
+    const onB = await board(B, techs[1].token);
+    const job = await createTicket(A, cs, customers[0], 3);
+    await onB.wait((m) => m.type === 'pool.opened' && m.data?.id === job.id, 5000, 'pool.opened on B (made through A)');
+    assert.equal((await claim(A, techs[2].token, job.id)).code, 'ok');
+    await onB.wait((m) => m.type === 'pool.updated' && m.data?.id === job.id, 5000, 'pool.updated on B (claim through A)');
+    assert.equal((await claim(B, techs[3].token, job.id)).code, 'ok');
+    await onA.wait((m) => m.data?.id === job.id && m.data.slots_taken === 2, 5000, 'pool.updated on A (claim through B)');
+    assert.equal((await claim(A, techs[4].token, job.id)).code, 'ok');
+    for (const b of [onA, onB]) await b.wait((m) => m.type === 'pool.closed' && m.data?.id === job.id, 5000, 'pool.closed');
+    const want = ['pool.opened:0', 'pool.updated:1', 'pool.updated:2', 'pool.closed:3'];
+    assert.deepEqual(kinds(onA, job.id), want, 'board on A');
+    assert.deepEqual(kinds(onB, job.id), want, 'board on B');
+    assert.deepEqual(onA.forJob(job.id).map((m) => m.seq), onB.forJob(job.id).map((m) => m.seq), 'same seqs on both');
+    // The two processes also refuse consistently.
+    assert.equal((await claim(B, techs[2].token, job.id)).code, 'already_claimed');
+    assert.equal((await claim(B, techs[5].token, job.id)).code, 'job_full');
+    await waitCheckClean(A, 20000);
+  });
+
+  it('claims through A and B at once: every job gets exactly N; both persisters together make PostgreSQL agree', T, async (t) => {
+    if (skip) return t.skip(skip);
+    const rand = rng(4242);
+    const sizes = Array.from({ length: 150 }, () => 1 + Math.floor(rand() * 5));
+    const jobs = await mapLimit(sizes, 8, (n, i) => createTicket(i % 2 ? A : B, cs, customers[i % 10], n));
+    const need = new Map(jobs.map((j, i) => [j.id, sizes[i]]));
+    const plan = makePlan(techs.slice(10, 200), jobs.map((j) => j.id), 20, rand);
+    const half = Math.floor(plan.length / 2);
+    const [ra, rb] = await Promise.all([storm(A.port, plan.slice(0, half)), storm(B.port, plan.slice(half))]);
+    const won = judgeClaims(plan, ra.concat(rb), need);
+    await waitPersisted(A, won, 30000);
+    // Every full job's ticket is 'assigned' (none left behind as 'open').
+    const ids = jobs.map((j) => j.id).join(',');
+    await waitFor(async () => (await psql(database.url,
+      `SELECT count(*) FROM tickets WHERE status <> 'assigned' AND id = ANY('{${ids}}'::bigint[])`))[0][0] === '0',
+    { timeout: 15000, what: 'every full ticket to be assigned' }).catch(async (err) => {
+      const left = await psql(database.url, `SELECT id, status FROM tickets WHERE status <> 'assigned'` +
+        ` AND id = ANY('{${ids}}'::bigint[]) ORDER BY id LIMIT 10`);
+      throw new Error(`${err.message}: ${JSON.stringify(left)}`);
+    });
+    await waitCheckClean(A, 30000);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+// Connections to port, established, server side: [{peerPort, pid}] (ss).
+async function serverSockets(port) {
+  const r = await run('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { timeout: 10000 });
+  return r.stdout.split('\n').filter(Boolean).map((l) => {
+    const cols = l.trim().split(/\s+/);
+    const peer = cols.find((c, i) => i > 0 && /:\d+$/.test(c) && !c.endsWith(`:${port}`));
+    const pid = /pid=(\d+)/.exec(l);
+    return { peerPort: peer ? Number(peer.split(':').pop()) : null, pid: pid ? Number(pid[1]) : null };
+  });
+}
+
+async function listeners(port) {
+  const r = await run('ss', ['-Htlnp', `( sport = :${port} )`], { timeout: 10000 });
+  return [...r.stdout.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+}
+
+describe('gssd serve --workers 2', () => {
+  it('two workers share the port; both answer and both forward live events to their boards', T, async (t) => {
+    if (skip) return t.skip(skip);
+    W = await startGssd({ redis, database, args: ['--workers', '2'], env: ENV });
+    const r = await run('ps', ['-o', 'pid=', '--ppid', String(W.pid)], { timeout: 10000 });
+    workerPids = r.stdout.split('\n').map((s) => Number(s.trim())).filter(Boolean);
+    assert.equal(workerPids.length, 2, `two worker processes under ${W.pid}: ${r.stdout}`);
+    await waitFor(async () => new Set(await listeners(W.port)).size === 2,
+      { timeout: 10000, what: 'both workers listening on the port' });
+    assert.deepEqual([...new Set(await listeners(W.port))].sort(), workerPids.slice().sort(),
+      'the listeners are the workers (the parent does not serve)');
+
+    // Twelve boards: SO_REUSEPORT spreads them over both workers.
+    const bs = [];
+    for (let i = 0; i < 12; i++) bs.push(await board(W, techs[20 + i].token));
+    const socks = await serverSockets(W.port);
+    const owner = (b) => socks.find((s) => s.peerPort === b.ws._socket.localPort)?.pid;
+    const byWorker = new Map(workerPids.map((p) => [p, 0]));
+    for (const b of bs) byWorker.set(owner(b), (byWorker.get(owner(b)) || 0) + 1);
+    t.diagnostic(`boards per worker: ${JSON.stringify([...byWorker])}`);
+    for (const p of workerPids) assert.ok(byWorker.get(p) > 0, `worker ${p} holds a board: ${JSON.stringify([...byWorker])}`);
+
+    const job = await createTicket(W, cs, customers[1], 3);
+    for (let i = 0; i < 3; i++) assert.equal((await claim(W, techs[40 + i].token, job.id)).code, 'ok');
+    for (const b of bs) {
+      await b.wait((m) => m.type === 'pool.closed' && m.data?.id === job.id, 5000, `pool.closed on worker ${owner(b)}`);
+      assert.deepEqual(kinds(b, job.id), ['pool.opened:0', 'pool.updated:1', 'pool.updated:2', 'pool.closed:3'],
+        `board on worker ${owner(b)}`);
+    }
+
+    // A storm through the shared port: both workers answer, both persist.
+    const rand = rng(99);
+    const sizes = Array.from({ length: 40 }, () => 1 + Math.floor(rand() * 5));
+    const jobs = await mapLimit(sizes, 8, (n, i) => createTicket(W, cs, customers[i % 10], n));
+    const need = new Map(jobs.map((j, i) => [j.id, sizes[i]]));
+    const plan = makePlan(techs.slice(50, 150), jobs.map((j) => j.id), 8, rand);
+    const won = judgeClaims(plan, await storm(W.port, plan), need);
+    await waitPersisted(W, won, 30000);
+    await waitCheckClean(W, 30000);
+
+    // SIGTERM to the parent ends both workers, cleanly.
+    const code = await W.stop('SIGTERM', 20000);
+    assert.equal(code, 0, 'gssd --workers 2 exits 0');
+    await sleep(100);
+    for (const p of workerPids) {
+      let alive = true;
+      try { process.kill(p, 0); } catch { alive = false; }
+      assert.equal(alive, false, `worker ${p} is gone`);
+    }
+    assert.equal(await tryConnect(W.port), 'refused', 'nobody listens on the port any more');
+  });
+});
