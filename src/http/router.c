@@ -48,7 +48,12 @@ struct http_route *router_add(struct router *r, enum http_method m, const char *
     rt->body_max = -1;
     rt->storage = xstrdup(pattern);
     char *p = rt->storage;
-    while (*p == '/' && rt->nsegs < ROUTER_MAX_SEGS) {
+    while (*p == '/') {
+        if (rt->nsegs == ROUTER_MAX_SEGS) {
+            /* A programming error in routes.c: fail loudly at start-up. */
+            fprintf(stderr, "router: pattern %s has more than %d segments\n", pattern, ROUTER_MAX_SEGS);
+            abort();
+        }
         p++;
         char *end = strchr(p, '/');
         size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -87,7 +92,9 @@ static int split(const char *path, size_t len, struct http_str *segs)
     return n;
 }
 
-/* Score: number of literal segments, so literal beats parameter. -1 = no match. */
+/* Score: one bit per literal segment, the leftmost the highest, so at the
+ * first segment where two matching patterns differ the literal one wins
+ * (/a/b/{y} beats /a/{x}/c for /a/b/c). -1 = no match. */
 static int match_route(const struct http_route *rt, const struct http_str *segs, int n)
 {
     if ((int)rt->nsegs != n)
@@ -97,7 +104,7 @@ static int match_route(const struct http_route *rt, const struct http_str *segs,
         if (rt->segs[i]) {
             if (rt->seglen[i] != segs[i].n || memcmp(rt->segs[i], segs[i].p, segs[i].n) != 0)
                 return -1;
-            score++;
+            score |= 1 << (ROUTER_MAX_SEGS - 1 - i);
         } else if (segs[i].n == 0) {
             return -1;
         }
@@ -152,10 +159,11 @@ enum router_result router_match(const struct router *r, enum http_method m, cons
     for (int i = 1; i < 8; i++) {
         if (!(allowed & (1u << i)))
             continue;
-        int w = snprintf(allow + used, cap - used, "%s%s", used ? ", " : "", method_names[i]);
-        if (w < 0 || (size_t)w >= cap - used)
-            break;
-        used += (size_t)w;
+        size_t need = strlen(method_names[i]) + (used ? 2 : 0);
+        if (used + need >= cap)
+            break; /* only whole method names */
+        snprintf(allow + used, cap - used, "%s%s", used ? ", " : "", method_names[i]);
+        used += need;
     }
     return ROUTER_BAD_METHOD;
 }

@@ -88,6 +88,7 @@ before(async () => {
   await addUser('ts3', 'ts', 'Tari Lestari');
   await addUser('ts9', 'ts', 'Terkunci');
   await addUser('sales1', 'sales', 'Santo Sales');
+  await addUser('admin1', 'admin', 'Ani Admin');
   const rows = await psql(g.database.url,
     "INSERT INTO customers (name, phone, address, source) VALUES " +
     "('Budi <b>Santoso</b>', '6281211110001', 'Jl. Kemang Raya No. 12, Jakarta Selatan', 'manual') RETURNING id");
@@ -339,16 +340,32 @@ describe('a ticket for two technicians, claimed live', { skip: SKIP }, () => {
     await shot(csPhone.page, 'cs-tickets-phone', { fullPage: true });
   });
 
-  it('logout returns to the login page and ends the session', { timeout: 60000 }, async () => {
+  it('logout returns to the login page and ends the session, in every tab', { timeout: 60000 }, async () => {
     const p = t1.page;
+    // A second tab of the same browser (same cookie) on the board.
+    const other = await t1.context.newPage();
+    const otherRec = { name: 'ts1-tab2', page: other, console: [], pageErrors: [] };
+    other.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') otherRec.console.push(`${m.type()}: ${m.text()}`); });
+    other.on('pageerror', (e) => otherRec.pageErrors.push(String(e && e.stack || e)));
+    pages.push(otherRec);
+    await other.goto(`${g.url}/#/papan`);
+    await other.locator('.live[data-state="live"]').waitFor({ timeout: T });
+
     await p.getByRole('button', { name: 'Keluar' }).click();
     await p.locator('#login-username').waitFor({ timeout: T });
     await p.waitForURL(/#\/login$/);
+    await p.getByText('Anda telah keluar.').waitFor({ timeout: T });
     const status = await p.evaluate(async () => (await fetch('/api/v1/me')).status);
     assert.equal(status, 401);
     // A protected route now asks for the login again.
     await p.goto(`${g.url}/#/job-saya`);
     await p.locator('#login-username').waitFor({ timeout: T });
+
+    // The other tab's board was closed by the server (1008): it notices
+    // the session is gone and shows the login instead of reconnecting.
+    await other.locator('#login-username').waitFor({ timeout: T });
+    await other.getByText('Sesi Anda telah berakhir. Silakan masuk lagi.').waitFor({ timeout: T });
+    await shot(other, 'ts-session-ended-phone');
   });
 });
 
@@ -423,6 +440,18 @@ describe('other roles', { skip: SKIP }, () => {
     await s.page.getByText('Antrian persetujuan invoice').waitFor({ timeout: T });
     assert.equal(await s.page.locator('.live').count(), 0);
     await shot(s.page, 'sales-home-phone');
+  });
+
+  it('admin gets the CS pages and the admin landing page', { timeout: 60000 }, async () => {
+    const a = await openPage('admin', DESKTOP);
+    await login(a.page, 'admin1');
+    await a.page.waitForURL(/#\/tiket$/);
+    await a.page.locator('.table, .state-empty').first().waitFor({ timeout: T });
+    await a.page.getByRole('link', { name: 'Admin' }).click();
+    await a.page.getByText('Kelola pengguna').waitFor({ timeout: T });
+    // A technician's page is not theirs: back to their home.
+    await a.page.goto(`${g.url}/#/job-saya`);
+    await a.page.waitForURL(/#\/tiket$/, { timeout: T });
   });
 
   it('a technician who opens the claim link before logging in lands on it after', { timeout: 60000 }, async () => {

@@ -103,6 +103,8 @@ describe('store failures', () => {
     await waitFor(async () => (await readyz(g)) === 200, { timeout: 20000, what: '/readyz 200 after PostgreSQL is back' });
     await waitPersisted(g, won, 30000);
     await waitCheckClean(g, 30000);
+    assert.ok(g.lines.some((l) => /persister/.test(l) && /not applied/.test(l)),
+      'the persister met PostgreSQL down (and retried): ' + g.lines.filter((l) => /persister/.test(l)).slice(-3).join(' | '));
   });
 
   it('(b) gssd SIGKILLed mid-storm with a batch pending: the restarted gssd re-reads it, PostgreSQL gets every claim', T, async (t) => {
@@ -172,7 +174,7 @@ describe('store failures', () => {
     assert.equal((await claim(g, techs[0].token, 987654321)).code, 'not_open');
   });
 
-  it('(c) Redis restarted (AOF): gssd reconnects, the pool is intact, boards resync, claims work again', T, async (t) => {
+  it('(c) Redis restarted (AOF): claims answered 503 while it is down; gssd reconnects, the pool is intact, boards resync, claims work again', T, async (t) => {
     if (skip) return t.skip(skip);
     const ids = await makeJobs(10);
     // Half-fill a few so the board shows taken slots.
@@ -182,7 +184,11 @@ describe('store failures', () => {
     const before_ = await poolOf(g, techs[0].token);
     const b = await openBoard(g.port, techs[0].token);
     try {
-      await redis.restart();
+      // While Redis is down a claim is refused at once (503), never left hanging.
+      await redis.stop();
+      const down = await claim(g, techs[121].token, ids[9]);
+      assert.equal(down.status, 503, `claim with Redis down: ${down.status} ${down.text}`);
+      await redis.start();
       await waitFor(async () => (await readyz(g)) === 200, { timeout: 20000, what: '/readyz 200 after the restart' });
       const after_ = await waitFor(async () => {
         const r = await http(`${g.url}/api/v1/pool`, { headers: { authorization: `Bearer ${techs[0].token}` } });

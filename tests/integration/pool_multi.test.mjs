@@ -8,7 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startGssd, startRedis, createDatabase, run, psql, tryConnect } from './harness.mjs';
+import { startGssd, startRedis, createDatabase, run, psql, redisCommand, tryConnect } from './harness.mjs';
 import {
   addUser, bulkTechs, bulkCustomers, login, loginAll, loginAvailable, createTicket, claim, openBoard, storm,
   makePlan, judgeClaims, waitPersisted, waitCheckClean, rng, mapLimit, waitFor, sleep,
@@ -97,13 +97,21 @@ describe('two gssd processes, one Redis and PostgreSQL', () => {
   it('claims through A and B at once: every job gets exactly N; both persisters together make PostgreSQL agree', T, async (t) => {
     if (skip) return t.skip(skip);
     const rand = rng(4242);
-    const sizes = Array.from({ length: 150 }, () => 1 + Math.floor(rand() * 5));
-    const jobs = await mapLimit(sizes, 8, (n, i) => createTicket(i % 2 ? A : B, cs, customers[i % 10], n));
-    const need = new Map(jobs.map((j, i) => [j.id, sizes[i]]));
-    const plan = makePlan(techs.slice(10, 200), jobs.map((j) => j.id), 20, rand);
-    const half = Math.floor(plan.length / 2);
-    const [ra, rb] = await Promise.all([storm(A.port, plan.slice(0, half)), storm(B.port, plan.slice(half))]);
-    const won = judgeClaims(plan, ra.concat(rb), need);
+    // Four rounds of 40 jobs: many batches of both persisters interleave.
+    const need = new Map();
+    const jobs = [];
+    let won = new Map();
+    for (let round = 0; round < 4; round++) {
+      const sizes = Array.from({ length: 40 }, () => 1 + Math.floor(rand() * 5));
+      const js = await mapLimit(sizes, 8, (n, i) => createTicket(i % 2 ? A : B, cs, customers[i % 10], n));
+      js.forEach((j, i) => need.set(j.id, sizes[i]));
+      jobs.push(...js);
+      const roundNeed = new Map(js.map((j, i) => [j.id, sizes[i]]));
+      const plan = makePlan(techs.slice(10, 200), js.map((j) => j.id), 6, rand);
+      const half = Math.floor(plan.length / 2);
+      const [ra, rb] = await Promise.all([storm(A.port, plan.slice(0, half)), storm(B.port, plan.slice(half))]);
+      won = new Map([...won, ...judgeClaims(plan, ra.concat(rb), roundNeed)]);
+    }
     await waitPersisted(A, won, 30000);
     // Every full job's ticket is 'assigned' (none left behind as 'open').
     const ids = jobs.map((j) => j.id).join(',');
@@ -115,6 +123,114 @@ describe('two gssd processes, one Redis and PostgreSQL', () => {
       throw new Error(`${err.message}: ${JSON.stringify(left)}`);
     });
     await waitCheckClean(A, 30000);
+  });
+});
+
+// Pids of the gssd processes whose persister is waiting in XREADGROUP BLOCK
+// right now (CLIENT LIST flags=b cmd=xreadgroup; the client's port mapped to
+// its process with ss). A persister that has taken entries and is applying
+// them is not among them.
+async function blockedReaders(redisPort) {
+  const list = await redisCommand(redisPort, 'CLIENT', 'LIST');
+  const ports = list.split('\n').filter((l) => /\bcmd=xreadgroup\b/.test(l) && /\bflags=\w*b/.test(l))
+    .map((l) => Number(/\baddr=[^ ]*:(\d+)/.exec(l)[1]));
+  const r = await run('ss', ['-Htnp', 'state', 'established', `( dport = :${redisPort} )`], { timeout: 10000 });
+  const owner = new Map();
+  for (const l of r.stdout.split('\n')) {
+    const m = /127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:\d+.*pid=(\d+)/.exec(l);
+    if (m) owner.set(Number(m[1]), Number(m[2]));
+  }
+  return ports.map((p) => owner.get(p)).filter(Boolean).sort();
+}
+
+// The same answer twice in a row, 30 ms apart (a reader whose BLOCK timed
+// out is away for one round trip before it blocks again).
+async function steadyReaders(redisPort, want, what) {
+  let prev = null;
+  return waitFor(async () => {
+    const now = JSON.stringify(await blockedReaders(redisPort));
+    const ok = prev === now && want(JSON.parse(now));
+    prev = now;
+    return ok && JSON.parse(now);
+  }, { timeout: 10000, interval: 30, what });
+}
+
+describe('two persisters applying batches out of order', () => {
+  // Deterministic replay of what a claim storm through two processes does
+  // now and then: persister P1 reads claim 1 of job X (slots still left),
+  // persister P0 then reads and applies claim 2 (job full: ticket
+  // 'assigned'), and only after that P1's statement runs. Its batch's last
+  // state of X is "open", so it must not turn the ticket back to 'open'.
+  // To hold a persister's statement back, each process has ONE PostgreSQL
+  // connection (GSS_PG_POOL_SIZE=1), kept busy by a login's audit insert
+  // waiting on a row lock we hold.
+  it('a batch with older events applied last does not undo a newer ticket status', T, async (t) => {
+    if (skip) return t.skip(skip);
+    const r2 = await startRedis();
+    const db2 = await createDatabase();
+    const env = { ...ENV, GSS_PG_POOL_SIZE: 1 };
+    const C = await startGssd({ redis: r2, database: db2, env });
+    const D = await startGssd({ redis: r2, database: db2, env });
+    try {
+      const byPid = new Map([[C.pid, C], [D.pid, D]]);
+      const ids = {};
+      for (const u of ['order_cs', 'hold_c', 'hold_d', 'order_t0', 'order_t1', 'order_t2']) {
+        ids[u] = await addUser(C, u, u === 'order_cs' ? 'cs' : 'ts');
+      }
+      const tok = {};
+      for (const u of Object.keys(ids)) tok[u] = await login(C, u);
+      const [cust] = await bulkCustomers(C, 1, 50);
+      const Y = await createTicket(C, tok.order_cs, cust, 1);
+      const X = await createTicket(C, tok.order_cs, cust, 2);
+      await waitCheckClean(C, 20000);
+      await steadyReaders(r2.port, (p) => p.length === 2, 'both persisters reading');
+
+      // Hold a row lock per process and tie up its one connection with it.
+      const holders = {};
+      for (const [name, g] of [['hold_c', C], ['hold_d', D]]) {
+        holders[name] = run('psql', ['-X', '-q', '-d', db2.url, '-c',
+          `BEGIN; SELECT 1 FROM users WHERE id = ${ids[name]} FOR UPDATE; SELECT pg_sleep(60); COMMIT;`],
+        { env: { ...process.env, PGAPPNAME: `lock_${name}` }, timeout: 90000 });
+        await waitFor(async () => (await psql(db2.url,
+          `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lock_${name}' AND state = 'active'`))[0][0] === '1',
+        { timeout: 10000, what: `lock ${name} held` });
+        await login(g, name); // answers at once; its audit insert now waits on our lock
+      }
+      await waitFor(async () => (await psql(db2.url,
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"))[0][0] === '2',
+      { timeout: 10000, what: 'both processes\' connection waiting' });
+      const release = (g) => psql(db2.url, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity' +
+        ` WHERE application_name = 'lock_${g === C ? 'hold_c' : 'hold_d'}'`);
+
+      // e0: whoever reads it is stuck behind its connection: that is P0.
+      assert.equal((await claim(C, tok.order_t0, Y.id)).code, 'ok');
+      const [p1pid] = await steadyReaders(r2.port, (p) => p.length === 1, 'one persister to take e0');
+      const P1 = byPid.get(p1pid);
+      const P0 = P1 === C ? D : C;
+      // e1 (X: 1 of 2) goes to P1, the only reader left; it is stuck too.
+      assert.equal((await claim(C, tok.order_t1, X.id)).code, 'ok');
+      await steadyReaders(r2.port, (p) => p.length === 0, 'P1 to take e1');
+      // P0 is let go; it applies e0 and reads e2 (X full), applies it.
+      await release(P0);
+      await steadyReaders(r2.port, (p) => p.length === 1 && p[0] === P0.pid, 'P0 reading again');
+      assert.equal((await claim(C, tok.order_t2, X.id)).code, 'ok');
+      await waitFor(async () => (await psql(db2.url, `SELECT status FROM tickets WHERE id = ${X.id}`))[0][0] === 'assigned',
+        { timeout: 10000, what: 'X assigned after its last claim' });
+      // Now P1's statement (older: X still had room) runs.
+      await release(P1);
+      await waitFor(async () => (await psql(db2.url,
+        `SELECT count(*) FROM assignments WHERE ticket_id = ${X.id}`))[0][0] === '2',
+      { timeout: 10000, what: 'both claims of X in PostgreSQL' });
+      await sleep(300);
+      const st = (await psql(db2.url, `SELECT status FROM tickets WHERE id = ${X.id}`))[0][0];
+      assert.equal(st, 'assigned', 'ticket X, full in Redis and with both assignments, is still assigned');
+      await waitCheckClean(C, 15000);
+      await Promise.all(Object.values(holders));
+    } finally {
+      await psql(db2.url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lock_hold_%'")
+        .catch(() => {});
+      for (const g of [C, D]) if (g.alive()) await g.stop('SIGTERM', 20000);
+    }
   });
 });
 

@@ -268,6 +268,10 @@ static void test_int_ranges(void **state)
 
     /* Not an integer at all. */
     expect_bad("GSS_MAX_CONNS", "", "GSS_MAX_CONNS");
+    /* Where 0 is in range, "" or a bare sign must still not read as 0. */
+    expect_bad("GSS_BODY_MAX", "", "GSS_BODY_MAX");
+    expect_bad("GSS_SESSION_CACHE_MS", "-", "GSS_SESSION_CACHE_MS");
+    expect_bad("GSS_SHUTDOWN_TIMEOUT_MS", "+", "GSS_SHUTDOWN_TIMEOUT_MS");
     expect_bad("GSS_MAX_CONNS", "abc", "GSS_MAX_CONNS=abc");
     expect_bad("GSS_MAX_CONNS", "12x", "GSS_MAX_CONNS=12x");
     expect_bad("GSS_MAX_CONNS", "12 ", "GSS_MAX_CONNS");

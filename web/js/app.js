@@ -49,6 +49,7 @@ const state = {
   intended: null, // route asked for before login, opened after it
   mine: new Set(), // job ids this technician claimed in this tab (before the list catches up)
   notice: null, // one-off message for the login page ("Sesi berakhir")
+  loggingOut: false,
 };
 
 const root = document.getElementById('app');
@@ -169,18 +170,23 @@ function endSession(notice) {
 }
 
 async function doLogout() {
+  // Close our own socket first: the server ends the session's sockets on
+  // logout (1008), which must not read as "session expired" here.
+  state.loggingOut = true;
+  state.feed.stop();
   try {
     await post('/auth/logout', {}, { auth: false });
   } catch {
     /* the session may already be gone: leave anyway */
   }
+  state.loggingOut = false;
   unmount();
   endSession({ text: 'Anda telah keluar.', kind: 'info' });
   navigate('/login');
 }
 
 onUnauthorized(() => {
-  if (!state.user) return;
+  if (!state.user || state.loggingOut) return;
   state.intended = currentPath();
   unmount();
   endSession({ text: 'Sesi Anda telah berakhir. Silakan masuk lagi.', kind: 'error' });
@@ -231,7 +237,8 @@ function render() {
   }
   unmount();
   replace(frame.main);
-  frame.main.className = `main main-${route.view.layout || 'narrow'}`;
+  const layout = typeof route.view.layout === 'function' ? route.view.layout(user) : route.view.layout;
+  frame.main.className = `main main-${layout || 'narrow'}`;
   document.title = `${route.title} · GSS`;
   markNav(path);
   const ctx = {

@@ -140,7 +140,9 @@ export class PoolFeed {
       return;
     }
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.lastMessageAt = Date.now();
       clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => this.heartbeat(), PING_MS);
@@ -156,11 +158,17 @@ export class PoolFeed {
       }
       this.onMessage(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
       clearInterval(this.pingTimer);
       this.fetchGen++; // a snapshot still in flight belongs to the dead socket
+      // 1008: the server ended this session's sockets (logout elsewhere, the
+      // account deactivated). A handshake refused with 401 looks like a
+      // socket that never opened. Either way ask who we are: a 401 there
+      // takes the app back to the login page (api.js onUnauthorized)
+      // instead of reconnecting forever.
+      if (ev.code === 1008 || !opened) get('/me').catch(() => {});
       this.scheduleReconnect();
     };
     ws.onerror = () => {

@@ -8,7 +8,8 @@ import { get, errorText } from '../api.js';
 import { h, icon, replace } from '../dom.js';
 import { jobCard, claim } from './jobcard.js';
 
-export const layout = 'narrow';
+// Technicians read one column on a phone; CS gets a grid on a desktop.
+export const layout = (user) => (user && user.role === 'ts' ? 'narrow' : 'wide');
 
 /**
  * mountBoard(container, ctx, {compact}) → cleanup. Draws the feed into

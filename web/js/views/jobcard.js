@@ -49,6 +49,14 @@ export async function claim(ctx, job, ui, changed) {
   }
 }
 
+// The pool's title is the problem text cut at 80 characters (tickets.c):
+// mark the cut.
+const TITLE_MAX = 80;
+function boardTitle(t) {
+  if (!t) return 'Tanpa judul';
+  return [...t].length >= TITLE_MAX ? `${t.trimEnd()}…` : t;
+}
+
 function slotsView(job) {
   const total = Math.max(0, Number(job.slots_total) || 0);
   const taken = Math.min(total, Math.max(0, Number(job.slots_taken) || 0));
@@ -78,7 +86,7 @@ export function jobCard(job, opts = {}) {
   const classes = ['job-card'];
   if (job.urgent) classes.push('is-urgent');
   if (opts.mine) classes.push('is-mine');
-  if (stateName !== 'open') classes.push('is-gone');
+  if (stateName !== 'open' && !opts.mine) classes.push('is-gone'); // the winner's card stays bright
   if (opts.fresh) classes.push('is-new');
 
   const when = dayLabel(job.scheduled_at);
@@ -128,7 +136,7 @@ export function jobCard(job, opts = {}) {
     'aria-label': `${job.urgent ? 'Mendesak: ' : ''}${job.code || ''} ${job.title || ''}`.trim(),
   },
   top,
-  h('h3', { class: 'job-title' }, job.title || 'Tanpa judul'),
+  h('h3', { class: 'job-title' }, boardTitle(job.title)),
   meta,
   slotsView(job),
   actions,
