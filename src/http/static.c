@@ -230,6 +230,19 @@ static bool decode_path(const char *p, size_t n, char *out, size_t cap, size_t *
     return true;
 }
 
+/* Links that leave the app and come back to it (the Telegram "Ambil Job"
+ * button opens /jobs/{id}) are the app's page; the app routes them itself. */
+static bool is_app_deep_link(const char *path, size_t len)
+{
+    static const char jobs[] = "/jobs/";
+    if (len <= sizeof(jobs) - 1 || len > sizeof(jobs) - 1 + 18 || memcmp(path, jobs, sizeof(jobs) - 1) != 0)
+        return false;
+    for (size_t i = sizeof(jobs) - 1; i < len; i++)
+        if (path[i] < '0' || path[i] > '9')
+            return false;
+    return true;
+}
+
 bool http_static_serve(struct gss_app *app, struct http_req *req)
 {
     char path[1024];
@@ -241,6 +254,8 @@ bool http_static_serve(struct gss_app *app, struct http_req *req)
         len += 10;
     }
     const struct static_file *f = static_lookup(app->web, path, len);
+    if (!f && is_app_deep_link(path, len))
+        f = static_lookup(app->web, "/index.html", 11);
     if (!f)
         return false;
     req->route = &app->http->static_route;

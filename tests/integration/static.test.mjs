@@ -74,6 +74,18 @@ describe('static files', () => {
     assert.deepEqual(commonHeaderProblems(r), []);
   });
 
+  it('the Telegram deep link /jobs/{id} serves the app (index.html, with its CSP); other /jobs paths do not', T, async () => {
+    const [r] = await rawGet('/jobs/42');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-type'], FILES['index.html'][0]);
+    assert.ok(r.body.equals(FILES['index.html'][1]), 'body of /jobs/42 is not index.html');
+    assert.match(r.headers['content-security-policy'] || '', /script-src 'self'/);
+    for (const p of ['/jobs/', '/jobs/abc', '/jobs/42/x', '/jobs/4%2e2']) {
+      const [n] = await rawGet(p);
+      assert.equal(n.status, 404, `${p} should be 404`);
+    }
+  });
+
   for (const [name, [type, bytes]] of Object.entries(FILES)) {
     it(`GET /${name} → ${type}, exact bytes, ETag and Cache-Control`, T, async () => {
       const [r] = await rawGet(`/${name}`);
