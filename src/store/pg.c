@@ -137,7 +137,8 @@ static void conn_down(struct pg_conn *c, const char *why_in)
     c->state = PGC_DOWN;
     if (was_up) {
         set_up(p, -1);
-        log_warn("postgres", "connection %d lost: %s", c->index, why);
+        if (!p->closing)
+            log_warn("postgres", "connection %d lost: %s", c->index, why);
     }
     /* Nobody left to run the queue: fail it rather than let callers hang. */
     if (p->up == 0) {
