@@ -388,7 +388,12 @@ static int run_rebuild(struct gss_config *cfg)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     long long now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    freeReplyObject(redisCommand(c.rd, "SET %sseq %lld NX", c.kp, now_ms));
+    /* Never backwards: the counter may have survived, or restarted low after a loss. */
+    freeReplyObject(redisCommand(c.rd,
+                                 "EVAL %s 1 %sseq %lld",
+                                 "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0 "
+                                 "if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 1",
+                                 c.kp, now_ms));
     freeReplyObject(redisCommand(c.rd, "PUBLISH %s {\"type\":\"resync\"}", c.channel));
     printf("pool rebuilt: %d ticket(s), %d open on the board\n", n, opened);
     disconnect_all(&c);

@@ -39,6 +39,7 @@ struct http_conn {
     bool                counted;    /* counts against max_conns */
     bool                upgrade_ok; /* the route accepts an Upgrade */
     int64_t             body_cap;
+    size_t              wq_mark;    /* write_queue_size when the flush timer was armed (progress check) */
     void               *ws;         /* CS_WS: the WebSocket that owns the reading side */
     void              (*ws_on_close)(void *ws);
     void              (*ws_on_drain)(void *ws);

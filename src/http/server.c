@@ -503,6 +503,16 @@ static void conn_finish_close(struct http_conn *c)
         http_conn_abort(c);
 }
 
+/* Output is queued and the client must read it: give up (on_timeout) only
+ * after an idle timeout in which the queue did not shrink at all, so a client
+ * that stops reading cannot hold the connection and its output forever, and a
+ * slow one that keeps reading is not cut off. */
+static void conn_arm_flush_timer(struct http_conn *c)
+{
+    c->wq_mark = c->tcp.write_queue_size;
+    timerq_arm(&c->srv->tq, &c->tnode, TQ_IDLE);
+}
+
 void http_conn_close(struct http_conn *c)
 {
     if (c->closed || c->state == CS_CLOSING)
@@ -511,6 +521,8 @@ void http_conn_close(struct http_conn *c)
     timerq_disarm(&c->tnode);
     if (c->writes == 0)
         conn_finish_close(c);
+    else
+        conn_arm_flush_timer(c);
 }
 
 /* ---- parser callbacks --------------------------------------------------- */
@@ -736,6 +748,7 @@ static void conn_process(struct http_conn *c)
     while (!c->closed && c->state == CS_READ && c->in.len > 0) {
         if (c->writes && c->tcp.write_queue_size > OUT_HIGH_WATER) {
             c->state = CS_WAIT_WRITE; /* resumes from on_write */
+            conn_arm_flush_timer(c);
             break;
         }
         const char *data = c->in.data;
@@ -800,6 +813,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             uv_read_stop(s);
             c->reading = false;
             c->close_after = true;
+            return;
+        }
+        if (nread == UV_EOF && (c->writes || c->state == CS_CLOSING)) {
+            /* Half-closed after its requests: answers already queued still
+             * go out (dropping them would truncate a large response). */
+            uv_read_stop(s);
+            c->reading = false;
+            http_conn_close(c);
             return;
         }
         http_conn_abort(c);
@@ -912,6 +933,14 @@ static void on_timeout(struct timerq *tq, struct timerq_node *n)
     (void)tq;
     if (c->closed)
         return;
+    if (n->kind == TQ_IDLE && c->writes && (c->state == CS_CLOSING || c->state == CS_WAIT_WRITE)) {
+        if (c->tcp.write_queue_size < c->wq_mark) {
+            conn_arm_flush_timer(c); /* the client is reading, however slowly */
+            return;
+        }
+        http_conn_abort(c);
+        return;
+    }
     if (n->kind == TQ_LINGER || c->state == CS_CLOSING) {
         http_conn_abort(c);
         return;
@@ -1041,9 +1070,19 @@ void http_server_drain(struct http_server *srv, uint64_t deadline_ms, void (*on_
 
 void http_server_close(struct http_server *srv)
 {
+    /* on_drained fires when no *counted* connection is left; one turned away
+     * with 503 may still be lingering, and its linger deadline dies with the
+     * timer queue below, so without this it would hold the loop (and the
+     * process exit) until its client hangs up. */
+    for (struct http_conn *c = srv->conns; c; c = c->next)
+        http_conn_abort(c);
     if (srv->logbuf.len)
         flush_log(srv);
     buf_free(&srv->logbuf);
+    /* A detached request whose work ends later (a password hash on the
+     * thread pool) may still be answered; its log line would allocate a
+     * buffer nobody frees any more. */
+    srv->log_requests = false;
     if (srv->listening) {
         srv->listening = false;
         uv_close((uv_handle_t *)&srv->listener, NULL);

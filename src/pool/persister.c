@@ -9,7 +9,7 @@
  * (ON CONFLICT, guarded UPDATEs), so an entry applied twice (a crash between
  * commit and XACK, a takeover) changes nothing the second time.
  *
- * The consumer name is stable per host and worker, so a gssd restarted
+ * The consumer name is stable per host, listen address and worker, so a gssd restarted
  * after a crash first re-reads its own pending entries (ID 0) before asking
  * for new ones (ID >). Entries left pending by a consumer that never comes
  * back are taken over with XAUTOCLAIM once idle for 30 s.
@@ -37,42 +37,46 @@
 static void persister_next(struct persister *ps);
 static void on_tick(uv_timer_t *t);
 
-/* One statement applies a whole batch. $1 is a JSON array of events. */
+/* One statement applies a whole batch. $1 is a JSON array of events.
+ *
+ * Batches may commit out of order (several gssd processes, or entries taken
+ * over from a dead consumer), so nothing here may depend on the order of
+ * batches:
+ * - assignments: one upsert per (ticket, technician) in the batch, folding
+ *   the claim and a release in whatever order they arrive across batches
+ *   (earliest claim time, first release time wins);
+ * - ticket status: moved only by an event newer than tickets.pool_seq, the
+ *   seq of the last event applied to that ticket. An UPDATE that waited on
+ *   a concurrent batch's row lock re-checks that condition on the newer row.
+ * Unknown tickets or users (a job opened in Redis only) are skipped, never
+ * poison the batch. */
 static const char apply_sql[] =
     "WITH ev AS ("
     "  SELECT * FROM json_to_recordset($1::json) AS e(seq bigint, type text, job bigint, tech bigint,"
     "         slot int, state text, at bigint)),"
-    /* Claims, with a release that came in the same batch folded in (one
-     * statement cannot update a row it inserts). Unknown tickets or users
-     * (a job opened in Redis only) are skipped, never poison the batch. */
-    " claims AS ("
+    " pairs AS ("
+    "  SELECT job, tech, max(slot) AS slot,"
+    "         min(at) FILTER (WHERE type = 'claimed') AS claimed,"
+    "         min(at) FILTER (WHERE type = 'released') AS released"
+    "  FROM ev WHERE type IN ('claimed', 'released') AND tech IS NOT NULL GROUP BY job, tech),"
+    " upserted AS ("
     "  INSERT INTO assignments (ticket_id, tech_id, slot, claimed_at, released_at)"
-    "  SELECT DISTINCT ON (c.job, c.tech) c.job, c.tech, c.slot, to_timestamp(c.at / 1000.0),"
-    "         (SELECT to_timestamp(max(r.at) / 1000.0) FROM ev r"
-    "           WHERE r.type = 'released' AND r.job = c.job AND r.tech = c.tech)"
-    "  FROM ev c JOIN tickets t ON t.id = c.job JOIN users u ON u.id = c.tech"
-    "  WHERE c.type = 'claimed'"
-    "  ORDER BY c.job, c.tech, c.seq"
+    "  SELECT p.job, p.tech, p.slot, to_timestamp(coalesce(p.claimed, p.released) / 1000.0),"
+    "         to_timestamp(p.released / 1000.0)"
+    "  FROM pairs p JOIN tickets t ON t.id = p.job JOIN users u ON u.id = p.tech"
     "  ON CONFLICT (ticket_id, tech_id) DO UPDATE"
-    "    SET released_at = coalesce(assignments.released_at, EXCLUDED.released_at)"
-    "  RETURNING 1),"
-    " releases AS ("
-    "  UPDATE assignments a SET released_at = to_timestamp(r.at / 1000.0)"
-    "  FROM ev r WHERE r.type = 'released' AND a.ticket_id = r.job AND a.tech_id = r.tech"
-    "    AND a.released_at IS NULL"
-    "  RETURNING 1),"
-    /* The ticket follows the job's last state in this batch, only between
-     * open and assigned: later states are owned by the ticket lifecycle. */
+    "    SET claimed_at = least(assignments.claimed_at, EXCLUDED.claimed_at),"
+    "        released_at = coalesce(assignments.released_at, EXCLUDED.released_at)"
+    "  RETURNING (xmax = 0) AS inserted),"
     " last AS ("
-    "  SELECT DISTINCT ON (job) job, state FROM ev WHERE type IN ('claimed', 'released', 'opened')"
+    "  SELECT DISTINCT ON (job) job, state, seq FROM ev WHERE type IN ('claimed', 'released', 'opened')"
     "  ORDER BY job, seq DESC),"
     " status AS ("
     "  UPDATE tickets t SET status = CASE WHEN l.state = 'full' THEN 'assigned' ELSE 'open' END,"
-    "         updated_at = now()"
-    "  FROM last l WHERE t.id = l.job AND t.status IN ('open', 'assigned')"
-    "    AND t.status <> CASE WHEN l.state = 'full' THEN 'assigned' ELSE 'open' END"
+    "         pool_seq = l.seq, updated_at = now()"
+    "  FROM last l WHERE t.id = l.job AND l.seq > t.pool_seq AND t.status IN ('open', 'assigned')"
     "  RETURNING 1)"
-    "SELECT (SELECT count(*) FROM claims), (SELECT count(*) FROM releases), (SELECT count(*) FROM status)";
+    "SELECT (SELECT count(*) FROM upserted WHERE inserted), (SELECT count(*) FROM status)";
 
 static void stream_key(struct persister *ps, char *out, size_t n)
 {
@@ -361,7 +365,10 @@ int persister_start(struct persister *ps, struct gss_app *app)
     ps->app = app;
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
-    snprintf(ps->consumer, sizeof(ps->consumer), "%s-%d", host, app->worker_id);
+    /* Stable across restarts of the same process (so it re-reads its own
+     * pending entries), distinct between processes on one host (the listen
+     * address tells them apart; workers sharing a port by their number). */
+    snprintf(ps->consumer, sizeof(ps->consumer), "%s-%s-%d", host, app->cfg.listen, app->worker_id);
     if (rds_init(&ps->conn, app->loop, app->cfg.redis_url, "persist") < 0)
         return -1;
     ps->conn.data = ps;

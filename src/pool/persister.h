@@ -18,7 +18,7 @@ struct persister {
     struct gss_app *app;
     struct rds      conn;          /* owned: blocking reads live here */
     uv_timer_t      timer;         /* retries and backoff */
-    char            consumer[96];  /* stable per host and worker */
+    char            consumer[160]; /* host-listen-worker: stable across restarts */
     bool            group_ready;
     bool            from_pending;  /* next read is of our own pending entries (ID 0) */
     bool            busy;          /* a read, write or ack is in flight */

@@ -241,6 +241,15 @@ static void conn_read_results(struct pg_conn *c)
 
 static void on_connect_progress(struct pg_conn *c)
 {
+    /* PQconnectPoll may close the socket and open the next one (next host or
+     * address, TLS retry), which usually gets the same fd number; the epoll
+     * registration died with the old socket, so "same fd, same events" in
+     * poll_watch would leave the new one unwatched forever. Stopping the poll
+     * here makes the poll_watch below register it afresh. */
+    if (c->poll) {
+        uv_poll_stop(&c->poll->h);
+        c->events = 0;
+    }
     switch (PQconnectPoll(c->conn)) {
     case PGRES_POLLING_READING:
         poll_watch(c, UV_READABLE);
@@ -249,6 +258,7 @@ static void on_connect_progress(struct pg_conn *c)
         poll_watch(c, UV_WRITABLE);
         return;
     case PGRES_POLLING_OK:
+        uv_timer_stop(&c->retry); /* the connect deadline */
         if (PQsetnonblocking(c->conn, 1) != 0) {
             conn_down(c, "cannot set non-blocking mode");
             return;
@@ -286,8 +296,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
         return;
     }
     if (status < 0) {
-        /* An error on the socket with no events: let libpq find out what. */
-        events = UV_READABLE;
+        /* An error on the socket with no events: let libpq find out what.
+         * libuv has stopped the handle, so the next poll_watch must start it
+         * again even for the same events. */
+        c->events = 0;
+        events = UV_READABLE | UV_WRITABLE;
     }
     if (events & UV_WRITABLE) {
         int f = PQflush(c->conn);
@@ -295,11 +308,22 @@ static void on_poll(uv_poll_t *h, int status, int events)
             conn_down(c, PQerrorMessage(c->conn));
             return;
         }
-        if (f == 0)
-            poll_watch(c, UV_READABLE);
+        poll_watch(c, f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
     }
     if (events & UV_READABLE)
         conn_read_results(c);
+}
+
+/* connect_timeout from the URL (seconds, as libpq reads it), else 10 s. */
+static uint64_t connect_timeout_ms(const struct pg_pool *p)
+{
+    for (int i = 0; p->keywords[i]; i++)
+        if (!strcmp(p->keywords[i], "connect_timeout")) {
+            long s = strtol(p->values[i], NULL, 10);
+            if (s > 0)
+                return (uint64_t)s * 1000;
+        }
+    return 10000;
 }
 
 static void conn_connect(struct pg_conn *c)
@@ -314,6 +338,10 @@ static void conn_connect(struct pg_conn *c)
     }
     c->state = PGC_CONNECTING;
     poll_watch(c, UV_WRITABLE);
+    /* libpq enforces connect_timeout only in its blocking connect: without a
+     * deadline of our own, a server that accepts and never answers would keep
+     * this connection in PGC_CONNECTING for good. retry_cb ends it. */
+    uv_timer_start(&c->retry, retry_cb, connect_timeout_ms(p), 0);
 }
 
 int pg_pool_init(struct pg_pool *p, uv_loop_t *loop, const char *url, int size, char *err, size_t errlen)
@@ -388,9 +416,18 @@ int pg_pool_init(struct pg_pool *p, uv_loop_t *loop, const char *url, int size, 
     return 0;
 }
 
+/* The backoff before a reconnect, or the deadline of a connect under way. */
 static void retry_cb(uv_timer_t *t)
 {
-    conn_connect(t->data);
+    struct pg_conn *c = t->data;
+    if (c->state == PGC_CONNECTING) {
+        if (c->backoff_ms >= 5000 || c->backoff_ms == 0)
+            log_warn("postgres", "connect failed: no answer within %llu ms",
+                     (unsigned long long)connect_timeout_ms(c->pool));
+        conn_down(c, "timed out while connecting");
+        return;
+    }
+    conn_connect(c);
 }
 
 void pg_pool_start(struct pg_pool *p)

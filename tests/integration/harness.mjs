@@ -693,7 +693,9 @@ export async function psql(url, sql, { timeout = 30000 } = {}) {
 /** psqlJson(url, query) → the rows of a SELECT as an array of objects
  *  (json_agg of the query wrapped as a subquery). */
 export async function psqlJson(url, query, opts) {
-  const rows = await psql(url, `SELECT coalesce(json_agg(t), '[]'::json) FROM (${query}) t`, opts);
+  // jsonb prints on one line (json_agg would put newlines between rows,
+  // which psql()'s line splitting cuts).
+  const rows = await psql(url, `SELECT coalesce(jsonb_agg(t), '[]'::jsonb) FROM (${query}) t`, opts);
   return JSON.parse(rows[0][0]);
 }
 
@@ -825,7 +827,8 @@ export async function startGssd({ env = {}, args = [], redis, database, migrate 
   const uploadDir = await makeTmpDir('upload');
 
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    // A caller may pin the address (a restart "with the same configuration").
+    const port = env.GSS_LISTEN ? Number(env.GSS_LISTEN.split(':').pop()) : await freePort();
     const vars = childEnv({
       GSS_LISTEN: `127.0.0.1:${port}`,
       GSS_DATABASE_URL: database ? database.url : undefined,
