@@ -873,18 +873,51 @@ int auth_throttle_check(struct gss_app *app, const char *account, const char *ad
     return 0;
 }
 
-void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr)
+/* Both counters are recorded before the caller answers, so a client that
+ * reads its 401 and tries again is always counted (and sees the counter). */
+struct fail_op {
+    int   pending;
+    void (*done)(void *ud);
+    void *ud;
+};
+
+static void fail_step(struct fail_op *op)
+{
+    if (--op->pending > 0)
+        return;
+    op->done(op->ud);
+    free(op);
+}
+
+static void on_fail_counted(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    (void)reply;
+    fail_step(priv);
+}
+
+void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr, void (*done)(void *ud),
+                        void *ud)
 {
     struct auth_state *st = app->auth;
-    if (!st)
-        return;
-    char key[KEY_MAX], win[24];
-    snprintf(win, sizeof(win), "%lld", (long long)app->cfg.login_window_s);
-    key_fail(st, "u", account, key);
-    const char *a[2] = {key, win};
-    rds_evalsha(app->redis, &st->s_fail, 1, 2, a, NULL, on_ignored, NULL);
-    key_fail(st, "ip", addr, key);
-    rds_evalsha(app->redis, &st->s_fail, 1, 2, a, NULL, on_ignored, NULL);
+    struct fail_op *op = xcalloc(1, sizeof(*op));
+    op->pending = 3; /* two counters, plus this function's own step */
+    op->done = done;
+    op->ud = ud;
+    if (st) {
+        char key[KEY_MAX], win[24];
+        snprintf(win, sizeof(win), "%lld", (long long)app->cfg.login_window_s);
+        key_fail(st, "u", account, key);
+        const char *a[2] = {key, win};
+        if (rds_evalsha(app->redis, &st->s_fail, 1, 2, a, NULL, on_fail_counted, op) < 0)
+            op->pending--;
+        key_fail(st, "ip", addr, key);
+        if (rds_evalsha(app->redis, &st->s_fail, 1, 2, a, NULL, on_fail_counted, op) < 0)
+            op->pending--;
+    } else {
+        op->pending -= 2;
+    }
+    fail_step(op);
 }
 
 void auth_throttle_reset(struct gss_app *app, const char *account)

@@ -104,7 +104,10 @@ int  auth_throttle_check(struct gss_app *app, const char *account, const char *a
 /* Counts one failure against both counters (fire and forget: later commands
  * on the same connection see it, so the next attempt through this process
  * does). */
-void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr);
+/* Counts a failed login against the account and the address; done(ud) runs
+ * once both counters are recorded (or could not be). */
+void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr, void (*done)(void *ud),
+                        void *ud);
 /* A successful login clears the account's counter (not the address's: one
  * valid account must not reset an address that is guessing others). */
 void auth_throttle_reset(struct gss_app *app, const char *account);

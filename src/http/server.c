@@ -443,6 +443,7 @@ static void on_close(uv_handle_t *h)
             req_free(c->req);
     }
     buf_free(&c->in);
+    timerq_disarm(&c->tnode); /* never leave a freed node linked in the queue */
     if (c->prev)
         c->prev->next = c->next;
     else if (srv->conns == c)
@@ -671,6 +672,11 @@ static int on_headers_complete(llhttp_t *p)
     if (expect && el == 12 && strncasecmp(expect, "100-continue", 12) == 0 && c->body_cap > 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         http_conn_write_owned(c, xstrndup(cont, sizeof(cont) - 1), sizeof(cont) - 1);
+        /* The write failed and aborted the connection (client gone): stop
+         * here. Going on would re-arm the timer of a connection about to be
+         * freed (left linked in the timer queue) and run its handler. */
+        if (c->closed)
+            return HPE_USER;
     }
     /* Reading the body: idle timeout between its pieces, not the header clock. */
     timerq_arm(&srv->tq, &c->tnode, TQ_IDLE);
@@ -753,6 +759,8 @@ static void conn_process(struct http_conn *c)
         }
         const char *data = c->in.data;
         llhttp_errno_t err = llhttp_execute(&c->parser, data, c->in.len);
+        if (c->closed)
+            break; /* a callback's write failed: nothing left to answer */
         if (err == HPE_OK) {
             buf_reset(&c->in);
             break;

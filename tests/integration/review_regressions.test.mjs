@@ -11,6 +11,15 @@
 //  3. Shutdown must not wait on a connection that was turned away with 503
 //     (over GSS_MAX_CONNS) and is still lingering when the last counted
 //     connection closes.
+//  4. A client that sends "Expect: 100-continue" and resets the connection
+//     at once: writing the 100 fails and aborts the connection inside the
+//     parser callback, which then re-armed the connection's timer; the
+//     connection was freed with its timer node still linked into the
+//     server's timer queue (a use-after-free the ASan build reports, a heap
+//     corruption otherwise).
+//  5. POST /api/v1/tickets refuses a scheduled_at the job pool cannot hold
+//     (before 1970, or with more than 13 digits of epoch milliseconds)
+//     instead of creating a ticket whose job never reaches the board.
 
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,8 +29,9 @@ import net from 'node:net';
 import path from 'node:path';
 
 import {
-  startGssd, startRedis, createDatabase, makeTmpDir, rawConnect, scrapeMetrics, waitFor, sleep,
+  startGssd, startRedis, createDatabase, makeTmpDir, rawConnect, scrapeMetrics, waitFor, sleep, psql,
 } from './harness.mjs';
+import { addUser, bulkCustomers, login, loginAvailable, api, poolOf } from './pool_util.mjs';
 
 const T = { timeout: 90000 };
 const BIG = 20 * 1024 * 1024; // far more than loopback socket buffers hold
@@ -180,5 +190,73 @@ describe('shutdown', () => {
     assert.ok(ex.at - t0 < 4000, `shutdown took ${ex.at - t0} ms`);
     a.destroy();
     b.destroy();
+  });
+});
+
+describe('Expect: 100-continue and an immediate reset', () => {
+  it('leaves no timer behind on the freed connection', T, async () => {
+    const g = await startGssd({ redis, database, env: { GSS_IDLE_TIMEOUT_MS: '200', GSS_HEADER_TIMEOUT_MS: '200' } });
+    try {
+      const req = 'POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 100\r\nExpect: 100-continue\r\n\r\n';
+      for (let i = 0; i < 30; i++) {
+        await new Promise((resolve, reject) => {
+          const s = net.connect({ port: g.port, host: '127.0.0.1' });
+          s.once('error', () => {});
+          s.once('connect', () => {
+            s.write(req);
+            s.resetAndDestroy(); // RST right behind the headers
+            resolve();
+          });
+          setTimeout(() => reject(new Error('connect timed out')), 5000);
+        });
+      }
+      // Several idle timeouts: the timer queue walks whatever is linked in it.
+      await sleep(1000);
+      for (let i = 0; i < 5; i++) {
+        const c = await rawConnect(g.port);
+        await c.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
+        await c.waitForResponses(1, 3000);
+        await sleep(300); // each one idles out through the timer queue
+        c.destroy();
+      }
+      assert.ok(g.alive(), `gssd died:\n${g.lines.slice(-30).join('\n')}`);
+    } finally {
+      assert.equal(await g.stop('SIGTERM', 15000), 0, `gssd exit; stderr:\n${g.lines.slice(-30).join('\n')}`);
+    }
+  });
+});
+
+describe('tickets', () => {
+  it('a scheduled_at the pool cannot hold is refused (422), not half-created', T, async (t) => {
+    const g = await startGssd({ redis, database });
+    try {
+      const skip = await loginAvailable(g);
+      if (skip) return t.skip(skip);
+      await addUser(g, 'review_cs', 'cs');
+      const cs = await login(g, 'review_cs');
+      const [cust] = await bulkCustomers(g, 1, 77);
+      const body = (scheduled_at) => ({
+        customer_id: cust, problem: 'AC bocor', address: 'Jl. Review 1', scheduled_at, techs_needed: 1,
+      });
+      const before = Number((await psql(database.url, 'SELECT count(*) FROM tickets'))[0][0]);
+      for (const when of ['1969-07-20T20:17:00Z', '0202-03-04T05:06:07Z', '2300-01-01T00:00:00Z']) {
+        const r = await api(g, cs, 'POST', '/api/v1/tickets', body(when));
+        assert.equal(r.status, 422, `scheduled_at ${when}: ${r.status} ${r.text}`);
+        assert.equal(r.json?.error?.code, 'validation_failed');
+      }
+      const after = Number((await psql(database.url, 'SELECT count(*) FROM tickets'))[0][0]);
+      assert.equal(after, before, 'no ticket was created for a refused scheduled_at');
+      // The edges the pool still holds are accepted and reach the board.
+      for (const when of ['1970-01-01T00:00:00Z', '2286-11-20T17:46:39Z', '2026-12-01T02:00:00Z']) {
+        const r = await api(g, cs, 'POST', '/api/v1/tickets', body(when));
+        assert.equal(r.status, 201, `scheduled_at ${when}: ${r.status} ${r.text}`);
+        const id = r.json.id;
+        await waitFor(async () => (await poolOf(g, cs)).jobs.some((j) => j.id === id),
+          { timeout: 5000, what: `job ${id} (${when}) on the board` });
+      }
+    } finally {
+      assert.equal(await g.stop('SIGTERM', 15000), 0);
+    }
   });
 });

@@ -40,21 +40,21 @@ enum fake_mode { FAKE_SSL_GARBAGE, FAKE_SILENT };
 struct fake_srv;
 
 struct fake_conn {
-    uv_tcp_t         tcp;   /* first: freed through its close callback */
+    uv_tcp_t         tcp; /* first: freed through its close callback */
     struct fake_srv *srv;
-    int              seen;  /* bytes received */
-    bool             ssl;   /* answered an SSLRequest with 'S' */
+    int              seen; /* bytes received */
+    bool             ssl;  /* answered an SSLRequest with 'S' */
 };
 
 struct fake_srv {
     uv_loop_t         loop;
     uv_tcp_t          listener;
-    uv_timer_t        guard;     /* fails the test instead of hanging it */
+    uv_timer_t        guard; /* fails the test instead of hanging it */
     enum fake_mode    mode;
     int               port;
     int               accepted;
     int               ssl_requests;
-    int               startups;  /* v3 StartupMessages received (non-TLS) */
+    int               startups; /* v3 StartupMessages received (non-TLS) */
     uint64_t          accepted_at[8];
     struct fake_conn *conns[8];
     struct pg_pool    pool;
@@ -77,7 +77,7 @@ static void on_write_done(uv_write_t *w, int status)
 static void fake_send(struct fake_conn *fc, const void *data, size_t len)
 {
     uv_write_t *w = malloc(sizeof(*w));
-    char *copy = malloc(len);
+    char       *copy = malloc(len);
     memcpy(copy, data, len);
     w->data = copy;
     uv_buf_t b = uv_buf_init(copy, (unsigned)len);
@@ -116,14 +116,14 @@ static uint32_t be32(const unsigned char *p)
 static void on_fake_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct fake_conn *fc = (struct fake_conn *)st;
-    struct fake_srv *s = fc->srv;
+    struct fake_srv  *s = fc->srv;
     if (nread <= 0 || s->done) {
         if (nread < 0)
             uv_read_stop(st);
         return;
     }
     const unsigned char *p = (const unsigned char *)b->base;
-    bool first = fc->seen == 0;
+    bool                 first = fc->seen == 0;
     fc->seen += (int)nread;
     if (s->mode == FAKE_SILENT)
         return; /* never answers anything */
@@ -184,7 +184,7 @@ static void fake_start(struct fake_srv *s, enum fake_mode mode, uint64_t guard_m
     assert_int_equal(uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0), 0);
     assert_int_equal(uv_listen((uv_stream_t *)&s->listener, 16, on_fake_conn), 0);
     struct sockaddr_storage ss;
-    int len = sizeof(ss);
+    int                     len = sizeof(ss);
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
     s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     uv_timer_init(&s->loop, &s->guard);
@@ -207,7 +207,7 @@ static int closed_port(uv_loop_t *loop)
     uv_ip4_addr("127.0.0.1", 0, &sa);
     assert_int_equal(uv_tcp_bind(&t, (const struct sockaddr *)&sa, 0), 0);
     struct sockaddr_storage ss;
-    int len = sizeof(ss);
+    int                     len = sizeof(ss);
     uv_tcp_getsockname(&t, (struct sockaddr *)&ss, &len);
     uv_close((uv_handle_t *)&t, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
@@ -219,7 +219,7 @@ static void test_next_host_same_fd(void **state)
     (void)state;
     struct fake_srv *s = calloc(1, sizeof(*s));
     fake_start(s, FAKE_SSL_GARBAGE, 5000);
-    int dead = closed_port(&s->loop);
+    int  dead = closed_port(&s->loop);
     char url[256], err[256];
     snprintf(url, sizeof(url),
              "host=127.0.0.1,127.0.0.1 port=%d,%d user=u dbname=d sslmode=disable gssencmode=disable "
@@ -241,8 +241,7 @@ static void test_ssl_retry_new_socket(void **state)
     fake_start(s, FAKE_SSL_GARBAGE, 5000);
     char url[256], err[256];
     snprintf(url, sizeof(url),
-             "host=127.0.0.1 port=%d user=u dbname=d sslmode=prefer gssencmode=disable connect_timeout=4",
-             s->port);
+             "host=127.0.0.1 port=%d user=u dbname=d sslmode=prefer gssencmode=disable connect_timeout=4", s->port);
     assert_int_equal(pg_pool_init(&s->pool, &s->loop, url, 1, err, sizeof(err)), 0);
     pg_pool_start(&s->pool);
     fake_run_and_close(s);
@@ -260,8 +259,9 @@ static void test_connect_deadline(void **state)
     struct fake_srv *s = calloc(1, sizeof(*s));
     fake_start(s, FAKE_SILENT, 6000);
     char url[256], err[256];
-    snprintf(url, sizeof(url), "host=127.0.0.1 port=%d user=u dbname=d sslmode=disable gssencmode=disable "
-                               "connect_timeout=1",
+    snprintf(url, sizeof(url),
+             "host=127.0.0.1 port=%d user=u dbname=d sslmode=disable gssencmode=disable "
+             "connect_timeout=1",
              s->port);
     assert_int_equal(pg_pool_init(&s->pool, &s->loop, url, 1, err, sizeof(err)), 0);
     pg_pool_start(&s->pool);

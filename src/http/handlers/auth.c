@@ -184,12 +184,18 @@ static void on_session(void *ud, int status, struct auth_session *s, const char 
     login_free(lc);
 }
 
+static void on_failure_counted(void *ud)
+{
+    struct login_ctx *lc = ud;
+    http_error(lc->req, 401, "invalid_credentials", INVALID_CREDENTIALS_MSG);
+    login_free(lc);
+}
+
 static void on_verified(void *ud, int result)
 {
     struct login_ctx *lc = ud;
     struct http_req *req = lc->req;
     if (result != 1 || !lc->found || !lc->active) {
-        auth_throttle_fail(req->app, lc->account, lc->addr);
         auth_count_login(req->app, AUTH_LOGIN_FAILED);
         /* The username is not logged: people type passwords into it. */
         if (lc->found)
@@ -197,8 +203,7 @@ static void on_verified(void *ud, int result)
                      lc->active ? "" : " (inactive)");
         else
             log_info("login", "failed for an unknown username from %s", lc->addr);
-        http_error(req, 401, "invalid_credentials", INVALID_CREDENTIALS_MSG);
-        login_free(lc);
+        auth_throttle_fail(req->app, lc->account, lc->addr, on_failure_counted, lc);
         return;
     }
     auth_throttle_reset(req->app, lc->account);

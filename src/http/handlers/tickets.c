@@ -197,7 +197,13 @@ void h_tickets_create(struct http_req *req)
         "  INSERT INTO tickets (code, customer_id, problem, address, area, lat, lng, scheduled_at, techs_needed,"
         "                       created_by, urgent)"
         "  SELECT 'GSS-' || code.yymm || '-' || CASE WHEN code.last < 10000 THEN lpad(code.last::text, 4, '0')"
-        "         ELSE code.last::text END, $1, $2, $3, $4, $5, $6, $7,"
+        "         ELSE code.last::text END, $1, $2, $3, $4, $5, $6,"
+        /* The pool holds the time as 0 to 13 digits of epoch milliseconds
+         * (open.lua refuses anything else), so any other time would make a
+         * ticket whose job never reaches the board. The ELSE text fails its
+         * cast (22007, answered 422 below) only when it is taken. */
+        "         CASE WHEN (extract(epoch FROM $7::timestamptz) * 1000)::bigint BETWEEN 0 AND 9999999999999"
+        "              THEN $7::timestamptz ELSE ('out of range: ' || $7)::timestamptz END,"
         "         $8, $9, $10 FROM code"
         "  RETURNING *),"
         " audit AS ("
