@@ -73,6 +73,9 @@ struct http_req {
 const char *http_header(const struct http_req *req, const char *name, size_t *len);
 /* Query parameter value (not decoded into place: copied, percent-decoded, NUL-terminated, into out). */
 bool        http_query(const struct http_req *req, const char *name, char *out, size_t outlen);
+/* Whether the query has that parameter at all (http_query also says false
+ * for a value longer than its buffer). */
+bool        http_query_present(const struct http_req *req, const char *name);
 /* Path parameter by position as a positive int64 (ids); -1 if not one. */
 int64_t     http_param_id(const struct http_req *req, unsigned i);
 bool        http_req_gone(const struct http_req *req);

@@ -173,13 +173,35 @@ bool http_query(const struct http_req *req, const char *name, char *out, size_t 
                     ch = (char)(hexval(v[1]) * 16 + hexval(v[2]));
                     v += 2;
                 }
-                if (o + 1 >= outlen)
+                if (o + 1 >= outlen) {
+                    if (outlen)
+                        out[0] = '\0'; /* too long: no value rather than a cut one */
                     return false;
+                }
                 out[o++] = ch;
             }
             out[o] = '\0';
             return true;
         }
+        p = amp ? amp + 1 : NULL;
+    }
+    return false;
+}
+
+bool http_query_present(const struct http_req *req, const char *name)
+{
+    char one[1];
+    size_t nl = strlen(name);
+    if (http_query(req, name, one, sizeof(one)))
+        return true; /* present and empty */
+    const char *p = req->query.p, *end = req->query.p + req->query.n;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq ? eq : stop;
+        if ((size_t)(kend - p) == nl && memcmp(p, name, nl) == 0)
+            return true;
         p = amp ? amp + 1 : NULL;
     }
     return false;

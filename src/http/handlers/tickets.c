@@ -185,8 +185,9 @@ void h_tickets_create(struct http_req *req)
     if (has_lng)
         snprintf(lngb, sizeof(lngb), "%.8f", yyjson_get_num(lng));
     snprintf(actor, sizeof(actor), "%lld", (long long)req->session->user_id);
-    const char *params[10] = {cbuf,  problem, address, area ? area : "", has_lat ? latb : NULL,
-                              has_lng ? lngb : NULL, sched, nbuf, actor, urgent && yyjson_get_bool(urgent) ? "t" : "f"};
+    const char *params[11] = {cbuf,  problem, address, area ? area : "", has_lat ? latb : NULL,
+                              has_lng ? lngb : NULL, sched, nbuf, actor, urgent && yyjson_get_bool(urgent) ? "t" : "f",
+                              req->app->cfg.region};
     static const char sql[] =
         "WITH code AS ("
         "  INSERT INTO ticket_code_counters (yymm, last)"
@@ -195,7 +196,7 @@ void h_tickets_create(struct http_req *req)
         "  RETURNING yymm, last),"
         " t AS ("
         "  INSERT INTO tickets (code, customer_id, problem, address, area, lat, lng, scheduled_at, techs_needed,"
-        "                       created_by, urgent)"
+        "                       created_by, urgent, region)"
         "  SELECT 'GSS-' || code.yymm || '-' || CASE WHEN code.last < 10000 THEN lpad(code.last::text, 4, '0')"
         "         ELSE code.last::text END, $1, $2, $3, $4, $5, $6,"
         /* The pool holds the time as 0 to 13 digits of epoch milliseconds
@@ -204,7 +205,7 @@ void h_tickets_create(struct http_req *req)
          * cast (22007, answered 422 below) only when it is taken. */
         "         CASE WHEN (extract(epoch FROM $7::timestamptz) * 1000)::bigint BETWEEN 0 AND 9999999999999"
         "              THEN $7::timestamptz ELSE ('out of range: ' || $7)::timestamptz END,"
-        "         $8, $9, $10 FROM code"
+        "         $8, $9, $10, $11 FROM code"
         "  RETURNING *),"
         " audit AS ("
         "  INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
@@ -215,7 +216,7 @@ void h_tickets_create(struct http_req *req)
         " FROM t JOIN customers c ON c.id = t.customer_id";
     struct create_ctx *cx = xcalloc(1, sizeof(*cx));
     cx->req = req;
-    int rc = pg_query(req->app->pg, sql, 10, params, on_inserted, cx);
+    int rc = pg_query(req->app->pg, sql, 11, params, on_inserted, cx);
     yyjson_doc_free(doc);
     if (rc < 0) {
         free(cx);
@@ -247,7 +248,11 @@ static void on_list(void *ud, PGresult *res, enum pg_err err, const char *state,
 void h_tickets_list(struct http_req *req)
 {
     char status[32] = "", uid[24], limit[16] = "100";
-    http_query(req, "status", status, sizeof(status));
+    bool has_status = http_query(req, "status", status, sizeof(status));
+    if (!has_status && http_query_present(req, "status")) {
+        http_error(req, 422, "validation_failed", "status: not a ticket status");
+        return;
+    }
     char lim[16];
     if (http_query(req, "limit", lim, sizeof(lim))) {
         int l = atoi(lim);
