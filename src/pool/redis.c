@@ -28,17 +28,16 @@ static void schedule_retry(struct rds *r)
     uv_timer_start(&r->retry, on_retry, r->backoff_ms, 0);
 }
 
-static void on_connect(const redisAsyncContext *ac, int status)
+static void send_ping(struct rds *r);
+
+/* The first PONG on a new connection makes it up. */
+static void on_pong(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct rds *r = ac->data;
-    if (status != REDIS_OK) {
-        if (!r->warned)
-            log_warn("redis", "%s: connect to %s:%d failed: %s", r->name, r->host, r->port, ac->errstr);
-        r->warned = true;
-        r->ac = NULL; /* hiredis frees the context after this callback */
-        schedule_retry(r);
+    struct rds *r = priv;
+    (void)ac;
+    r->ping_out = false;
+    if (!reply || r->up || !r->ac)
         return;
-    }
     r->up = true;
     r->warned = false;
     r->backoff_ms = 0;
@@ -47,12 +46,66 @@ static void on_connect(const redisAsyncContext *ac, int status)
         r->on_up(r);
 }
 
+static void send_ping(struct rds *r)
+{
+    const char *argv[1] = {"PING"};
+    if (redisAsyncCommandArgv(r->ac, on_pong, r, 1, argv, NULL) == REDIS_OK) {
+        r->ping_out = true;
+        r->ping_sent = uv_now(r->loop);
+    }
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    struct rds *r = t->data;
+    if (!r->ac || r->closing)
+        return;
+    if (r->ping_out) {
+        if (uv_now(r->loop) - r->ping_sent < RDS_HANG_MS)
+            return;
+        log_warn("redis", "%s: no answer from %s:%d for %d ms; dropping the connection", r->name, r->host, r->port,
+                 RDS_HANG_MS);
+        r->hangs++;
+        redisAsyncContext *ac = r->ac;
+        /* Pending callbacks run now with NULL replies (their requests get
+         * 503), then on_disconnect schedules the reconnect. */
+        redisAsyncFree(ac);
+        if (r->ac == ac) { /* never connected: no disconnect callback ran */
+            r->ac = NULL;
+            r->up = false;
+            r->ping_out = false;
+            schedule_retry(r);
+        }
+        return;
+    }
+    if (r->up && !r->quiet)
+        send_ping(r);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct rds *r = ac->data;
+    if (status != REDIS_OK) {
+        if (!r->warned)
+            log_warn("redis", "%s: connect to %s:%d failed: %s", r->name, r->host, r->port, ac->errstr);
+        r->warned = true;
+        r->ac = NULL; /* hiredis frees the context after this callback */
+        r->ping_out = false;
+        schedule_retry(r);
+        return;
+    }
+    /* A socket that connects is not yet a Redis that answers (a stopped
+     * process still accepts into its backlog): up only on the first PONG. */
+    send_ping(r);
+}
+
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct rds *r = ac->data;
     bool was_up = r->up;
     r->ac = NULL; /* freed by hiredis after this callback */
     r->up = false;
+    r->ping_out = false;
     if (r->closing)
         return;
     log_warn("redis", "%s: connection lost (%s)", r->name, status == REDIS_OK ? "closed" : ac->errstr);
@@ -87,6 +140,10 @@ static void rds_connect(struct rds *r)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     r->ac = ac;
+    /* The watchdog's clock runs from here: a connect that never completes
+     * is dropped like a PING that is never answered. */
+    r->ping_out = true;
+    r->ping_sent = uv_now(r->loop);
     if (r->db) {
         char db[16];
         snprintf(db, sizeof(db), "%d", r->db);
@@ -122,11 +179,14 @@ int rds_init(struct rds *r, uv_loop_t *loop, const char *url, const char *name)
         r->db = atoi(slash + 1);
     uv_timer_init(loop, &r->retry);
     r->retry.data = r;
+    uv_timer_init(loop, &r->watchdog);
+    r->watchdog.data = r;
     return 0;
 }
 
 void rds_start(struct rds *r)
 {
+    uv_timer_start(&r->watchdog, on_watchdog, 1000, 1000);
     rds_connect(r);
 }
 
@@ -135,6 +195,8 @@ void rds_close(struct rds *r)
     r->closing = true;
     uv_timer_stop(&r->retry);
     uv_close((uv_handle_t *)&r->retry, NULL);
+    uv_timer_stop(&r->watchdog);
+    uv_close((uv_handle_t *)&r->watchdog, NULL);
     if (r->ac) {
         redisAsyncContext *ac = r->ac;
         r->ac = NULL;

@@ -41,7 +41,20 @@ struct rds {
     void              *data;
     uint64_t           commands;
     bool               warned;
+    /* Liveness: a connection counts as up only once Redis has answered a
+     * PING on it; while up, a PING goes out every second (unless `quiet`:
+     * the subscriber, whose connection carries only pushes) and a PING
+     * unanswered for RDS_HANG_MS drops the connection, so a hung Redis
+     * (stopped, swapping, partitioned) fails requests with 503 instead of
+     * holding them forever. */
+    uv_timer_t         watchdog;
+    bool               quiet;
+    bool               ping_out;
+    uint64_t           ping_sent;  /* uv_now() ms */
+    uint64_t           hangs;      /* connections dropped for not answering */
 };
+
+#define RDS_HANG_MS 3000
 
 struct rds_script {
     const char *name;

@@ -57,6 +57,7 @@ void sub_init(struct sub_state *s, struct gss_app *app)
     s->app = app;
     app->redis_sub->on_up = on_up;
     app->redis_sub->on_down = on_down;
+    app->redis_sub->quiet = true; /* in subscribe mode only pushes arrive */
 }
 
 int sub_register(struct sub_state *s, const char *channel, sub_message_cb on_message, sub_resync_cb on_resync,

@@ -663,6 +663,10 @@ export async function startRedis({ appendonly = false } = {}) {
       await self.stop();
       await self.start();
     },
+    // Sends a signal to the server (SIGSTOP / SIGCONT: a Redis that hangs).
+    signal(sig) {
+      if (child && child.alive()) child.proc.kill(sig);
+    },
     command(...args) {
       return redisCommand(port, ...args);
     },

@@ -76,9 +76,12 @@ void h_metrics(struct http_req *req)
                "# HELP gss_redis_up Whether the command connection to Redis is up.\n"
                "# TYPE gss_redis_up gauge\ngss_redis_up %d\n"
                "# TYPE gss_redis_subscriber_up gauge\ngss_redis_subscriber_up %d\n"
-               "# TYPE gss_redis_commands_total counter\ngss_redis_commands_total %llu\n",
+               "# TYPE gss_redis_commands_total counter\ngss_redis_commands_total %llu\n"
+               "# HELP gss_redis_hangs_total Connections dropped because Redis stopped answering.\n"
+               "# TYPE gss_redis_hangs_total counter\ngss_redis_hangs_total %llu\n",
                app->redis && app->redis->up, app->redis_sub && app->redis_sub->up,
-               (unsigned long long)(app->redis ? app->redis->commands : 0));
+               (unsigned long long)(app->redis ? app->redis->commands : 0),
+               (unsigned long long)(app->redis ? app->redis->hangs : 0));
     buf_printf(&b,
                "# HELP gss_postgres_up Whether at least one PostgreSQL connection is ready.\n"
                "# TYPE gss_postgres_up gauge\ngss_postgres_up %d\n"
