@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
     char  *data; /* owned; NULL when cap == 0 */
@@ -25,6 +26,8 @@ void  buf_puts(struct buf *b, const char *s);
 void  buf_putc(struct buf *b, char c);
 void  buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void  buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* Appends v in decimal (no printf: this is on every request's path). */
+void  buf_put_u64(struct buf *b, uint64_t v);
 /* Appends s as the inside of a JSON string (no quotes), escaping as needed. */
 void  buf_json_escape(struct buf *b, const char *s, size_t n);
 /* Drops the first n bytes, moving the rest to the front. */

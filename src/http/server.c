@@ -250,22 +250,42 @@ static void record(struct http_server *srv, struct http_req *req, int status, si
     srv->latency_count++;
     if (!srv->log_requests)
         return;
-    /* Built by hand into the batch buffer: one write per loop turn, not one per request. */
+    /* Built by hand into the batch buffer, without printf: one write per
+     * loop turn, not one per request, and the second-resolution part of the
+     * timestamp formatted once per second. */
     struct buf *b = &srv->logbuf;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[32];
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    buf_printf(b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"info\",\"msg\":\"request\",\"rid\":\"%s\",\"method\":\"",
-               when, ts.tv_nsec / 1000000, req->rid);
+    if ((uint64_t)ts.tv_sec != srv->log_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(srv->log_when, sizeof(srv->log_when), "%Y-%m-%dT%H:%M:%S", &tm);
+        srv->log_sec = (uint64_t)ts.tv_sec;
+    }
+    long ms = ts.tv_nsec / 1000000;
+    char msb[5] = {'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z'};
+    buf_puts(b, "{\"ts\":\"");
+    buf_puts(b, srv->log_when);
+    buf_append(b, msb, 5);
+    buf_puts(b, "\",\"level\":\"info\",\"msg\":\"request\",\"rid\":\"");
+    buf_puts(b, req->rid);
+    buf_puts(b, "\",\"method\":\"");
     buf_puts(b, req->method_str ? req->method_str : "?");
     buf_puts(b, "\",\"path\":\"");
     buf_json_escape(b, req->path.p ? req->path.p : "", req->path.n);
-    buf_printf(b, "\",\"status\":%d,\"bytes\":%zu,\"dur_ms\":%.3f", status, bytes, secs * 1000.0);
-    if (req->session)
-        buf_printf(b, ",\"user\":%lld", (long long)auth_session_user_id(req->session));
+    buf_puts(b, "\",\"status\":");
+    buf_put_u64(b, (uint64_t)status);
+    buf_puts(b, ",\"bytes\":");
+    buf_put_u64(b, bytes);
+    uint64_t us = (uint64_t)(secs * 1e6 + 0.5);
+    char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10)};
+    buf_puts(b, ",\"dur_ms\":");
+    buf_put_u64(b, us / 1000);
+    buf_append(b, frac, 4);
+    if (req->session) {
+        buf_puts(b, ",\"user\":");
+        buf_put_u64(b, (uint64_t)auth_session_user_id(req->session));
+    }
     buf_puts(b, "}\n");
     if (b->len > 64 * 1024)
         flush_log(srv);
@@ -391,12 +411,26 @@ void http_respond(struct http_req *req, int status, const char *content_type, co
     bool nobody = head || status == 304 || status == 204;
     struct buf out = {0};
     buf_reserve(&out, 256 + (nobody ? 0 : len));
-    buf_printf(&out, "HTTP/1.1 %d %s\r\nDate: %s\r\nX-Request-Id: %s\r\n", status, http_status_text(status),
-               cached_date(srv), req->rid);
-    if (content_type)
-        buf_printf(&out, "Content-Type: %s\r\n", content_type);
-    if (status != 304 && status != 204)
-        buf_printf(&out, "Content-Length: %zu\r\n", len);
+    /* Assembled without printf: this runs for every answer. */
+    char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), ' '};
+    buf_append(&out, "HTTP/1.1 ", 9);
+    buf_append(&out, code, 4);
+    buf_puts(&out, http_status_text(status));
+    buf_append(&out, "\r\nDate: ", 8);
+    buf_puts(&out, cached_date(srv));
+    buf_append(&out, "\r\nX-Request-Id: ", 16);
+    buf_puts(&out, req->rid);
+    buf_append(&out, "\r\n", 2);
+    if (content_type) {
+        buf_append(&out, "Content-Type: ", 14);
+        buf_puts(&out, content_type);
+        buf_append(&out, "\r\n", 2);
+    }
+    if (status != 304 && status != 204) {
+        buf_append(&out, "Content-Length: ", 16);
+        buf_put_u64(&out, len);
+        buf_append(&out, "\r\n", 2);
+    }
     if (!keep)
         buf_puts(&out, "Connection: close\r\n");
     else if (req->http_minor == 0)
@@ -628,6 +662,25 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* "<process prefix>-<counter in hex>", without printf (every request). */
+static void make_rid(struct http_server *srv, char out[72])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(srv->rid_prefix);
+    memcpy(out, srv->rid_prefix, n);
+    out[n++] = '-';
+    uint64_t v = ++srv->rid_counter;
+    char tmp[16];
+    int k = 0;
+    do {
+        tmp[k++] = hex[v & 15];
+        v >>= 4;
+    } while (v);
+    while (k)
+        out[n++] = tmp[--k];
+    out[n] = '\0';
+}
+
 static bool valid_rid(const char *s, size_t n)
 {
     if (n == 0 || n > 64)
@@ -672,7 +725,7 @@ static int on_headers_complete(llhttp_t *p)
         memcpy(r->rid, rid, rl);
         r->rid[rl] = '\0';
     } else {
-        snprintf(r->rid, sizeof(r->rid), "%s-%llx", srv->rid_prefix, (unsigned long long)++srv->rid_counter);
+        make_rid(srv, r->rid);
     }
     /* Route now, so the body cap is known before the body is read. */
     char allow[64];

@@ -58,6 +58,8 @@ struct http_server {
     char             date[40];      /* cached Date header value */
     uint64_t         date_sec;
     bool             log_requests;
+    uint64_t         log_sec;       /* second log_when was formatted for */
+    char             log_when[24];  /* "YYYY-MM-DDTHH:MM:SS" of log_sec */
     /* metrics */
     uint64_t         latency_buckets[16];
     double           latency_sum;

@@ -49,7 +49,8 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Key storage for one call: every key is prefix + suffix, built into one array. */
+/* Key storage for one call: every key is prefix + parts, built into one
+ * array with memcpy (no printf: this is every claim's path). */
 struct keyset {
     char        store[8][200];
     const char *argv[24];
@@ -57,18 +58,23 @@ struct keyset {
     int         n;
 };
 
-static void key(struct keyset *k, const struct pool_service *p, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void key(struct keyset *k, const struct pool_service *p, const char *fmt, ...)
+static void key(struct keyset *k, const struct pool_service *p, const char *a, const char *b, const char *c)
 {
     char *dst = k->store[k->n];
-    memcpy(dst, p->kp, p->kplen);
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(dst + p->kplen, sizeof(k->store[0]) - p->kplen, fmt, ap);
-    va_end(ap);
+    size_t n = p->kplen;
+    memcpy(dst, p->kp, n);
+    for (const char *part[3] = {a, b, c}, **q = part; q < part + 3; q++) {
+        if (!*q)
+            continue;
+        size_t l = strlen(*q);
+        if (n + l >= sizeof(k->store[0]))
+            l = sizeof(k->store[0]) - 1 - n; /* ids are short; cannot happen */
+        memcpy(dst + n, *q, l);
+        n += l;
+    }
+    dst[n] = '\0';
     k->argv[k->n] = dst;
-    k->lens[k->n] = p->kplen + (size_t)n;
+    k->lens[k->n] = n;
     k->n++;
 }
 
@@ -77,6 +83,22 @@ static void arg(struct keyset *k, const char *s)
     k->argv[k->n] = s;
     k->lens[k->n] = strlen(s);
     k->n++;
+}
+
+/* Decimal of a non-negative number into out (at least 21 bytes). */
+static const char *dec(int64_t v, char *out)
+{
+    char tmp[21];
+    int n = 0;
+    uint64_t u = v < 0 ? 0 : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return out;
 }
 
 struct call {
@@ -144,13 +166,13 @@ int pool_open(struct pool_service *p, const struct pool_job *job, pool_cb cb, vo
     snprintf(total, sizeof(total), "%d", job->slots_total);
     snprintf(sched, sizeof(sched), "%lld", (long long)job->sched_ms);
     snprintf(now, sizeof(now), "%lld", (long long)now_ms());
-    key(&k, p, "pool");
-    key(&k, p, "job:%s", id);
-    key(&k, p, "job:%s:techs", id);
-    key(&k, p, "job:%s:banned", id);
-    key(&k, p, "seq");
-    key(&k, p, "events");
-    key(&k, p, "job:%s:slots", id);
+    key(&k, p, "pool", NULL, NULL);
+    key(&k, p, "job:", id, NULL);
+    key(&k, p, "job:", id, ":techs");
+    key(&k, p, "job:", id, ":banned");
+    key(&k, p, "seq", NULL, NULL);
+    key(&k, p, "events", NULL, NULL);
+    key(&k, p, "job:", id, ":slots");
     arg(&k, id);
     arg(&k, total);
     arg(&k, job->code);
@@ -167,25 +189,25 @@ int pool_open(struct pool_service *p, const struct pool_job *job, pool_cb cb, vo
 /* claim and release take the same keys. */
 static void job_tech_keys(struct keyset *k, struct pool_service *p, const char *id, const char *tech)
 {
-    key(k, p, "pool");
-    key(k, p, "job:%s", id);
-    key(k, p, "job:%s:techs", id);
-    key(k, p, "job:%s:banned", id);
-    key(k, p, "tech:%s", tech);
-    key(k, p, "seq");
-    key(k, p, "events");
-    key(k, p, "job:%s:slots", id);
+    key(k, p, "pool", NULL, NULL);
+    key(k, p, "job:", id, NULL);
+    key(k, p, "job:", id, ":techs");
+    key(k, p, "job:", id, ":banned");
+    key(k, p, "tech:", tech, NULL);
+    key(k, p, "seq", NULL, NULL);
+    key(k, p, "events", NULL, NULL);
+    key(k, p, "job:", id, ":slots");
 }
 
 int pool_claim(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_cb cb, void *ud)
 {
     struct keyset k;
     k.n = 0;
-    char id[24], tech[24], maxa[16], now[24];
-    snprintf(id, sizeof(id), "%lld", (long long)job_id);
-    snprintf(tech, sizeof(tech), "%lld", (long long)tech_id);
-    snprintf(maxa, sizeof(maxa), "%lld", (long long)p->app->cfg.tech_max_active);
-    snprintf(now, sizeof(now), "%lld", (long long)now_ms());
+    char id[24], tech[24], maxa[24], now[24];
+    dec(job_id, id);
+    dec(tech_id, tech);
+    dec(p->app->cfg.tech_max_active, maxa);
+    dec(now_ms(), now);
     job_tech_keys(&k, p, id, tech);
     arg(&k, id);
     arg(&k, tech);
@@ -219,12 +241,12 @@ int pool_close(struct pool_service *p, int64_t job_id, const char *reason, pool_
     snprintf(id, sizeof(id), "%lld", (long long)job_id);
     snprintf(now, sizeof(now), "%lld", (long long)now_ms());
     snprintf(techp, sizeof(techp), "%stech:", p->kp);
-    key(&k, p, "pool");
-    key(&k, p, "job:%s", id);
-    key(&k, p, "job:%s:techs", id);
-    key(&k, p, "seq");
-    key(&k, p, "events");
-    key(&k, p, "job:%s:slots", id);
+    key(&k, p, "pool", NULL, NULL);
+    key(&k, p, "job:", id, NULL);
+    key(&k, p, "job:", id, ":techs");
+    key(&k, p, "seq", NULL, NULL);
+    key(&k, p, "events", NULL, NULL);
+    key(&k, p, "job:", id, ":slots");
     arg(&k, id);
     arg(&k, reason);
     arg(&k, p->channel);

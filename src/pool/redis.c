@@ -253,6 +253,51 @@ struct eval_call {
     size_t                  *lens;
 };
 
+/* RESP encoding of a command, done here rather than by hiredis's
+ * printf-style formatter: this is every claim's path. */
+static size_t put_uint(char *p, size_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static int send_formatted(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+                          const size_t *lens)
+{
+    size_t total = 1 + 20 + 2;
+    for (int i = 0; i < argc; i++)
+        total += 1 + 20 + 2 + lens[i] + 2;
+    char stackbuf[2048];
+    char *cmd = total <= sizeof(stackbuf) ? stackbuf : xmalloc(total);
+    char *p = cmd;
+    *p++ = '*';
+    p += put_uint(p, (size_t)argc);
+    *p++ = '\r';
+    *p++ = '\n';
+    for (int i = 0; i < argc; i++) {
+        *p++ = '$';
+        p += put_uint(p, lens[i]);
+        *p++ = '\r';
+        *p++ = '\n';
+        memcpy(p, argv[i], lens[i]);
+        p += lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    /* hiredis copies the bytes into its output buffer. */
+    int rc = redisAsyncFormattedCommand(ac, fn, priv, cmd, (size_t)(p - cmd));
+    if (cmd != stackbuf)
+        free(cmd);
+    return rc;
+}
+
 static void on_eval_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct eval_call *ec = privdata;
@@ -263,7 +308,7 @@ static void on_eval_reply(redisAsyncContext *ac, void *reply, void *privdata)
         ec->lens[0] = 4;
         ec->lens[1] = ec->s->len;
         ec->s = NULL; /* only once */
-        if (redisAsyncCommandArgv(ac, on_eval_reply, ec, ec->argc, ec->argv, ec->lens) == REDIS_OK)
+        if (send_formatted(ac, on_eval_reply, ec, ec->argc, ec->argv, ec->lens) == REDIS_OK)
             return;
         rep = NULL;
     }
@@ -306,7 +351,7 @@ int rds_evalsha(struct rds *r, const struct rds_script *s, int nkeys, int argc, 
         p += l + 1;
     }
     r->commands++;
-    if (redisAsyncCommandArgv(r->ac, on_eval_reply, ec, total, ec->argv, ec->lens) != REDIS_OK) {
+    if (send_formatted(r->ac, on_eval_reply, ec, total, ec->argv, ec->lens) != REDIS_OK) {
         free(ec);
         return -1;
     }
