@@ -47,7 +47,7 @@ struct http_req {
     struct http_conn     *conn;     /* NULL once the client is gone */
     struct gss_app       *app;
     enum http_method      method;
-    char                 *method_str;
+    const char           *method_str; /* static */
     struct buf            url;      /* raw request target */
     struct http_str       path;     /* within url, percent-decoding not applied */
     struct http_str       query;    /* within url, without '?' */

@@ -122,7 +122,6 @@ static void req_free(struct http_req *r)
     buf_free(&r->hdrbuf);
     buf_free(&r->body);
     buf_free(&r->extra_headers);
-    free(r->method_str);
     auth_session_release(r->session);
     free(r);
 }
@@ -471,7 +470,7 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
     struct http_req *req = c->req;
     if (!req) {
         req = c->req = req_new(c);
-        req->method_str = xstrdup("?");
+        req->method_str = "?";
     }
     if (!req->rid[0])
         snprintf(req->rid, sizeof(req->rid), "%s-%llx", c->srv->rid_prefix,
@@ -706,7 +705,7 @@ static int on_headers_complete(llhttp_t *p)
     buf_reserve(&r->url, 1);
     buf_reserve(&r->hdrbuf, 1);
     const char *mname = llhttp_method_name((llhttp_method_t)p->method);
-    r->method_str = xstrdup(mname);
+    r->method_str = mname; /* llhttp's static string */
     r->method = http_method_parse(mname, strlen(mname));
     r->http_minor = p->http_minor;
     r->keepalive = llhttp_should_keep_alive(p) != 0;
