@@ -51,7 +51,7 @@ static int load(struct gss_config *cfg)
 
 static int cmd_migrate(struct gss_config *cfg)
 {
-    char err[512];
+    char    err[512];
     PGconn *c = pg_connect_blocking(cfg->database_url, err, sizeof(err));
     if (!c) {
         log_error("migrate", "cannot connect: %s", err);
@@ -70,14 +70,14 @@ static int cmd_migrate(struct gss_config *cfg)
 /* --workers N: N processes share the port through SO_REUSEPORT; the parent
  * only forwards signals and reaps. Each child is a complete gssd. */
 static volatile sig_atomic_t forward_sig;
-static void on_parent_signal(int s)
+static void                  on_parent_signal(int s)
 {
     forward_sig = s;
 }
 
 static int serve_workers(struct gss_app *app)
 {
-    int n = (int)app->cfg.workers;
+    int    n = (int)app->cfg.workers;
     pid_t *pids = calloc((size_t)n, sizeof(pid_t));
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();
@@ -101,7 +101,7 @@ static int serve_workers(struct gss_app *app)
     sigaction(SIGTERM, &sa, NULL);
     int alive = n, worst = 0;
     while (alive > 0) {
-        int st;
+        int   st;
         pid_t p = waitpid(-1, &st, 0);
         if (p < 0) {
             if (errno == EINTR) {
@@ -190,14 +190,14 @@ static int cmd_user_add(struct gss_config *cfg, int argc, char **argv)
         fprintf(stderr, "usage: gssd user add USERNAME --role admin|cs|ts|sales --name NAME (password on stdin)\n");
         return 2;
     }
-    char pw[256];
+    char   pw[256];
     size_t pwlen;
     if (read_password(pw, sizeof(pw), &pwlen) < 0 || password_policy_check(pw, pwlen) < 0) {
         fprintf(stderr, "gssd user add: the password (one line on stdin) must be 8 to 128 bytes\n");
         return 2;
     }
     char err[512];
-    int rc = cli_user_create(cfg, username, role, name, phone, pw, pwlen, err, sizeof(err));
+    int  rc = cli_user_create(cfg, username, role, name, phone, pw, pwlen, err, sizeof(err));
     explicit_bzero(pw, sizeof(pw));
     if (rc != 0) {
         fprintf(stderr, "gssd user add: %s\n", err);
@@ -218,7 +218,7 @@ int main(int argc, char **argv)
         return 0;
     }
     struct gss_config cfg;
-    int rc;
+    int               rc;
     if (!strcmp(argv[1], "serve")) {
         if (load(&cfg) < 0)
             return 2;

@@ -27,9 +27,9 @@
 
 /* Above this many cached sessions new ones are served but not cached: the
  * cache is an optimisation and must not be a way to grow our memory. */
-#define CACHE_MAX 200000
+#define CACHE_MAX         200000
 #define CACHE_MIN_BUCKETS 256
-#define KEY_MAX 192
+#define KEY_MAX           192
 
 struct cache_ent {
     struct cache_ent    *next;
@@ -38,18 +38,18 @@ struct cache_ent {
 
 struct auth_state {
     struct gss_app    *app;
-    struct cache_ent **tab;  /* owned: cap chains (cap a power of two) */
+    struct cache_ent **tab; /* owned: cap chains (cap a power of two) */
     size_t             cap, n;
     /* Bumped by every invalidation and flush. A Redis read started before
      * one may have read what was just ended, so its result is used for the
      * request that asked (which came first) but not cached. */
-    uint64_t           gen;
-    uv_timer_t         sweep; /* drops entries past GSS_SESSION_CACHE_MS */
-    bool               sweep_open;
-    char               chan[96]; /* <prefix>:sessinv */
-    struct rds_script  s_put, s_add, s_fail, s_peek;
+    uint64_t          gen;
+    uv_timer_t        sweep; /* drops entries past GSS_SESSION_CACHE_MS */
+    bool              sweep_open;
+    char              chan[96]; /* <prefix>:sessinv */
+    struct rds_script s_put, s_add, s_fail, s_peek;
     /* metrics */
-    uint64_t           hits, misses, inv_messages, resyncs, logins[3];
+    uint64_t hits, misses, inv_messages, resyncs, logins[3];
 };
 
 /* ---- scripts ------------------------------------------------------------ */
@@ -103,8 +103,7 @@ static void key_usess(const struct auth_state *st, int64_t uid, char *out)
 
 static bool is_b64url(char ch)
 {
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-           ch == '_';
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
 }
 
 /* Copies p[0..n) into out if it is shaped like one of our tokens. */
@@ -127,7 +126,7 @@ static bool is_space(char ch)
 
 bool auth_request_token(const struct http_req *req, char out[CRYPTO_TOKEN_SIZE], bool *via_cookie)
 {
-    size_t n;
+    size_t      n;
     const char *a = http_header(req, "Authorization", &n);
     if (a) {
         /* An Authorization header decides alone: a bad one is not rescued by
@@ -147,8 +146,8 @@ bool auth_request_token(const struct http_req *req, char out[CRYPTO_TOKEN_SIZE],
         return false;
     *via_cookie = true;
     static const char name[] = AUTH_COOKIE_NAME;
-    const size_t nl = sizeof(name) - 1;
-    const char *p = c, *end = c + n;
+    const size_t      nl = sizeof(name) - 1;
+    const char       *p = c, *end = c + n;
     while (p < end) {
         const char *semi = memchr(p, ';', (size_t)(end - p));
         const char *stop = semi ? semi : end;
@@ -232,9 +231,8 @@ static void cache_drop(struct auth_state *st, const char *th)
 }
 
 /* Drops every entry for which pred says so (all of them when pred is NULL). */
-static void cache_filter(struct auth_state *st, bool (*pred)(const struct auth_state *, const struct auth_session *,
-                                                             int64_t),
-                         int64_t arg)
+static void cache_filter(struct auth_state *st,
+                         bool (*pred)(const struct auth_state *, const struct auth_session *, int64_t), int64_t arg)
 {
     for (size_t i = 0; i < st->cap && st->n; i++) {
         struct cache_ent **pp = &st->tab[i];
@@ -261,13 +259,13 @@ static bool stale(const struct auth_state *st, const struct auth_session *s, int
 
 static void cache_grow(struct auth_state *st)
 {
-    size_t ncap = st->cap * 2;
+    size_t             ncap = st->cap * 2;
     struct cache_ent **nt = xcalloc(ncap, sizeof(*nt));
     for (size_t i = 0; i < st->cap; i++) {
         struct cache_ent *e = st->tab[i];
         while (e) {
             struct cache_ent *next = e->next;
-            size_t b = th_hash(e->s->token_hash) & (ncap - 1);
+            size_t            b = th_hash(e->s->token_hash) & (ncap - 1);
             e->next = nt[b];
             nt[b] = e;
             e = next;
@@ -291,7 +289,7 @@ static void cache_put(struct auth_state *st, struct auth_session *s, uint64_t ge
     if (st->n >= st->cap)
         cache_grow(st);
     struct cache_ent *e = xmalloc(sizeof(*e));
-    size_t b = th_hash(s->token_hash) & (st->cap - 1);
+    size_t            b = th_hash(s->token_hash) & (st->cap - 1);
     e->s = auth_session_ref(s);
     e->next = st->tab[b];
     st->tab[b] = e;
@@ -331,7 +329,7 @@ static void on_inv_message(void *ud, const char *msg, size_t len)
         char num[24];
         memcpy(num, msg + 2, len - 2);
         num[len - 2] = '\0';
-        char *end;
+        char     *end;
         long long uid = strtoll(num, &end, 10);
         if (*end == '\0' && uid > 0) {
             cache_filter(st, of_user, uid);
@@ -365,8 +363,8 @@ struct rgroup {
     bool         sealed;  /* every command has been sent */
     bool         failed;  /* a command could not be sent, or got NULL / an error */
     struct rslot self;    /* slot for commands whose reply nobody inspects */
-    void       (*on_reply)(struct rgroup *g, int tag, redisReply *r); /* optional */
-    void       (*done)(struct rgroup *g);
+    void (*on_reply)(struct rgroup *g, int tag, redisReply *r); /* optional */
+    void (*done)(struct rgroup *g);
 };
 
 static void rg_init(struct rgroup *g, void (*done)(struct rgroup *))
@@ -379,9 +377,9 @@ static void rg_init(struct rgroup *g, void (*done)(struct rgroup *))
 
 static void rg_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct rslot *sl = priv;
+    struct rslot  *sl = priv;
     struct rgroup *g = sl->g;
-    redisReply *r = reply;
+    redisReply    *r = reply;
     (void)ac;
     if (!r || r->type == REDIS_REPLY_ERROR)
         g->failed = true;
@@ -391,8 +389,7 @@ static void rg_reply(redisAsyncContext *ac, void *reply, void *priv)
         g->done(g);
 }
 
-static void rg_cmd(struct rgroup *g, struct rds *r, struct rslot *sl, int argc, const char **argv,
-                   const size_t *lens)
+static void rg_cmd(struct rgroup *g, struct rds *r, struct rslot *sl, int argc, const char **argv, const size_t *lens)
 {
     if (rds_cmd(r, rg_reply, sl ? sl : &g->self, argc, argv, lens) == 0)
         g->pending++;
@@ -446,9 +443,9 @@ static void admit(struct http_req *req, struct auth_session *s, bool via_cookie,
      * triggers the request; the CSRF token only our page knows. Bearer
      * tokens are never sent implicitly, so they need no second proof. */
     if (via_cookie && changes_state(req->method) && !(req->route->flags & ROUTE_F_NO_CSRF)) {
-        size_t n;
+        size_t      n;
         const char *h = http_header(req, AUTH_CSRF_HEADER, &n);
-        size_t want = strlen(s->csrf);
+        size_t      want = strlen(s->csrf);
         if (!h || n != want || want == 0 || !crypto_eq(h, s->csrf, n)) {
             http_error(req, 403, "csrf_failed", "the X-CSRF-Token header is missing or wrong");
             return;
@@ -460,10 +457,10 @@ static void admit(struct http_req *req, struct auth_session *s, bool via_cookie,
 struct fetch {
     struct auth_state *st;
     struct http_req   *req;
-    void             (*next)(struct http_req *);
-    uint64_t           gen;
-    bool               via_cookie;
-    char               th[65];
+    void (*next)(struct http_req *);
+    uint64_t gen;
+    bool     via_cookie;
+    char     th[65];
 };
 
 /* Fills s from an HGETALL reply; false if a field is missing or malformed. */
@@ -476,7 +473,7 @@ static bool parse_session(const redisReply *r, struct auth_session *s)
             return false;
         const char *f = k->str;
         if (!strcmp(f, "uid")) {
-            char *end;
+            char     *end;
             long long id = strtoll(v->str, &end, 10);
             if (*end || id <= 0)
                 return false;
@@ -507,10 +504,10 @@ static bool parse_session(const redisReply *r, struct auth_session *s)
 
 static void on_fetched(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct fetch *f = priv;
+    struct fetch      *f = priv;
     struct auth_state *st = f->st;
-    struct http_req *req = f->req;
-    redisReply *r = reply;
+    struct http_req   *req = f->req;
+    redisReply        *r = reply;
     (void)ac;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         http_error(req, 503, "unavailable", "sessions are unavailable; try again");
@@ -546,10 +543,10 @@ out:
 
 void auth_hook(struct http_req *req, void (*next)(struct http_req *req))
 {
-    struct gss_app *app = req->app;
+    struct gss_app    *app = req->app;
     struct auth_state *st = app->auth;
-    char token[CRYPTO_TOKEN_SIZE];
-    bool via_cookie = false;
+    char               token[CRYPTO_TOKEN_SIZE];
+    bool               via_cookie = false;
     if (!st || !auth_request_token(req, token, &via_cookie)) {
         http_error(req, 401, "unauthorized", "log in first");
         return;
@@ -599,7 +596,7 @@ struct create_op {
 
 static void on_created(struct rgroup *g)
 {
-    struct create_op *op = (struct create_op *)g;
+    struct create_op  *op = (struct create_op *)g;
     struct auth_state *st = op->st;
     if (g->failed) {
         /* Do not leave a session behind that its user's set may not list. */
@@ -646,8 +643,8 @@ int auth_session_create(struct gss_app *app, int64_t uid, unsigned role, const c
     key_usess(st, uid, kuser);
     snprintf(ttl, sizeof(ttl), "%lld", (long long)app->cfg.session_ttl_s);
     snprintf(uidb, sizeof(uidb), "%lld", (long long)uid);
-    const char *put[12] = {ksess, ttl, "uid", uidb, "role", s->role_name, "name", s->name,
-                           "username", s->username, "csrf", s->csrf};
+    const char *put[12] = {ksess,  ttl,     "uid",      uidb,        "role", s->role_name,
+                           "name", s->name, "username", s->username, "csrf", s->csrf};
     rg_eval(&op->g, app->redis, NULL, &st->s_put, 12, put);
     const char *add[3] = {kuser, ttl, s->token_hash};
     rg_eval(&op->g, app->redis, NULL, &st->s_add, 3, add);
@@ -725,10 +722,10 @@ static void on_killed(struct rgroup *g)
 
 static void on_members(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct kill_op *op = priv;
+    struct kill_op    *op = priv;
     struct auth_state *st = op->st;
-    struct rds *rd = st->app->redis;
-    redisReply *r = reply;
+    struct rds        *rd = st->app->redis;
+    redisReply        *r = reply;
     (void)ac;
     rg_init(&op->g, on_killed);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
@@ -742,7 +739,7 @@ static void on_members(redisAsyncContext *ac, void *reply, void *priv)
      * SREM of exactly those members: a login that added itself meanwhile
      * stays listed. */
     const char **srem = xmalloc((r->elements + 2) * sizeof(*srem));
-    size_t n = 0;
+    size_t       n = 0;
     srem[n++] = "SREM";
     srem[n++] = kuser;
     for (size_t i = 0; i < r->elements; i++) {
@@ -818,7 +815,7 @@ static void on_peek(struct rgroup *g, int tag, redisReply *r)
 
 static void on_peeked(struct rgroup *g)
 {
-    struct throttle_op *op = (struct throttle_op *)g;
+    struct throttle_op      *op = (struct throttle_op *)g;
     const struct gss_config *cfg = &op->st->app->cfg;
     if (g->failed) {
         op->cb(op->ud, -1, 0);
@@ -826,8 +823,8 @@ static void on_peeked(struct rgroup *g)
         return;
     }
     long long limit[2] = {cfg->login_max_failures, 4 * cfg->login_max_failures};
-    int64_t retry = 0;
-    bool blocked = false;
+    int64_t   retry = 0;
+    bool      blocked = false;
     for (int i = 0; i < 2; i++)
         if (op->count[i] >= limit[i]) {
             blocked = true;
@@ -876,7 +873,7 @@ int auth_throttle_check(struct gss_app *app, const char *account, const char *ad
 /* Both counters are recorded before the caller answers, so a client that
  * reads its 401 and tries again is always counted (and sees the counter). */
 struct fail_op {
-    int   pending;
+    int pending;
     void (*done)(void *ud);
     void *ud;
 };
@@ -896,11 +893,10 @@ static void on_fail_counted(redisAsyncContext *ac, void *reply, void *priv)
     fail_step(priv);
 }
 
-void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr, void (*done)(void *ud),
-                        void *ud)
+void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr, void (*done)(void *ud), void *ud)
 {
     struct auth_state *st = app->auth;
-    struct fail_op *op = xcalloc(1, sizeof(*op));
+    struct fail_op    *op = xcalloc(1, sizeof(*op));
     op->pending = 3; /* two counters, plus this function's own step */
     op->done = done;
     op->ud = ud;

@@ -100,14 +100,13 @@ int auth_kill_user(struct gss_app *app, int64_t uid, auth_done_cb cb, void *ud);
  * caller; any bytes are fine.
  */
 typedef void (*auth_throttle_cb)(void *ud, int status, int64_t retry_after_s);
-int  auth_throttle_check(struct gss_app *app, const char *account, const char *addr, auth_throttle_cb cb, void *ud);
+int auth_throttle_check(struct gss_app *app, const char *account, const char *addr, auth_throttle_cb cb, void *ud);
 /* Counts one failure against both counters (fire and forget: later commands
  * on the same connection see it, so the next attempt through this process
  * does). */
 /* Counts a failed login against the account and the address; done(ud) runs
  * once both counters are recorded (or could not be). */
-void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr, void (*done)(void *ud),
-                        void *ud);
+void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr, void (*done)(void *ud), void *ud);
 /* A successful login clears the account's counter (not the address's: one
  * valid account must not reset an address that is guessing others). */
 void auth_throttle_reset(struct gss_app *app, const char *account);

@@ -24,19 +24,19 @@
 #include "http/router.h"
 
 /* Display names are 1..100 characters of UTF-8: up to 400 bytes. */
-#define AUTH_NAME_MAX 404
+#define AUTH_NAME_MAX     404
 #define AUTH_USERNAME_MAX 40
 
 struct auth_session {
     int      refs;
     int64_t  user_id;
-    unsigned role;                      /* one ROLE_* bit */
+    unsigned role; /* one ROLE_* bit */
     char     role_name[8];
-    char     name[AUTH_NAME_MAX];       /* display name, UTF-8 */
+    char     name[AUTH_NAME_MAX]; /* display name, UTF-8 */
     char     username[AUTH_USERNAME_MAX];
-    char     token_hash[65];            /* hex sha256 of the token: the Redis key suffix */
-    char     csrf[44];                  /* the CSRF token given at login (base64url, 43 chars) */
-    uint64_t cached_at_ms;              /* uv_now() when fetched from (or stored into) Redis */
+    char     token_hash[65]; /* hex sha256 of the token: the Redis key suffix */
+    char     csrf[44];       /* the CSRF token given at login (base64url, 43 chars) */
+    uint64_t cached_at_ms;   /* uv_now() when fetched from (or stored into) Redis */
 };
 
 /* A new session with refs = 1 (all fields zero). */
@@ -48,6 +48,6 @@ int64_t auth_session_user_id(const struct auth_session *s);
 /* "admin", "cs", "ts", "sales" for one ROLE_* bit; "" otherwise. */
 const char *auth_role_name(unsigned role);
 /* The ROLE_* bit of a role name; 0 if it is not one. */
-unsigned    auth_role_parse(const char *s);
+unsigned auth_role_parse(const char *s);
 
 #endif

@@ -12,7 +12,7 @@
 const char *cli_extra_usage(void);
 /* Runs argv[0] if it is one of ours (sets *handled); returns the exit code. */
 int cli_dispatch(struct gss_config *cfg, int argc, char **argv, int *handled);
-int cli_user_create(struct gss_config *cfg, const char *username, const char *role, const char *name,
-                    const char *phone, const char *pw, size_t pwlen, char *err, size_t errlen);
+int cli_user_create(struct gss_config *cfg, const char *username, const char *role, const char *name, const char *phone,
+                    const char *pw, size_t pwlen, char *err, size_t errlen);
 
 #endif

@@ -44,11 +44,11 @@ static int connect_all(struct gss_config *cfg, struct ctx *c)
         fprintf(stderr, "gssd: postgres: %s\n", err);
         return -1;
     }
-    char host[64] = "127.0.0.1";
-    int port = 6379, db = 0;
+    char        host[64] = "127.0.0.1";
+    int         port = 6379, db = 0;
     const char *h = cfg->redis_url + 8;
     const char *colon = strchr(h, ':'), *slash = strchr(h, '/');
-    size_t hl = colon ? (size_t)(colon - h) : slash ? (size_t)(slash - h) : strlen(h);
+    size_t      hl = colon ? (size_t)(colon - h) : slash ? (size_t)(slash - h) : strlen(h);
     if (hl && hl < sizeof(host)) {
         memcpy(host, h, hl);
         host[hl] = '\0';
@@ -171,7 +171,7 @@ static int run_check(struct gss_config *cfg)
         return 2;
     }
     const char *region = cfg->region;
-    PGresult *t = PQexecParams(c.pg, tickets_sql, 1, NULL, &region, NULL, NULL, 0);
+    PGresult   *t = PQexecParams(c.pg, tickets_sql, 1, NULL, &region, NULL, NULL, 0);
     if (PQresultStatus(t) != PGRES_TUPLES_OK) {
         fprintf(stderr, "gssd check: %s", PQresultErrorMessage(t));
         PQclear(t);
@@ -179,10 +179,10 @@ static int run_check(struct gss_config *cfg)
         return 2;
     }
     struct buf key = {0}, got = {0}, want = {0};
-    int n = PQntuples(t);
+    int        n = PQntuples(t);
     for (int i = 0; i < n; i++) {
         const char *id = PQgetvalue(t, i, 0), *code = PQgetvalue(t, i, 1);
-        int total = atoi(PQgetvalue(t, i, 7));
+        int         total = atoi(PQgetvalue(t, i, 7));
         const char *status = PQgetvalue(t, i, 8);
         tech_ids(PQgetvalue(t, i, 9), &want);
         int held = 0;
@@ -212,14 +212,13 @@ static int run_check(struct gss_config *cfg)
         buf_printf(&key, ":techs");
         set_joined(&c, key.data, &got);
         if (strcmp(got.data, want.data) != 0)
-            diff(&c, "ticket %s (%s): technicians in Redis {%s}, in PostgreSQL {%s}", id, code, got.data,
-                 want.data);
+            diff(&c, "ticket %s (%s): technicians in Redis {%s}, in PostgreSQL {%s}", id, code, got.data, want.data);
         redisReply *z = redisCommand(c.rd, "ZSCORE %spool %s", c.kp, id);
-        bool in_pool = z && z->type == REDIS_REPLY_STRING;
+        bool        in_pool = z && z->type == REDIS_REPLY_STRING;
         freeReplyObject(z);
         if (in_pool != ticket_open)
-            diff(&c, "ticket %s (%s): %s the pool but has %d of %d slots taken", id, code,
-                 in_pool ? "in" : "not in", held, total);
+            diff(&c, "ticket %s (%s): %s the pool but has %d of %d slots taken", id, code, in_pool ? "in" : "not in",
+                 held, total);
         freeReplyObject(h);
     }
     /* Jobs on the board that PostgreSQL does not have open. */
@@ -241,7 +240,7 @@ static int run_check(struct gss_config *cfg)
     if (PQresultStatus(a) == PGRES_TUPLES_OK) {
         for (int i = 0; i < PQntuples(a); i++) {
             redisReply *r = redisCommand(c.rd, "HGET %stech:%s active", c.kp, PQgetvalue(a, i, 0));
-            long have = r && r->type == REDIS_REPLY_STRING ? atol(r->str) : 0;
+            long        have = r && r->type == REDIS_REPLY_STRING ? atol(r->str) : 0;
             freeReplyObject(r);
             if (have != atol(PQgetvalue(a, i, 1)))
                 diff(&c, "technician %s: Redis active %ld, PostgreSQL %s", PQgetvalue(a, i, 0), have,
@@ -265,8 +264,7 @@ static int run_check(struct gss_config *cfg)
                     lag = e->element[k + 1]->type == REDIS_REPLY_INTEGER ? e->element[k + 1]->integer : 0;
             }
             if (pending || lag)
-                diff(&c, "persister: %lld entries pending and %lld not yet read from the events stream", pending,
-                     lag);
+                diff(&c, "persister: %lld entries pending and %lld not yet read from the events stream", pending, lag);
         }
     freeReplyObject(g);
     buf_free(&key);
@@ -289,7 +287,7 @@ static int run_rebuild(struct gss_config *cfg)
         return 2;
     }
     const char *region = cfg->region;
-    PGresult *t = PQexecParams(c.pg, tickets_sql, 1, NULL, &region, NULL, NULL, 0);
+    PGresult   *t = PQexecParams(c.pg, tickets_sql, 1, NULL, &region, NULL, NULL, 0);
     if (PQresultStatus(t) != PGRES_TUPLES_OK) {
         fprintf(stderr, "gssd rebuild-pool: %s", PQresultErrorMessage(t));
         PQclear(t);
@@ -313,22 +311,22 @@ static int run_rebuild(struct gss_config *cfg)
     freeReplyObject(pool);
     for (int i = 0; i < n; i++) {
         const char *id = PQgetvalue(t, i, 0);
-        int total = atoi(PQgetvalue(t, i, 7));
+        int         total = atoi(PQgetvalue(t, i, 7));
         const char *pairs = PQgetvalue(t, i, 9), *banned = PQgetvalue(t, i, 10);
-        int held = 0;
+        int         held = 0;
         for (const char *p = pairs; *p; p++)
             held += *p == ':';
-        bool open = held < total;
+        bool        open = held < total;
         redisReply *v = redisCommand(c.rd, "HGET %sjob:%s version", c.kp, id);
-        long version = (v && v->type == REDIS_REPLY_STRING ? atol(v->str) : 0) + 1;
+        long        version = (v && v->type == REDIS_REPLY_STRING ? atol(v->str) : 0) + 1;
         freeReplyObject(v);
         char total_s[16], held_s[16], version_s[24];
         snprintf(total_s, sizeof(total_s), "%d", total);
         snprintf(held_s, sizeof(held_s), "%d", held);
         snprintf(version_s, sizeof(version_s), "%ld", version);
         freeReplyObject(redisCommand(c.rd, "MULTI"));
-        freeReplyObject(redisCommand(c.rd, "DEL %sjob:%s %sjob:%s:techs %sjob:%s:slots %sjob:%s:banned", c.kp, id,
-                                     c.kp, id, c.kp, id, c.kp, id));
+        freeReplyObject(redisCommand(c.rd, "DEL %sjob:%s %sjob:%s:techs %sjob:%s:slots %sjob:%s:banned", c.kp, id, c.kp,
+                                     id, c.kp, id, c.kp, id));
         freeReplyObject(redisCommand(
             c.rd,
             "HSET %sjob:%s id %s code %s title %s area %s scheduled_at %s sched_ms %s urgent %s slots_total %s "
@@ -339,14 +337,13 @@ static int run_rebuild(struct gss_config *cfg)
         /* holders and their slots */
         const char *p = pairs;
         while (*p) {
-            char tech[24] = "", slot[8] = "";
+            char        tech[24] = "", slot[8] = "";
             const char *colon = strchr(p, ':');
             const char *comma = strchr(p, ',');
             if (!colon)
                 break;
             snprintf(tech, sizeof(tech), "%.*s", (int)(colon - p), p);
-            snprintf(slot, sizeof(slot), "%.*s", (int)((comma ? comma : colon + strlen(colon)) - colon - 1),
-                     colon + 1);
+            snprintf(slot, sizeof(slot), "%.*s", (int)((comma ? comma : colon + strlen(colon)) - colon - 1), colon + 1);
             freeReplyObject(redisCommand(c.rd, "SADD %sjob:%s:techs %s", c.kp, id, tech));
             freeReplyObject(redisCommand(c.rd, "HSET %sjob:%s:slots %s %s", c.kp, id, tech, slot));
             if (!comma)
@@ -356,7 +353,7 @@ static int run_rebuild(struct gss_config *cfg)
         p = banned;
         while (*p) {
             const char *comma = strchr(p, ',');
-            char tech[24];
+            char        tech[24];
             snprintf(tech, sizeof(tech), "%.*s", (int)(comma ? (size_t)(comma - p) : strlen(p)), p);
             freeReplyObject(redisCommand(c.rd, "SADD %sjob:%s:banned %s", c.kp, id, tech));
             if (!comma)
@@ -381,16 +378,15 @@ static int run_rebuild(struct gss_config *cfg)
     PGresult *a = PQexecParams(c.pg, active_sql, 1, NULL, &region, NULL, NULL, 0);
     if (PQresultStatus(a) == PGRES_TUPLES_OK)
         for (int i = 0; i < PQntuples(a); i++)
-            freeReplyObject(redisCommand(c.rd, "HSET %stech:%s active %s", c.kp, PQgetvalue(a, i, 0),
-                                         PQgetvalue(a, i, 1)));
+            freeReplyObject(
+                redisCommand(c.rd, "HSET %stech:%s active %s", c.kp, PQgetvalue(a, i, 0), PQgetvalue(a, i, 1)));
     PQclear(a);
     /* seq must keep rising for boards that saw the old one: restart it from the clock. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     long long now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     /* Never backwards: the counter may have survived, or restarted low after a loss. */
-    freeReplyObject(redisCommand(c.rd,
-                                 "EVAL %s 1 %sseq %lld",
+    freeReplyObject(redisCommand(c.rd, "EVAL %s 1 %sseq %lld",
                                  "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0 "
                                  "if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 1",
                                  c.kp, now_ms));

@@ -91,8 +91,8 @@ static void app_close_all(struct gss_app *app)
 
 int app_serve(struct gss_app *app)
 {
-    char err[256];
-    int rc, exit_code = 0;
+    char       err[256];
+    int        rc, exit_code = 0;
     uv_loop_t *loopp = &app->loop_storage;
     uv_loop_init(loopp);
     app->loop = loopp;
@@ -100,9 +100,9 @@ int app_serve(struct gss_app *app)
     signal(SIGPIPE, SIG_IGN);
 
     struct static_files web;
-    struct http_server http;
-    struct pg_pool pg;
-    struct rds redis, redis_sub;
+    struct http_server  http;
+    struct pg_pool      pg;
+    struct rds          redis, redis_sub;
     app->web = &web;
     app->http = &http;
     app->pg = &pg;
@@ -119,7 +119,7 @@ int app_serve(struct gss_app *app)
         return 1;
     }
     char host[64];
-    int port;
+    int  port;
     config_split_hostport(app->cfg.listen, host, sizeof(host), &port);
     if ((rc = http_server_listen(&http, host, port, app->cfg.workers > 1)) < 0) {
         log_error("start", "cannot listen on %s: %s", app->cfg.listen, uv_strerror(rc));

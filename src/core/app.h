@@ -30,25 +30,25 @@ struct persister;
 struct sleep_ctx;
 
 struct gss_app {
-    uv_loop_t          *loop;      /* = &loop_storage while serving */
-    uv_loop_t           loop_storage;
-    struct gss_config   cfg;
-    struct router       router;
-    struct http_server *http;
-    struct pg_pool     *pg;
-    struct rds         *redis;     /* commands and scripts */
-    struct rds         *redis_sub; /* SUBSCRIBE only */
+    uv_loop_t           *loop; /* = &loop_storage while serving */
+    uv_loop_t            loop_storage;
+    struct gss_config    cfg;
+    struct router        router;
+    struct http_server  *http;
+    struct pg_pool      *pg;
+    struct rds          *redis;     /* commands and scripts */
+    struct rds          *redis_sub; /* SUBSCRIBE only */
     struct static_files *web;
-    struct auth_state  *auth;
+    struct auth_state   *auth;
     struct pool_service *pool;
-    struct persister   *persister;
-    struct ws_hub      *hub;
-    struct sub_state   *sub;       /* channel dispatch on redis_sub */
-    uv_signal_t         sigint, sigterm, sighup;
-    bool                stopping;
-    int                 worker_id; /* 0 for the only or first worker */
-    struct sleep_ctx   *debug_sleepers; /* GSS_DEBUG_ROUTES only */
-    uv_timer_t          stop_timer;
+    struct persister    *persister;
+    struct ws_hub       *hub;
+    struct sub_state    *sub; /* channel dispatch on redis_sub */
+    uv_signal_t          sigint, sigterm, sighup;
+    bool                 stopping;
+    int                  worker_id;      /* 0 for the only or first worker */
+    struct sleep_ctx    *debug_sleepers; /* GSS_DEBUG_ROUTES only */
+    uv_timer_t           stop_timer;
 };
 
 /* Starts everything and runs the loop until shutdown. Returns the exit code. */

@@ -104,7 +104,7 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 void buf_put_u64(struct buf *b, uint64_t v)
 {
     char tmp[20];
-    int n = 0;
+    int  n = 0;
     do {
         tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
         v /= 10;

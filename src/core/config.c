@@ -82,21 +82,19 @@ int config_load(struct gss_config *c, char *err, size_t errlen)
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
         const struct cfg_entry *e = &entries[i];
-        const char *v = getenv(e->env);
+        const char             *v = getenv(e->env);
         if (!v)
             v = e->dflt;
         char *field = (char *)c + e->offset;
         switch (e->type) {
-        case CFG_STR:
-            *(char **)field = xstrdup(v);
-            break;
+        case CFG_STR: *(char **)field = xstrdup(v); break;
         case CFG_INT: {
             char *end;
             errno = 0;
             long long n = strtoll(v, &end, 10);
             if (errno || end == v || *end || n < e->min || n > e->max) {
-                snprintf(err, errlen, "%s=%s: expected an integer from %lld to %lld", e->env, v,
-                         (long long)e->min, (long long)e->max);
+                snprintf(err, errlen, "%s=%s: expected an integer from %lld to %lld", e->env, v, (long long)e->min,
+                         (long long)e->max);
                 return -1;
             }
             *(int64_t *)field = n;
@@ -111,7 +109,7 @@ int config_load(struct gss_config *c, char *err, size_t errlen)
         }
     }
     char host[64];
-    int port;
+    int  port;
     if (config_split_hostport(c->listen, host, sizeof(host), &port) < 0) {
         snprintf(err, errlen, "GSS_LISTEN=%s: expected host:port", c->listen);
         return -1;
@@ -154,7 +152,7 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 {
     const char *colon;
     const char *h = s;
-    size_t hl;
+    size_t      hl;
     if (*s == '[') {
         const char *close = strchr(s, ']');
         if (!close || close[1] != ':')
@@ -171,7 +169,7 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
     if (hl == 0 || hl >= hostlen)
         return -1;
     char *end;
-    long p = strtol(colon + 1, &end, 10);
+    long  p = strtol(colon + 1, &end, 10);
     if (*end || end == colon + 1 || p < 0 || p > 65535)
         return -1;
     memcpy(host, h, hl);

@@ -14,18 +14,18 @@
 #include <stdio.h>
 
 struct gss_config {
-    char   *listen;          /* host:port */
-    char   *database_url;    /* libpq URL or conninfo */
-    char   *redis_url;       /* redis://host:port[/db] */
-    char   *redis_prefix;    /* namespace for every Redis key and channel */
-    char   *region;          /* pool region (the Redis hash tag) */
-    char   *public_url;      /* base URL the outside world uses */
-    char   *web_dir;         /* static files */
-    char   *upload_dir;      /* uploaded files */
+    char   *listen;       /* host:port */
+    char   *database_url; /* libpq URL or conninfo */
+    char   *redis_url;    /* redis://host:port[/db] */
+    char   *redis_prefix; /* namespace for every Redis key and channel */
+    char   *region;       /* pool region (the Redis hash tag) */
+    char   *public_url;   /* base URL the outside world uses */
+    char   *web_dir;      /* static files */
+    char   *upload_dir;   /* uploaded files */
     int64_t max_conns;
     int64_t header_timeout_ms;
     int64_t idle_timeout_ms;
-    int64_t body_max;        /* bytes */
+    int64_t body_max; /* bytes */
     int64_t shutdown_timeout_ms;
     int64_t pg_pool_size;
     char   *log_level;
@@ -41,7 +41,7 @@ struct gss_config {
     int64_t ws_max_queued;
     int64_t login_max_failures;
     int64_t login_window_s;
-    bool    argon2_fast;     /* read by password.c from the environment; listed for --help */
+    bool    argon2_fast; /* read by password.c from the environment; listed for --help */
 };
 
 /* Returns 0, or -1 after writing what is wrong to err. */

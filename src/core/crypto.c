@@ -49,8 +49,7 @@ void crypto_sha1(const void *data, size_t n, uint8_t out[CRYPTO_SHA1_LEN])
         abort();
 }
 
-void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t n,
-                        uint8_t out[CRYPTO_SHA256_LEN])
+void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t n, uint8_t out[CRYPTO_SHA256_LEN])
 {
     const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
 
@@ -99,15 +98,12 @@ int crypto_unhex(const char *in, size_t n, uint8_t *out)
 
 /* ---- base64 ------------------------------------------------------------ */
 
-static const char b64_std_alpha[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char b64_url_alpha[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64_std_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_url_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* One encoder for both alphabets; pad says whether to fill the last group
  * with '='. */
-static int b64_encode(const char *alpha, bool pad, const uint8_t *in, size_t n,
-                      char *out, size_t cap)
+static int b64_encode(const char *alpha, bool pad, const uint8_t *in, size_t n, char *out, size_t cap)
 {
     size_t need = pad ? CRYPTO_B64_ENCODED_LEN(n) : CRYPTO_B64URL_ENCODED_LEN(n);
     size_t i = 0, o = 0;
@@ -164,7 +160,7 @@ static int b64_val(unsigned char c, bool url)
 static int b64_decode(bool url, const char *in, size_t n, uint8_t *out, size_t cap)
 {
     size_t len = n, i, o = 0, out_len;
-    int v[4];
+    int    v[4];
 
     if (n > (size_t)INT32_MAX)
         return -1;
@@ -240,7 +236,7 @@ bool crypto_eq(const void *a, const void *b, size_t n)
      * memcmp; OR-ing the differences touches every byte whatever they are. */
     const volatile uint8_t *x = a;
     const volatile uint8_t *y = b;
-    uint8_t diff = 0;
+    uint8_t                 diff = 0;
 
     for (size_t i = 0; i < n; i++)
         diff |= x[i] ^ y[i];
@@ -250,7 +246,7 @@ bool crypto_eq(const void *a, const void *b, size_t n)
 int crypto_token(char out[CRYPTO_TOKEN_SIZE])
 {
     uint8_t raw[CRYPTO_TOKEN_BYTES];
-    int rc = -1;
+    int     rc = -1;
 
     out[0] = '\0';
     if (crypto_random(raw, sizeof raw) != 0)

@@ -31,18 +31,18 @@
 #include <stdint.h>
 
 #define CRYPTO_SHA256_LEN 32
-#define CRYPTO_SHA1_LEN 20
+#define CRYPTO_SHA1_LEN   20
 
 /* Session tokens: 32 random bytes -> 43 base64url characters, plus NUL. */
 #define CRYPTO_TOKEN_BYTES 32
-#define CRYPTO_TOKEN_LEN 43
-#define CRYPTO_TOKEN_SIZE (CRYPTO_TOKEN_LEN + 1)
+#define CRYPTO_TOKEN_LEN   43
+#define CRYPTO_TOKEN_SIZE  (CRYPTO_TOKEN_LEN + 1)
 /* Hex of a SHA-256: 64 characters plus NUL. */
 #define CRYPTO_TOKEN_HASH_SIZE (2 * CRYPTO_SHA256_LEN + 1)
 
 /* Encoded lengths, without the NUL that the encoders also write. */
-#define CRYPTO_B64_ENCODED_LEN(n) ((((size_t)(n) + 2) / 3) * 4)
-#define CRYPTO_B64URL_ENCODED_LEN(n) (((size_t)(n) * 4 + 2) / 3)
+#define CRYPTO_B64_ENCODED_LEN(n)    ((((size_t)(n) + 2) / 3) * 4)
+#define CRYPTO_B64URL_ENCODED_LEN(n) (((size_t)(n)*4 + 2) / 3)
 /* An upper bound on the decoded size of n base64 characters of either kind. */
 #define CRYPTO_B64_DECODED_MAX(n) (((size_t)(n) / 4) * 3 + 2)
 
@@ -54,8 +54,7 @@ void crypto_sha256(const void *data, size_t n, uint8_t out[CRYPTO_SHA256_LEN]);
 /* SHA-1 is here only for protocols that mandate it (the WebSocket handshake's
  * Sec-WebSocket-Accept); never use it for anything that must resist forgery. */
 void crypto_sha1(const void *data, size_t n, uint8_t out[CRYPTO_SHA1_LEN]);
-void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t n,
-                        uint8_t out[CRYPTO_SHA256_LEN]);
+void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t n, uint8_t out[CRYPTO_SHA256_LEN]);
 
 /* Lowercase hex of n bytes into out, which must hold 2n+1 bytes; always
  * NUL-terminated. */

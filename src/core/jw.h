@@ -26,9 +26,25 @@ void jw_bool(struct buf *b, bool v);
 void jw_null(struct buf *b);
 void jw_raw(struct buf *b, const char *json); /* already-valid JSON */
 
-static inline void jw_key_str(struct buf *b, const char *k, const char *v) { jw_key(b, k); jw_str(b, v); }
-static inline void jw_key_int(struct buf *b, const char *k, int64_t v) { jw_key(b, k); jw_int(b, v); }
-static inline void jw_key_bool(struct buf *b, const char *k, bool v) { jw_key(b, k); jw_bool(b, v); }
-static inline void jw_key_dbl(struct buf *b, const char *k, double v) { jw_key(b, k); jw_dbl(b, v); }
+static inline void jw_key_str(struct buf *b, const char *k, const char *v)
+{
+    jw_key(b, k);
+    jw_str(b, v);
+}
+static inline void jw_key_int(struct buf *b, const char *k, int64_t v)
+{
+    jw_key(b, k);
+    jw_int(b, v);
+}
+static inline void jw_key_bool(struct buf *b, const char *k, bool v)
+{
+    jw_key(b, k);
+    jw_bool(b, v);
+}
+static inline void jw_key_dbl(struct buf *b, const char *k, double v)
+{
+    jw_key(b, k);
+    jw_dbl(b, v);
+}
 
 #endif

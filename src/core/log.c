@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static enum log_level log_min = LOG_INFO;
+static enum log_level    log_min = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level lvl)
@@ -32,8 +32,8 @@ bool log_begin(struct log_rec *r, enum log_level lvl, const char *msg)
     gmtime_r(&ts.tv_sec, &tm);
     char when[40];
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    buf_printf(&r->b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", when,
-               ts.tv_nsec / 1000000, level_names[lvl]);
+    buf_printf(&r->b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", when, ts.tv_nsec / 1000000,
+               level_names[lvl]);
     buf_json_escape(&r->b, msg, strlen(msg));
     buf_putc(&r->b, '"');
     return true;
@@ -65,7 +65,7 @@ void log_end(struct log_rec *r)
 {
     buf_append(&r->b, "}\n", 2);
     const char *p = r->b.data;
-    size_t left = r->b.len;
+    size_t      left = r->b.len;
     while (left > 0) {
         ssize_t n = write(STDERR_FILENO, p, left);
         if (n <= 0)
@@ -82,7 +82,7 @@ void log_msg(enum log_level lvl, const char *msg, const char *fmt, ...)
     if (!log_begin(&r, lvl, msg))
         return;
     struct buf d = {0};
-    va_list ap;
+    va_list    ap;
     va_start(ap, fmt);
     buf_vprintf(&d, fmt, ap);
     va_end(ap);

@@ -38,8 +38,7 @@ void log_dbl(struct log_rec *r, const char *key, double val);
 void log_end(struct log_rec *r);
 
 /* A line with a printf-formatted "detail" field. */
-void log_msg(enum log_level lvl, const char *msg, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void log_msg(enum log_level lvl, const char *msg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define log_info(msg, ...)  log_msg(LOG_INFO, msg, __VA_ARGS__)
 #define log_warn(msg, ...)  log_msg(LOG_WARN, msg, __VA_ARGS__)

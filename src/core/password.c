@@ -16,8 +16,7 @@
 
 #include "core/crypto.h"
 
-#define PASSWORD__CONTAINER_OF(ptr, type, member) \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define PASSWORD__CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 void password_params_default(struct password_params *out)
 {
@@ -60,7 +59,7 @@ static bool params_ok(const struct password_params *p)
 static int parse_u32(const char **s, uint32_t *out)
 {
     const char *c = *s;
-    uint64_t v = 0;
+    uint64_t    v = 0;
 
     if (*c < '0' || *c > '9')
         return -1;
@@ -92,8 +91,7 @@ static size_t b64_run(const char **s)
 {
     const char *c = *s;
 
-    while ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-           *c == '+' || *c == '/')
+    while ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '+' || *c == '/')
         c++;
     if (*c != '$' && *c != '\0')
         return 0;
@@ -105,8 +103,7 @@ static size_t b64_run(const char **s)
 /* Parse "$argon2id$v=19$m=M,t=T,p=P$SALT$HASH". Fills params and the base64
  * lengths of salt and hash. Returns 0, or -1 for anything else (other argon2
  * types, other versions, trailing bytes). */
-static int parse_encoded(const char *enc, struct password_params *params, size_t *salt_b64,
-                         size_t *hash_b64)
+static int parse_encoded(const char *enc, struct password_params *params, size_t *salt_b64, size_t *hash_b64)
 {
     const char *s = enc;
 
@@ -128,11 +125,10 @@ static int parse_encoded(const char *enc, struct password_params *params, size_t
 /* ---- hashing and verifying --------------------------------------------- */
 
 /* password_hash with a libuv-style result, so the async path can say why. */
-static int hash_impl(const char *pw, size_t len, const struct password_params *p, char *out,
-                     size_t cap)
+static int hash_impl(const char *pw, size_t len, const struct password_params *p, char *out, size_t cap)
 {
     uint8_t salt[PASSWORD_SALT_LEN];
-    int rc;
+    int     rc;
 
     if (cap > 0)
         out[0] = '\0';
@@ -140,8 +136,8 @@ static int hash_impl(const char *pw, size_t len, const struct password_params *p
         return UV_EINVAL;
     if (crypto_random(salt, sizeof salt) != 0)
         return UV_EIO;
-    rc = argon2id_hash_encoded(p->t_cost, p->m_cost_kib, p->parallelism, pw, len, salt,
-                               sizeof salt, PASSWORD_HASH_LEN, out, cap);
+    rc = argon2id_hash_encoded(p->t_cost, p->m_cost_kib, p->parallelism, pw, len, salt, sizeof salt, PASSWORD_HASH_LEN,
+                               out, cap);
     if (rc != ARGON2_OK) {
         if (cap > 0)
             out[0] = '\0';
@@ -150,8 +146,7 @@ static int hash_impl(const char *pw, size_t len, const struct password_params *p
     return 0;
 }
 
-int password_hash(const char *pw, size_t len, const struct password_params *p, char *out,
-                  size_t cap)
+int password_hash(const char *pw, size_t len, const struct password_params *p, char *out, size_t cap)
 {
     struct password_params def;
 
@@ -165,7 +160,7 @@ int password_hash(const char *pw, size_t len, const struct password_params *p, c
 int password_verify(const char *encoded, const char *pw, size_t len)
 {
     struct password_params got;
-    size_t salt_b64, hash_b64;
+    size_t                 salt_b64, hash_b64;
 
     if (pw == NULL && len > 0)
         return -1;
@@ -174,19 +169,16 @@ int password_verify(const char *encoded, const char *pw, size_t len)
     if (parse_encoded(encoded, &got, &salt_b64, &hash_b64) != 0 || !params_ok(&got))
         return -1;
     switch (argon2id_verify(encoded, pw, len)) {
-    case ARGON2_OK:
-        return 1;
-    case ARGON2_VERIFY_MISMATCH:
-        return 0;
-    default:
-        return -1;
+    case ARGON2_OK: return 1;
+    case ARGON2_VERIFY_MISMATCH: return 0;
+    default: return -1;
     }
 }
 
 bool password_needs_rehash(const char *encoded, const struct password_params *p)
 {
     struct password_params got, def;
-    size_t salt_b64, hash_b64;
+    size_t                 salt_b64, hash_b64;
 
     if (p == NULL) {
         password_params_default(&def);
@@ -194,8 +186,7 @@ bool password_needs_rehash(const char *encoded, const struct password_params *p)
     }
     if (parse_encoded(encoded, &got, &salt_b64, &hash_b64) != 0)
         return true;
-    if (got.m_cost_kib < p->m_cost_kib || got.t_cost < p->t_cost ||
-        got.parallelism < p->parallelism)
+    if (got.m_cost_kib < p->m_cost_kib || got.t_cost < p->t_cost || got.parallelism < p->parallelism)
         return true;
     return salt_b64 < CRYPTO_B64URL_ENCODED_LEN(PASSWORD_SALT_LEN) ||
            hash_b64 < CRYPTO_B64URL_ENCODED_LEN(PASSWORD_HASH_LEN);
@@ -206,8 +197,8 @@ bool password_needs_rehash(const char *encoded, const struct password_params *p)
 /* Made once per process by dummy_init() under uv_once, read-only after, so
  * any number of threadpool threads may verify against it at once. */
 static uv_once_t dummy_once = UV_ONCE_INIT;
-static char dummy_encoded[PASSWORD_ENCODED_MAX];
-static bool dummy_ready;
+static char      dummy_encoded[PASSWORD_ENCODED_MAX];
+static bool      dummy_ready;
 
 static void dummy_init(void)
 {
@@ -215,8 +206,7 @@ static void dummy_init(void)
 
     /* A random password nobody knows: the dummy hash must never match. */
     if (crypto_random(secret, sizeof secret) == 0 &&
-        password_hash((const char *)secret, sizeof secret, NULL, dummy_encoded,
-                      sizeof dummy_encoded) == 0)
+        password_hash((const char *)secret, sizeof secret, NULL, dummy_encoded, sizeof dummy_encoded) == 0)
         dummy_ready = true;
     mbedtls_platform_zeroize(secret, sizeof secret);
 }
@@ -251,18 +241,18 @@ enum password_job_kind {
  * by on_after_work once the callback has returned. Owns everything it
  * points to, so callers may free their inputs as soon as they have queued. */
 struct password_job {
-    uv_work_t req; /* embedded; on_* get back to the job with CONTAINER_OF */
+    uv_work_t              req; /* embedded; on_* get back to the job with CONTAINER_OF */
     enum password_job_kind kind;
-    char *pw;      /* owned copy of the password (never NUL-terminated);
+    char                  *pw;                                /* owned copy of the password (never NUL-terminated);
                       wiped before it is freed */
-    size_t pw_len; /* bytes in pw */
-    char *encoded; /* VERIFY: owned copy of the stored hash; else NULL */
-    struct password_params params;          /* HASH: the costs to use */
-    char encoded_out[PASSWORD_ENCODED_MAX]; /* HASH: the result */
-    int result; /* set by on_work: hash status or verify result */
-    password_hash_cb hash_cb;
-    password_verify_cb verify_cb;
-    void *ud;
+    size_t                 pw_len;                            /* bytes in pw */
+    char                  *encoded;                           /* VERIFY: owned copy of the stored hash; else NULL */
+    struct password_params params;                            /* HASH: the costs to use */
+    char                   encoded_out[PASSWORD_ENCODED_MAX]; /* HASH: the result */
+    int                    result;                            /* set by on_work: hash status or verify result */
+    password_hash_cb       hash_cb;
+    password_verify_cb     verify_cb;
+    void                  *ud;
 };
 
 /* Test hook only; see password__last_queued(). */
@@ -290,12 +280,9 @@ static void on_work(uv_work_t *req)
 
     switch (job->kind) {
     case PASSWORD_JOB_HASH:
-        job->result = hash_impl(job->pw, job->pw_len, &job->params, job->encoded_out,
-                                sizeof job->encoded_out);
+        job->result = hash_impl(job->pw, job->pw_len, &job->params, job->encoded_out, sizeof job->encoded_out);
         break;
-    case PASSWORD_JOB_VERIFY:
-        job->result = password_verify(job->encoded, job->pw, job->pw_len);
-        break;
+    case PASSWORD_JOB_VERIFY: job->result = password_verify(job->encoded, job->pw, job->pw_len); break;
     case PASSWORD_JOB_DUMMY:
         password_verify_dummy(job->pw, job->pw_len);
         job->result = 0;
@@ -355,11 +342,11 @@ static int job_queue(uv_loop_t *loop, struct password_job *job)
     return 0;
 }
 
-int password_hash_async(uv_loop_t *loop, const char *pw, size_t len,
-                        const struct password_params *p, password_hash_cb cb, void *ud)
+int password_hash_async(uv_loop_t *loop, const char *pw, size_t len, const struct password_params *p,
+                        password_hash_cb cb, void *ud)
 {
     struct password_params params;
-    struct password_job *job;
+    struct password_job   *job;
 
     if (p == NULL)
         password_params_default(&params);
@@ -375,8 +362,8 @@ int password_hash_async(uv_loop_t *loop, const char *pw, size_t len,
     return job_queue(loop, job);
 }
 
-int password_verify_async(uv_loop_t *loop, const char *encoded, const char *pw, size_t len,
-                          password_verify_cb cb, void *ud)
+int password_verify_async(uv_loop_t *loop, const char *encoded, const char *pw, size_t len, password_verify_cb cb,
+                          void *ud)
 {
     struct password_job *job;
 

@@ -51,22 +51,22 @@ struct password_params {
 };
 
 /* Production defaults (RFC 9106's second recommended option: 64 MiB, t=3). */
-#define PASSWORD_T_COST_DEFAULT 3
-#define PASSWORD_M_COST_DEFAULT 65536
+#define PASSWORD_T_COST_DEFAULT      3
+#define PASSWORD_M_COST_DEFAULT      65536
 #define PASSWORD_PARALLELISM_DEFAULT 1
 
 /* With GSS_ARGON2_FAST=1 in the environment the defaults become these cheap
  * ones, so test suites can create many users quickly. Never set it in
  * production. */
-#define PASSWORD_FAST_ENV "GSS_ARGON2_FAST"
+#define PASSWORD_FAST_ENV    "GSS_ARGON2_FAST"
 #define PASSWORD_T_COST_FAST 1
 #define PASSWORD_M_COST_FAST 1024
 
 /* Upper limits accepted when hashing and when verifying a stored string.
  * They exist so a corrupted or tampered row cannot make one login allocate
  * gigabytes or loop for minutes; they are far above anything we configure. */
-#define PASSWORD_T_COST_MAX 64
-#define PASSWORD_M_COST_MAX (1024u * 1024u) /* 1 GiB */
+#define PASSWORD_T_COST_MAX      64
+#define PASSWORD_M_COST_MAX      (1024u * 1024u) /* 1 GiB */
 #define PASSWORD_PARALLELISM_MAX 16
 
 #define PASSWORD_SALT_LEN 16
@@ -93,8 +93,7 @@ int password_policy_check(const char *pw, size_t len);
  * cap should be PASSWORD_ENCODED_MAX. Returns 0, or -1 on invalid params
  * (outside the limits above, or m < 8*p as argon2 requires), too small a
  * cap, no randomness or no memory; out is then "" if cap > 0. */
-int password_hash(const char *pw, size_t len, const struct password_params *p, char *out,
-                  size_t cap);
+int password_hash(const char *pw, size_t len, const struct password_params *p, char *out, size_t cap);
 
 /* Check pw[0..len) against an encoded argon2id string.
  * Returns 1 on a match, 0 on a mismatch, -1 if encoded is malformed, not
@@ -132,14 +131,14 @@ typedef void (*password_verify_cb)(void *ud, int result);
  * exactly once on the loop thread, even if cancelled. Returns a negative
  * libuv code (UV_EINVAL for bad params, UV_ENOMEM) when nothing was queued:
  * cb will not run. */
-int password_hash_async(uv_loop_t *loop, const char *pw, size_t len,
-                        const struct password_params *p, password_hash_cb cb, void *ud);
+int password_hash_async(uv_loop_t *loop, const char *pw, size_t len, const struct password_params *p,
+                        password_hash_cb cb, void *ud);
 
 /* Queue password_verify() on loop's threadpool; with encoded NULL, queue
  * password_verify_dummy() instead, whose result is 0. The job copies encoded
  * and pw. Return value and callback guarantee as for password_hash_async. */
-int password_verify_async(uv_loop_t *loop, const char *encoded, const char *pw, size_t len,
-                          password_verify_cb cb, void *ud);
+int password_verify_async(uv_loop_t *loop, const char *encoded, const char *pw, size_t len, password_verify_cb cb,
+                          void *ud);
 
 /* Internal, for tests: the work request of the last job queued by this
  * module, valid until its callback runs; lets a test uv_cancel() it. Loop

@@ -53,7 +53,7 @@ void timerq_disarm(struct timerq_node *n)
 static void on_tick(uv_timer_t *t)
 {
     struct timerq *tq = t->data;
-    uint64_t now = uv_now(t->loop);
+    uint64_t       now = uv_now(t->loop);
     tq->armed_for = 0;
     uint64_t next = 0;
     for (int k = 0; k < TIMERQ_KINDS; k++) {

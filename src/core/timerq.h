@@ -22,7 +22,7 @@
 
 #define TIMERQ_KINDS 4
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct timerq_node {
     struct timerq_node *prev, *next; /* NULL when not armed */
@@ -34,19 +34,22 @@ struct timerq;
 typedef void (*timerq_cb)(struct timerq *tq, struct timerq_node *node);
 
 struct timerq {
-    uv_timer_t         timer;              /* owned; closed by timerq_close */
+    uv_timer_t         timer;               /* owned; closed by timerq_close */
     struct timerq_node heads[TIMERQ_KINDS]; /* circular sentinels */
     uint64_t           duration[TIMERQ_KINDS];
-    uint64_t           armed_for;          /* deadline the timer is set for, 0 = not set */
+    uint64_t           armed_for; /* deadline the timer is set for, 0 = not set */
     timerq_cb          on_expire;
     void              *data;
 };
 
-int  timerq_init(struct timerq *tq, uv_loop_t *loop, timerq_cb on_expire);
-void timerq_set_duration(struct timerq *tq, int kind, uint64_t ms);
-void timerq_arm(struct timerq *tq, struct timerq_node *n, int kind);
-void timerq_disarm(struct timerq_node *n);
-static inline bool timerq_armed(const struct timerq_node *n) { return n->next != NULL; }
+int                timerq_init(struct timerq *tq, uv_loop_t *loop, timerq_cb on_expire);
+void               timerq_set_duration(struct timerq *tq, int kind, uint64_t ms);
+void               timerq_arm(struct timerq *tq, struct timerq_node *n, int kind);
+void               timerq_disarm(struct timerq_node *n);
+static inline bool timerq_armed(const struct timerq_node *n)
+{
+    return n->next != NULL;
+}
 /* Stops the timer and closes its handle; close_cb as for uv_close. */
 void timerq_close(struct timerq *tq, uv_close_cb close_cb);
 

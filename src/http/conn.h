@@ -9,22 +9,22 @@
 #include "http/server.h"
 
 enum conn_state {
-    CS_READ,      /* reading or parsing a request */
-    CS_HANDLING,  /* a handler owns the current request; input waits in `in` */
-    CS_WAIT_WRITE,/* output above the high-water mark; parsing paused */
-    CS_CLOSING,   /* close requested: flushing, then lingering, then uv_close */
-    CS_WS,        /* taken over by a WebSocket */
+    CS_READ,       /* reading or parsing a request */
+    CS_HANDLING,   /* a handler owns the current request; input waits in `in` */
+    CS_WAIT_WRITE, /* output above the high-water mark; parsing paused */
+    CS_CLOSING,    /* close requested: flushing, then lingering, then uv_close */
+    CS_WS,         /* taken over by a WebSocket */
 };
 
 struct http_conn {
-    uv_tcp_t            tcp;        /* first: the handle's data points to the conn */
+    uv_tcp_t            tcp; /* first: the handle's data points to the conn */
     struct http_server *srv;
-    struct http_conn   *next, *prev;/* srv->conns */
+    struct http_conn   *next, *prev; /* srv->conns */
     llhttp_t            parser;
     struct timerq_node  tnode;
     uv_shutdown_t       shut;
-    struct buf          in;         /* received, not yet parsed */
-    struct http_req    *req;        /* being parsed, or handed to a handler */
+    struct buf          in;  /* received, not yet parsed */
+    struct http_req    *req; /* being parsed, or handed to a handler */
     enum conn_state     state;
     unsigned            header_bytes;
     unsigned            writes;     /* uv_write requests in flight */
@@ -34,15 +34,15 @@ struct http_conn {
     bool                in_field;   /* llhttp is inside a header name */
     bool                in_parse;   /* conn_process is on the stack */
     bool                reading;
-    bool                close_after;/* close once the current answer is out */
-    bool                closed;     /* uv_close called */
-    bool                counted;    /* counts against max_conns */
-    bool                upgrade_ok; /* the route accepts an Upgrade */
+    bool                close_after; /* close once the current answer is out */
+    bool                closed;      /* uv_close called */
+    bool                counted;     /* counts against max_conns */
+    bool                upgrade_ok;  /* the route accepts an Upgrade */
     int64_t             body_cap;
-    size_t              wq_mark;    /* write_queue_size when the flush timer was armed (progress check) */
-    void               *ws;         /* CS_WS: the WebSocket that owns the reading side */
-    void              (*ws_on_close)(void *ws);
-    void              (*ws_on_drain)(void *ws);
+    size_t              wq_mark; /* write_queue_size when the flush timer was armed (progress check) */
+    void               *ws;      /* CS_WS: the WebSocket that owns the reading side */
+    void (*ws_on_close)(void *ws);
+    void (*ws_on_drain)(void *ws);
 };
 
 /* Answers 101 with extra_headers ("Name: v\r\n" lines) and switches the

@@ -26,10 +26,18 @@ struct http_req;
 struct http_route;
 struct auth_session;
 
-enum http_method { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_HEAD, HTTP_M_POST, HTTP_M_PUT, HTTP_M_PATCH,
-                   HTTP_M_DELETE, HTTP_M_OPTIONS };
+enum http_method {
+    HTTP_M_OTHER = 0,
+    HTTP_M_GET,
+    HTTP_M_HEAD,
+    HTTP_M_POST,
+    HTTP_M_PUT,
+    HTTP_M_PATCH,
+    HTTP_M_DELETE,
+    HTTP_M_OPTIONS
+};
 
-#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_PARAMS  4
 #define HTTP_MAX_HEADERS 64
 
 struct http_str {
@@ -44,41 +52,41 @@ struct http_header {
 typedef void (*http_handler)(struct http_req *req);
 
 struct http_req {
-    struct http_conn     *conn;     /* NULL once the client is gone */
-    struct gss_app       *app;
-    enum http_method      method;
-    const char           *method_str; /* static */
-    struct buf            url;      /* raw request target */
-    struct http_str       path;     /* within url, percent-decoding not applied */
-    struct http_str       query;    /* within url, without '?' */
-    struct buf            hdrbuf;   /* header names and values, back to back */
-    struct http_header    hdrs[HTTP_MAX_HEADERS];
-    unsigned              nhdrs;
-    struct buf            body;
+    struct http_conn        *conn; /* NULL once the client is gone */
+    struct gss_app          *app;
+    enum http_method         method;
+    const char              *method_str; /* static */
+    struct buf               url;        /* raw request target */
+    struct http_str          path;       /* within url, percent-decoding not applied */
+    struct http_str          query;      /* within url, without '?' */
+    struct buf               hdrbuf;     /* header names and values, back to back */
+    struct http_header       hdrs[HTTP_MAX_HEADERS];
+    unsigned                 nhdrs;
+    struct buf               body;
     const struct http_route *route;
-    struct http_str       params[HTTP_MAX_PARAMS]; /* path parameters, within url */
-    unsigned              nparams;
-    char                  rid[72];  /* request id */
-    uint64_t              start_ns;
-    int                   http_minor;
-    bool                  keepalive;
-    bool                  answered;
-    bool                  expect_continue;
-    struct buf            extra_headers; /* "Name: value\r\n" lines added by the handler */
-    struct auth_session  *session;  /* set by the auth step for routes that need it; owned */
-    void                 *ctx;      /* handler's own per-request state; the handler frees it */
+    struct http_str          params[HTTP_MAX_PARAMS]; /* path parameters, within url */
+    unsigned                 nparams;
+    char                     rid[72]; /* request id */
+    uint64_t                 start_ns;
+    int                      http_minor;
+    bool                     keepalive;
+    bool                     answered;
+    bool                     expect_continue;
+    struct buf               extra_headers; /* "Name: value\r\n" lines added by the handler */
+    struct auth_session     *session;       /* set by the auth step for routes that need it; owned */
+    void                    *ctx;           /* handler's own per-request state; the handler frees it */
 };
 
 /* Header lookup, case-insensitive; NULL if absent. Sets *len. */
 const char *http_header(const struct http_req *req, const char *name, size_t *len);
 /* Query parameter value (not decoded into place: copied, percent-decoded, NUL-terminated, into out). */
-bool        http_query(const struct http_req *req, const char *name, char *out, size_t outlen);
+bool http_query(const struct http_req *req, const char *name, char *out, size_t outlen);
 /* Whether the query has that parameter at all (http_query also says false
  * for a value longer than its buffer). */
-bool        http_query_present(const struct http_req *req, const char *name);
+bool http_query_present(const struct http_req *req, const char *name);
 /* Path parameter by position as a positive int64 (ids); -1 if not one. */
-int64_t     http_param_id(const struct http_req *req, unsigned i);
-bool        http_req_gone(const struct http_req *req);
+int64_t http_param_id(const struct http_req *req, unsigned i);
+bool    http_req_gone(const struct http_req *req);
 
 void http_add_header(struct http_req *req, const char *name, const char *value);
 void http_respond(struct http_req *req, int status, const char *content_type, const void *body, size_t len);

@@ -6,7 +6,7 @@
 
 struct yyjson_doc *http_json_body(struct http_req *req)
 {
-    size_t ctl;
+    size_t      ctl;
     const char *ct = http_header(req, "Content-Type", &ctl);
     if (!ct || ctl < 16 || strncasecmp(ct, "application/json", 16) != 0 ||
         (ctl > 16 && ct[16] != ';' && ct[16] != ' ')) {
@@ -14,7 +14,7 @@ struct yyjson_doc *http_json_body(struct http_req *req)
         return NULL;
     }
     yyjson_read_err err;
-    yyjson_doc *doc = yyjson_read_opts(req->body.data ? req->body.data : "", req->body.len, 0, NULL, &err);
+    yyjson_doc     *doc = yyjson_read_opts(req->body.data ? req->body.data : "", req->body.len, 0, NULL, &err);
     if (!doc) {
         http_error(req, 400, "invalid_json", err.msg ? err.msg : "the body is not valid JSON");
         return NULL;

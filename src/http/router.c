@@ -32,8 +32,7 @@ void router_free(struct router *r)
     memset(r, 0, sizeof(*r));
 }
 
-struct http_route *router_add(struct router *r, enum http_method m, const char *pattern, http_handler h,
-                              unsigned roles)
+struct http_route *router_add(struct router *r, enum http_method m, const char *pattern, http_handler h, unsigned roles)
 {
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 32;
@@ -55,7 +54,7 @@ struct http_route *router_add(struct router *r, enum http_method m, const char *
             abort();
         }
         p++;
-        char *end = strchr(p, '/');
+        char  *end = strchr(p, '/');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len >= 2 && p[0] == '{' && p[len - 1] == '}')
             rt->segs[rt->nsegs] = NULL;
@@ -72,7 +71,7 @@ struct http_route *router_add(struct router *r, enum http_method m, const char *
 /* Splits path into segments; returns count or -1 if too many / empty inner segment. */
 static int split(const char *path, size_t len, struct http_str *segs)
 {
-    int n = 0;
+    int    n = 0;
     size_t i = 0;
     if (len == 0 || path[0] != '/')
         return -1;
@@ -113,22 +112,22 @@ static int match_route(const struct http_route *rt, const struct http_str *segs,
 }
 
 enum router_result router_match(const struct router *r, enum http_method m, const char *path, size_t len,
-                                const struct http_route **out, struct http_str *params, unsigned *nparams,
-                                char *allow, size_t cap)
+                                const struct http_route **out, struct http_str *params, unsigned *nparams, char *allow,
+                                size_t cap)
 {
     struct http_str segs[ROUTER_MAX_SEGS];
-    int n = split(path, len, segs);
+    int             n = split(path, len, segs);
     *out = NULL;
     *nparams = 0;
     if (n < 0)
         return ROUTER_NOT_FOUND;
     const struct http_route *best = NULL;
-    int best_score = -1;
-    bool other_method = false;
-    unsigned allowed = 0;
+    int                      best_score = -1;
+    bool                     other_method = false;
+    unsigned                 allowed = 0;
     for (unsigned i = 0; i < r->n; i++) {
         const struct http_route *rt = &r->routes[i];
-        int s = match_route(rt, segs, n);
+        int                      s = match_route(rt, segs, n);
         if (s < 0)
             continue;
         /* HEAD is served by GET routes. */

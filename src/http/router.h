@@ -18,7 +18,7 @@
 
 #include "http/http.h"
 
-#define ROUTER_MAX_SEGS 8
+#define ROUTER_MAX_SEGS     8
 #define ROUTER_STATUS_SLOTS 12
 
 /* Role bits. */
@@ -38,28 +38,28 @@ struct http_route {
     enum http_method method;
     const char      *pattern;
     http_handler     handler;
-    unsigned         roles;     /* 0: public; else a session with one of these roles */
-    int64_t          body_max;  /* -1: server default */
+    unsigned         roles;    /* 0: public; else a session with one of these roles */
+    int64_t          body_max; /* -1: server default */
     unsigned         flags;
     /* compiled pattern */
-    unsigned         nsegs;
-    const char      *segs[ROUTER_MAX_SEGS]; /* NULL = parameter */
-    size_t           seglen[ROUTER_MAX_SEGS];
-    char            *storage;   /* owned copy of the pattern the segs point into */
+    unsigned    nsegs;
+    const char *segs[ROUTER_MAX_SEGS]; /* NULL = parameter */
+    size_t      seglen[ROUTER_MAX_SEGS];
+    char       *storage; /* owned copy of the pattern the segs point into */
     /* metrics, by status (a handful of distinct codes per route) */
     struct route_status_count counts[ROUTER_STATUS_SLOTS];
 };
 
-#define ROUTE_F_UPGRADE  0x1u /* WebSocket: the handler takes the connection over */
-#define ROUTE_F_NO_CSRF  0x2u /* state-changing but exempt from CSRF (login) */
+#define ROUTE_F_UPGRADE 0x1u /* WebSocket: the handler takes the connection over */
+#define ROUTE_F_NO_CSRF 0x2u /* state-changing but exempt from CSRF (login) */
 
 struct router {
     struct http_route *routes; /* owned */
     unsigned           n, cap;
 };
 
-void router_init(struct router *r);
-void router_free(struct router *r);
+void               router_init(struct router *r);
+void               router_free(struct router *r);
 struct http_route *router_add(struct router *r, enum http_method m, const char *pattern, http_handler h,
                               unsigned roles);
 
@@ -67,11 +67,11 @@ enum router_result { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_BAD_METHOD };
 
 /* On ROUTER_BAD_METHOD, allow gets "GET, POST" style text (cap bytes). */
 enum router_result router_match(const struct router *r, enum http_method m, const char *path, size_t len,
-                                const struct http_route **out, struct http_str *params, unsigned *nparams,
-                                char *allow, size_t cap);
+                                const struct http_route **out, struct http_str *params, unsigned *nparams, char *allow,
+                                size_t cap);
 
-void router_count(struct http_route *route, enum http_method method, int status);
-const char *http_method_name(enum http_method m);
+void             router_count(struct http_route *route, enum http_method method, int status);
+const char      *http_method_name(enum http_method m);
 enum http_method http_method_parse(const char *s, size_t n);
 
 #endif

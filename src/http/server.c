@@ -37,19 +37,19 @@
 #include "auth/session.h"
 #include "http/static.h"
 
-#define TQ_LINGER 3
-#define LINGER_MS 2000
+#define TQ_LINGER      3
+#define LINGER_MS      2000
 #define OUT_HIGH_WATER (256 * 1024)
-#define IN_HIGH_WATER (64 * 1024)
+#define IN_HIGH_WATER  (64 * 1024)
 
 const double http_latency_bounds[16] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 
 static llhttp_settings_t parser_settings;
-static void conn_process(struct http_conn *c);
-static void conn_finish_close(struct http_conn *c);
-static void conn_start_reading(struct http_conn *c);
-static void flush_log(struct http_server *srv);
+static void              conn_process(struct http_conn *c);
+static void              conn_finish_close(struct http_conn *c);
+static void              conn_start_reading(struct http_conn *c);
+static void              flush_log(struct http_server *srv);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -189,7 +189,7 @@ bool http_query(const struct http_req *req, const char *name, char *out, size_t 
 
 bool http_query_present(const struct http_req *req, const char *name)
 {
-    char one[1];
+    char   one[1];
     size_t nl = strlen(name);
     if (http_query(req, name, one, sizeof(one)))
         return true; /* present and empty */
@@ -252,7 +252,7 @@ static void record(struct http_server *srv, struct http_req *req, int status, si
     /* Built by hand into the batch buffer, without printf: one write per
      * loop turn, not one per request, and the second-resolution part of the
      * timestamp formatted once per second. */
-    struct buf *b = &srv->logbuf;
+    struct buf     *b = &srv->logbuf;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     if ((uint64_t)ts.tv_sec != srv->log_sec) {
@@ -277,7 +277,7 @@ static void record(struct http_server *srv, struct http_req *req, int status, si
     buf_puts(b, ",\"bytes\":");
     buf_put_u64(b, bytes);
     uint64_t us = (uint64_t)(secs * 1e6 + 0.5);
-    char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10)};
+    char     frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10)};
     buf_puts(b, ",\"dur_ms\":");
     buf_put_u64(b, us / 1000);
     buf_append(b, frac, 4);
@@ -293,7 +293,7 @@ static void record(struct http_server *srv, struct http_req *req, int status, si
 static void flush_log(struct http_server *srv)
 {
     const char *p = srv->logbuf.data;
-    size_t left = srv->logbuf.len;
+    size_t      left = srv->logbuf.len;
     while (left) {
         ssize_t n = write(STDERR_FILENO, p, left);
         if (n < 0 && errno == EINTR)
@@ -352,7 +352,7 @@ void http_conn_write_owned(struct http_conn *c, char *data, size_t len)
     size_t off = 0;
     if (c->writes == 0) {
         uv_buf_t b = uv_buf_init(data, (unsigned)len);
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        int      n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         if (n > 0)
             off = (size_t)n;
         else if (n < 0 && n != UV_EAGAIN) {
@@ -398,16 +398,16 @@ void http_respond(struct http_req *req, int status, const char *content_type, co
         return;
     }
     req->answered = true;
-    struct http_conn *c = req->conn;
+    struct http_conn   *c = req->conn;
     struct http_server *srv = c ? c->srv : req->app->http;
     record(srv, req, status, len);
     if (!c) {
         req_free(req);
         return;
     }
-    bool keep = req->keepalive && !c->close_after && !srv->draining && !c->parser.upgrade;
-    bool head = req->method == HTTP_M_HEAD;
-    bool nobody = head || status == 304 || status == 204;
+    bool       keep = req->keepalive && !c->close_after && !srv->draining && !c->parser.upgrade;
+    bool       head = req->method == HTTP_M_HEAD;
+    bool       nobody = head || status == 304 || status == 204;
     struct buf out = {0};
     buf_reserve(&out, 256 + (nobody ? 0 : len));
     /* Assembled without printf: this runs for every answer. */
@@ -473,8 +473,7 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
         req->method_str = "?";
     }
     if (!req->rid[0])
-        snprintf(req->rid, sizeof(req->rid), "%s-%llx", c->srv->rid_prefix,
-                 (unsigned long long)++c->srv->rid_counter);
+        snprintf(req->rid, sizeof(req->rid), "%s-%llx", c->srv->rid_prefix, (unsigned long long)++c->srv->rid_counter);
     if (!req->route)
         req->route = &c->srv->unmatched_route;
     req->keepalive = false;
@@ -487,7 +486,7 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
 
 static void on_close(uv_handle_t *h)
 {
-    struct http_conn *c = h->data;
+    struct http_conn   *c = h->data;
     struct http_server *srv = c->srv;
     if (c->ws && c->ws_on_close)
         c->ws_on_close(c->ws);
@@ -623,7 +622,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
-    struct http_req *r = c->req;
+    struct http_req  *r = c->req;
     if (count_header_bytes(c, len) < 0)
         return HPE_USER;
     if (!c->in_field) {
@@ -647,7 +646,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
-    struct http_req *r = c->req;
+    struct http_req  *r = c->req;
     if (count_header_bytes(c, len) < 0)
         return HPE_USER;
     struct http_header *h = &r->hdrs[r->nhdrs - 1];
@@ -665,12 +664,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static void make_rid(struct http_server *srv, char out[72])
 {
     static const char hex[] = "0123456789abcdef";
-    size_t n = strlen(srv->rid_prefix);
+    size_t            n = strlen(srv->rid_prefix);
     memcpy(out, srv->rid_prefix, n);
     out[n++] = '-';
     uint64_t v = ++srv->rid_counter;
-    char tmp[16];
-    int k = 0;
+    char     tmp[16];
+    int      k = 0;
     do {
         tmp[k++] = hex[v & 15];
         v >>= 4;
@@ -695,9 +694,9 @@ static bool valid_rid(const char *s, size_t n)
 
 static int on_headers_complete(llhttp_t *p)
 {
-    struct http_conn *c = conn_of(p);
+    struct http_conn   *c = conn_of(p);
     struct http_server *srv = c->srv;
-    struct http_req *r = c->req;
+    struct http_req    *r = c->req;
     c->in_field = false;
     /* A value-less last header still needs a valid offset. */
     if (r->nhdrs && r->hdrs[r->nhdrs - 1].val_off == 0 && r->hdrs[r->nhdrs - 1].val_len == 0)
@@ -709,16 +708,16 @@ static int on_headers_complete(llhttp_t *p)
     r->method = http_method_parse(mname, strlen(mname));
     r->http_minor = p->http_minor;
     r->keepalive = llhttp_should_keep_alive(p) != 0;
-    char *url = r->url.data ? r->url.data : "";
+    char  *url = r->url.data ? r->url.data : "";
     size_t ulen = r->url.len;
-    char *q = memchr(url, '?', ulen);
+    char  *q = memchr(url, '?', ulen);
     r->path.p = url;
     r->path.n = q ? (size_t)(q - url) : ulen;
     if (q) {
         r->query.p = q + 1;
         r->query.n = ulen - r->path.n - 1;
     }
-    size_t rl;
+    size_t      rl;
     const char *rid = http_header(r, "X-Request-Id", &rl);
     if (rid && valid_rid(rid, rl)) {
         memcpy(r->rid, rid, rl);
@@ -727,7 +726,7 @@ static int on_headers_complete(llhttp_t *p)
         make_rid(srv, r->rid);
     }
     /* Route now, so the body cap is known before the body is read. */
-    char allow[64];
+    char               allow[64];
     enum router_result rr = router_match(srv->router, r->method, r->path.p, r->path.n, &r->route, r->params,
                                          &r->nparams, allow, sizeof(allow));
     c->body_cap = srv->body_max;
@@ -741,7 +740,7 @@ static int on_headers_complete(llhttp_t *p)
         c->err_code = "payload_too_large";
         return HPE_USER;
     }
-    size_t el;
+    size_t      el;
     const char *expect = http_header(r, "Expect", &el);
     if (expect && el == 12 && strncasecmp(expect, "100-continue", 12) == 0 && c->body_cap > 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -761,7 +760,7 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
-    struct http_req *r = c->req;
+    struct http_req  *r = c->req;
     if (r->body.len + len > (uint64_t)c->body_cap) {
         c->err_status = 413;
         c->err_code = "payload_too_large";
@@ -789,10 +788,10 @@ static void run_handler(struct http_req *req)
 static void dispatch(struct http_conn *c)
 {
     struct http_server *srv = c->srv;
-    struct http_req *r = c->req;
+    struct http_req    *r = c->req;
     c->state = CS_HANDLING;
     if (!r->route) {
-        char allow[64];
+        char               allow[64];
         enum router_result rr = router_match(srv->router, r->method, r->path.p, r->path.n, &r->route, r->params,
                                              &r->nparams, allow, sizeof(allow));
         if (rr == ROUTER_BAD_METHOD) {
@@ -831,7 +830,7 @@ static void conn_process(struct http_conn *c)
             conn_arm_flush_timer(c);
             break;
         }
-        const char *data = c->in.data;
+        const char    *data = c->in.data;
         llhttp_errno_t err = llhttp_execute(&c->parser, data, c->in.len);
         if (c->closed)
             break; /* a callback's write failed: nothing left to answer */
@@ -854,7 +853,8 @@ static void conn_process(struct http_conn *c)
             conn_fail(c, c->err_status, c->err_code,
                       c->err_status == 413 ? "request body too large" : "request header block too large");
         else
-            conn_fail(c, 400, "bad_request", llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser) : "malformed request");
+            conn_fail(c, 400, "bad_request",
+                      llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser) : "malformed request");
         break;
     }
     c->in_parse = false;
@@ -933,7 +933,7 @@ static void conn_start_reading(struct http_conn *c)
 static void send_overloaded(struct http_server *srv, struct http_conn *c)
 {
     static const char body[] = "{\"error\":{\"code\":\"overloaded\",\"message\":\"too many open connections\"}}";
-    struct buf out = {0};
+    struct buf        out = {0};
     buf_printf(&out,
                "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\nX-Request-Id: %s-%llx\r\n"
                "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n"
@@ -1084,7 +1084,7 @@ int http_server_init(struct http_server *srv, struct gss_app *app, const struct 
 int http_server_listen(struct http_server *srv, const char *host, int port, bool reuseport)
 {
     struct sockaddr_storage ss;
-    int rc;
+    int                     rc;
     if (strchr(host, ':'))
         rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
     else
@@ -1186,7 +1186,7 @@ bool http_req_peer(const struct http_req *req, char *out, size_t outlen)
     if (!req->conn)
         return false;
     struct sockaddr_storage ss;
-    int len = sizeof(ss);
+    int                     len = sizeof(ss);
     if (uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)&ss, &len) < 0)
         return false;
     if (ss.ss_family == AF_INET)

@@ -37,40 +37,40 @@ struct http_server;
 typedef void (*http_auth_fn)(struct http_req *req, void (*next)(struct http_req *req));
 
 struct http_server {
-    struct gss_app  *app;
-    uv_tcp_t         listener;      /* owned */
-    bool             listening;
-    struct timerq    tq;            /* header/idle timeouts of every connection */
-    struct http_conn *conns;        /* intrusive list of open connections */
-    size_t           nconns;        /* open, counted against max_conns */
-    size_t           max_conns;
-    int64_t          body_max;
+    struct gss_app      *app;
+    uv_tcp_t             listener; /* owned */
+    bool                 listening;
+    struct timerq        tq;     /* header/idle timeouts of every connection */
+    struct http_conn    *conns;  /* intrusive list of open connections */
+    size_t               nconns; /* open, counted against max_conns */
+    size_t               max_conns;
+    int64_t              body_max;
     const struct router *router;
-    http_auth_fn     auth;          /* may be NULL: routes needing roles then get 401 */
-    struct http_route static_route, unmatched_route; /* metric buckets */
-    bool             draining;
-    uv_timer_t       drain_timer;
-    void           (*on_drained)(struct http_server *srv);
-    struct buf       logbuf;        /* request log lines, flushed once per loop turn */
-    uv_prepare_t     flush;         /* flushes logbuf before the loop blocks */
-    uint64_t         rid_counter;
-    char             rid_prefix[12];
-    char             date[40];      /* cached Date header value */
-    uint64_t         date_sec;
-    bool             log_requests;
-    uint64_t         log_sec;       /* second log_when was formatted for */
-    char             log_when[24];  /* "YYYY-MM-DDTHH:MM:SS" of log_sec */
+    http_auth_fn         auth;                          /* may be NULL: routes needing roles then get 401 */
+    struct http_route    static_route, unmatched_route; /* metric buckets */
+    bool                 draining;
+    uv_timer_t           drain_timer;
+    void (*on_drained)(struct http_server *srv);
+    struct buf   logbuf; /* request log lines, flushed once per loop turn */
+    uv_prepare_t flush;  /* flushes logbuf before the loop blocks */
+    uint64_t     rid_counter;
+    char         rid_prefix[12];
+    char         date[40]; /* cached Date header value */
+    uint64_t     date_sec;
+    bool         log_requests;
+    uint64_t     log_sec;      /* second log_when was formatted for */
+    char         log_when[24]; /* "YYYY-MM-DDTHH:MM:SS" of log_sec */
     /* metrics */
-    uint64_t         latency_buckets[16];
-    double           latency_sum;
-    uint64_t         latency_count;
-    uint64_t         accepted, rejected_overload;
-    int              closing_handles;
+    uint64_t latency_buckets[16];
+    double   latency_sum;
+    uint64_t latency_count;
+    uint64_t accepted, rejected_overload;
+    int      closing_handles;
 };
 
-int  http_server_init(struct http_server *srv, struct gss_app *app, const struct router *router);
+int http_server_init(struct http_server *srv, struct gss_app *app, const struct router *router);
 /* Binds and listens; reuseport for --workers. 0 or a libuv error. */
-int  http_server_listen(struct http_server *srv, const char *host, int port, bool reuseport);
+int http_server_listen(struct http_server *srv, const char *host, int port, bool reuseport);
 /* Serves HTTP on an already connected socket (tests and fuzzing: a socketpair). */
 int  http_server_adopt(struct http_server *srv, uv_os_sock_t fd);
 void http_server_drain(struct http_server *srv, uint64_t deadline_ms, void (*on_drained)(struct http_server *));

@@ -64,7 +64,7 @@ static uint64_t hash(const char *s, size_t n)
 static void insert(struct static_files *sf, struct static_file *f)
 {
     if ((sf->n + 1) * 2 > sf->cap) {
-        size_t ncap = sf->cap ? sf->cap * 2 : 64;
+        size_t              ncap = sf->cap ? sf->cap * 2 : 64;
         struct static_file *nt = xcalloc(ncap, sizeof(*nt));
         for (size_t i = 0; i < sf->cap; i++) {
             if (!sf->files[i].path)
@@ -109,7 +109,7 @@ static int read_file(const char *fs_path, char **out, size_t *len)
         close(fd);
         return -1;
     }
-    char *data = xmalloc((size_t)st.st_size + 1);
+    char  *data = xmalloc((size_t)st.st_size + 1);
     size_t got = 0;
     while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
@@ -223,8 +223,7 @@ static bool decode_path(const char *p, size_t n, char *out, size_t cap, size_t *
         out[o++] = c;
     }
     out[o] = '\0';
-    if (strstr(out, "/../") || strstr(out, "/./") || strstr(out, "//") ||
-        (o >= 3 && strcmp(out + o - 3, "/..") == 0))
+    if (strstr(out, "/../") || strstr(out, "/./") || strstr(out, "//") || (o >= 3 && strcmp(out + o - 3, "/..") == 0))
         return false;
     *outlen = o;
     return true;
@@ -245,7 +244,7 @@ static bool is_app_deep_link(const char *path, size_t len)
 
 bool http_static_serve(struct gss_app *app, struct http_req *req)
 {
-    char path[1024];
+    char   path[1024];
     size_t len;
     if (!app->web || !decode_path(req->path.p, req->path.n, path, sizeof(path) - 16, &len))
         return false;
@@ -268,7 +267,7 @@ bool http_static_serve(struct gss_app *app, struct http_req *req)
                         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
         http_add_header(req, "Referrer-Policy", "same-origin");
     }
-    size_t inm_len;
+    size_t      inm_len;
     const char *inm = http_header(req, "If-None-Match", &inm_len);
     if (inm && inm_len >= strlen(f->etag) && memmem(inm, inm_len, f->etag, strlen(f->etag))) {
         http_respond(req, 304, NULL, NULL, 0);

@@ -18,11 +18,11 @@ struct gss_app;
 struct http_req;
 
 struct static_file {
-    char       *path;    /* URL path, e.g. "/app.js"; owned */
-    char       *data;    /* contents; owned */
+    char       *path; /* URL path, e.g. "/app.js"; owned */
+    char       *data; /* contents; owned */
     size_t      len;
     const char *mime;
-    char        etag[24];/* quoted */
+    char        etag[24]; /* quoted */
     bool        html;
 };
 
@@ -33,10 +33,10 @@ struct static_files {
     size_t              bytes;
 };
 
-int  static_load(struct static_files *sf, const char *dir);
-void static_free(struct static_files *sf);
+int                       static_load(struct static_files *sf, const char *dir);
+void                      static_free(struct static_files *sf);
 const struct static_file *static_lookup(const struct static_files *sf, const char *path, size_t len);
-const char *static_mime(const char *path);
+const char               *static_mime(const char *path);
 
 /* Serves req if its path names a file; false (nothing sent) otherwise. */
 bool http_static_serve(struct gss_app *app, struct http_req *req);

@@ -36,7 +36,7 @@
 #include "http/server.h"
 #include "http/ws_frame.h"
 
-#define WS_READ_BUF (64 * 1024)
+#define WS_READ_BUF      (64 * 1024)
 #define WS_TQ_CLOSE_WAIT 0 /* the only kind of the hub's timer queue */
 
 enum ws_state {
@@ -61,15 +61,15 @@ struct ws_shared {
 };
 
 struct ws_conn {
-    struct http_conn    *conn;       /* the connection we live on; outlives us */
+    struct http_conn    *conn; /* the connection we live on; outlives us */
     struct ws_hub       *hub;
-    struct ws_conn      *next, *prev;/* hub->socks */
-    struct ws_parser     parser;     /* owned; its message buffer too */
-    struct auth_session *session;    /* one reference; NULL for echo sockets */
-    unsigned             role;       /* the session's ROLE_* bit; 0 for echo */
+    struct ws_conn      *next, *prev; /* hub->socks */
+    struct ws_parser     parser;      /* owned; its message buffer too */
+    struct auth_session *session;     /* one reference; NULL for echo sockets */
+    unsigned             role;        /* the session's ROLE_* bit; 0 for echo */
     bool                 echo;
     enum ws_state        state;
-    struct timerq_node   wait;       /* hub->closeq: deadline of a close in progress */
+    struct timerq_node   wait; /* hub->closeq: deadline of a close in progress */
 };
 
 /* One queued write; owns what keeps its bytes alive until the callback. */
@@ -82,17 +82,17 @@ struct ws_write {
 
 struct ws_hub {
     struct gss_app *app;
-    struct ws_conn *socks;      /* every socket until its TCP handle is closed */
+    struct ws_conn *socks; /* every socket until its TCP handle is closed */
     size_t          nsocks, nboards;
-    size_t          max_message;/* bytes, GSS_WS_MAX_MESSAGE */
-    size_t          max_queued; /* bytes, GSS_WS_MAX_QUEUED */
-    uv_timer_t      ping;       /* owned; every WS_PING_INTERVAL_MS */
-    struct timerq   closeq;     /* owned; close deadlines (WS_CLOSE_WAIT_MS) */
+    size_t          max_message; /* bytes, GSS_WS_MAX_MESSAGE */
+    size_t          max_queued;  /* bytes, GSS_WS_MAX_QUEUED */
+    uv_timer_t      ping;        /* owned; every WS_PING_INTERVAL_MS */
+    struct timerq   closeq;      /* owned; close deadlines (WS_CLOSE_WAIT_MS) */
     bool            stopped;
     /* metrics */
-    uint64_t        upgrades, broadcasts, broadcast_writes, dropped_slow, protocol_errors;
-    uint64_t        messages_in, rejected;
-    uint8_t         rbuf[WS_READ_BUF]; /* shared read buffer, see the top of the file */
+    uint64_t upgrades, broadcasts, broadcast_writes, dropped_slow, protocol_errors;
+    uint64_t messages_in, rejected;
+    uint8_t  rbuf[WS_READ_BUF]; /* shared read buffer, see the top of the file */
 };
 
 static void ws__close(struct ws_conn *ws, enum ws_how how, uint16_t code, const char *reason);
@@ -109,7 +109,7 @@ static void ws__release(struct ws_shared *sh, uint8_t *owned)
 static void ws__on_write(uv_write_t *w, int status)
 {
     struct ws_write *wr = container_of(w, struct ws_write, w);
-    struct ws_conn *ws = wr->ws; /* alive: freed only after every write callback */
+    struct ws_conn  *ws = wr->ws; /* alive: freed only after every write callback */
     ws__release(wr->shared, wr->owned);
     free(wr);
     if (status < 0)
@@ -124,13 +124,13 @@ static void ws__on_write(uv_write_t *w, int status)
 static int ws__write(struct ws_conn *ws, const uint8_t *data, size_t len, struct ws_shared *sh, uint8_t *owned)
 {
     struct http_conn *c = ws->conn;
-    uv_stream_t *s = (uv_stream_t *)&c->tcp;
-    size_t off = 0;
+    uv_stream_t      *s = (uv_stream_t *)&c->tcp;
+    size_t            off = 0;
     if (c->closed)
         goto fail;
     if (s->write_queue_size == 0) {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-        int n = uv_try_write(s, &b, 1);
+        int      n = uv_try_write(s, &b, 1);
         if (n > 0)
             off = (size_t)n;
         else if (n < 0 && n != UV_EAGAIN)
@@ -185,7 +185,7 @@ static int ws__send(struct ws_conn *ws, const uint8_t *data, size_t len, struct 
 /* One data or control frame with a copy of payload. */
 static int ws__send_frame(struct ws_conn *ws, int opcode, const void *payload, size_t len)
 {
-    size_t n;
+    size_t   n;
     uint8_t *f = ws_frame_build(opcode, payload, len, &n);
     if (!f) {
         ws__close(ws, WS_HOW_FAIL, WS_CLOSE_INTERNAL, "cannot encode frame");
@@ -220,7 +220,7 @@ static void ws__close(struct ws_conn *ws, enum ws_how how, uint16_t code, const 
             code = code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : code;
             reason = NULL;
         }
-        size_t n;
+        size_t   n;
         uint8_t *f = ws_frame_build_close(code, reason, reason ? strlen(reason) : 0, &n);
         if (!f || ws__write(ws, f, n, NULL, f) < 0) {
             if (!f)
@@ -260,7 +260,7 @@ static bool ws__is_app_ping(const uint8_t *data, size_t len)
     if (!doc)
         return false;
     yyjson_val *type = yyjson_obj_get(yyjson_doc_get_root(doc), "type");
-    bool ping = yyjson_equals_str(type, "ping");
+    bool        ping = yyjson_equals_str(type, "ping");
     yyjson_doc_free(doc);
     return ping;
 }
@@ -290,7 +290,7 @@ static void ws__feed(struct ws_conn *ws, const uint8_t *data, size_t len)
     timerq_arm(&c->srv->tq, &c->tnode, TQ_WS);
     while (len > 0 && ws->state != WS_DONE && !c->closed) {
         struct ws_event ev;
-        ssize_t n = ws_parser_feed(&ws->parser, data, len, &ev);
+        ssize_t         n = ws_parser_feed(&ws->parser, data, len, &ev);
         if (n < 0) {
             ws->hub->protocol_errors++;
             log_debug("ws", "protocol error %u: %s", (unsigned)ev.code, (const char *)ev.data);
@@ -301,18 +301,13 @@ static void ws__feed(struct ws_conn *ws, const uint8_t *data, size_t len)
         len -= (size_t)n;
         switch (ev.type) {
         case WS_EV_TEXT:
-        case WS_EV_BINARY:
-            ws__on_message(ws, &ev);
-            break;
+        case WS_EV_BINARY: ws__on_message(ws, &ev); break;
         case WS_EV_PING:
             if (ws->state == WS_OPEN)
                 ws__send_frame(ws, WS_OP_PONG, ev.data, ev.len);
             break;
-        case WS_EV_CLOSE:
-            ws__close(ws, WS_HOW_REPLY, ev.code, NULL);
-            break;
-        default: /* pong, or nothing yet */
-            break;
+        case WS_EV_CLOSE: ws__close(ws, WS_HOW_REPLY, ev.code, NULL); break;
+        default: /* pong, or nothing yet */ break;
         }
     }
 }
@@ -320,7 +315,7 @@ static void ws__feed(struct ws_conn *ws, const uint8_t *data, size_t len)
 static void ws__on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct http_conn *c = h->data;
-    struct ws_conn *ws = c->ws;
+    struct ws_conn   *ws = c->ws;
     (void)suggested;
     b->base = (char *)ws->hub->rbuf;
     b->len = sizeof(ws->hub->rbuf);
@@ -329,7 +324,7 @@ static void ws__on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void ws__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct http_conn *c = s->data;
-    struct ws_conn *ws = c->ws;
+    struct ws_conn   *ws = c->ws;
     if (nread > 0) {
         ws__feed(ws, (const uint8_t *)b->base, (size_t)nread);
         return;
@@ -351,7 +346,7 @@ static void ws__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 static void ws__on_conn_closed(void *p)
 {
     struct ws_conn *ws = p;
-    struct ws_hub *hub = ws->hub;
+    struct ws_hub  *hub = ws->hub;
     timerq_disarm(&ws->wait);
     if (ws->prev)
         ws->prev->next = ws->next;
@@ -412,7 +407,7 @@ static const char *ws__trim(const char *v, size_t *n)
  * rewrites Host). Clients that are not browsers send no Origin. */
 static bool ws__origin_ok(const struct http_req *req)
 {
-    size_t ol, hl;
+    size_t      ol, hl;
     const char *o = http_header(req, "Origin", &ol);
     if (!o)
         return true;
@@ -421,7 +416,7 @@ static bool ws__origin_ok(const struct http_req *req)
     const char *host = http_header(req, "Host", &hl);
     if (sep && host) {
         const char *oh = sep + 3;
-        size_t ohl = ol - (size_t)(oh - o);
+        size_t      ohl = ol - (size_t)(oh - o);
         host = ws__trim(host, &hl);
         if (ohl == hl && strncasecmp(oh, host, hl) == 0)
             return true;
@@ -449,8 +444,8 @@ static void ws__refuse(struct ws_hub *hub, struct http_req *req, int status, con
 void ws_hub_accept(struct ws_hub *hub, struct http_req *req, bool echo)
 {
     struct gss_app *app = req->app;
-    size_t n;
-    const char *v;
+    size_t          n;
+    const char     *v;
     if (!hub || hub->stopped || app->http->draining) {
         ws__refuse(hub, req, 503, "unavailable", "the server is shutting down");
         return;
@@ -498,10 +493,9 @@ void ws_hub_accept(struct ws_hub *hub, struct http_req *req, bool echo)
     /* No subprotocol and no extension is negotiated: the headers that would
      * accept one are simply not sent. */
     char extra[160];
-    snprintf(extra, sizeof(extra), "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
-             accept);
+    snprintf(extra, sizeof(extra), "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
     struct auth_session *session = echo ? NULL : auth_session_ref(req->session);
-    struct http_conn *c = http_upgrade(req, extra); /* frees req */
+    struct http_conn    *c = http_upgrade(req, extra); /* frees req */
     if (!c) {
         auth_session_release(session);
         return;
@@ -549,8 +543,8 @@ static void ws__on_ping_timer(uv_timer_t *t)
 {
     /* One ping frame, static, shared by every socket. */
     static const uint8_t ping[2] = {0x80 | WS_OP_PING, 0};
-    struct ws_hub *hub = t->data;
-    struct ws_conn *next;
+    struct ws_hub       *hub = t->data;
+    struct ws_conn      *next;
     for (struct ws_conn *ws = hub->socks; ws; ws = next) {
         next = ws->next; /* nothing is freed synchronously, but be plain about it */
         if (ws->state == WS_OPEN)
@@ -604,7 +598,7 @@ void ws_hub_broadcast(struct ws_hub *hub, unsigned role_mask, const char *json, 
         return;
     }
     uint8_t hdr[10];
-    size_t hl = ws_frame_header(hdr, WS_OP_TEXT, true, len);
+    size_t  hl = ws_frame_header(hdr, WS_OP_TEXT, true, len);
     if (!hl)
         return;
     struct ws_shared *sh = xmalloc(sizeof(*sh) + hl + len);

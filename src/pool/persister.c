@@ -31,7 +31,7 @@
 #include "pool/pool.h"
 #include "store/pg.h"
 
-#define BATCH_MAX "500"
+#define BATCH_MAX     "500"
 #define CLAIM_IDLE_MS "30000"
 
 static void persister_next(struct persister *ps);
@@ -137,8 +137,8 @@ static size_t collect(struct persister *ps, redisReply *entries)
             buf_putc(&ps->batch, ',');
         buf_printf(&ps->batch, "{\"seq\":%s,\"type\":\"", seq);
         buf_json_escape(&ps->batch, type, strlen(type));
-        buf_printf(&ps->batch, "\",\"job\":%s,\"tech\":%s,\"slot\":%s,\"state\":\"", job,
-                   digits(tech) ? tech : "null", digits(slot) ? slot : "null");
+        buf_printf(&ps->batch, "\",\"job\":%s,\"tech\":%s,\"slot\":%s,\"state\":\"", job, digits(tech) ? tech : "null",
+                   digits(slot) ? slot : "null");
         buf_json_escape(&ps->batch, state ? state : "", state ? strlen(state) : 0);
         buf_printf(&ps->batch, "\",\"at\":%s}", at);
     }
@@ -169,7 +169,7 @@ static void ack(struct persister *ps)
 {
     char key[200];
     stream_key(ps, key, sizeof(key));
-    size_t argc = 3 + ps->nids;
+    size_t       argc = 3 + ps->nids;
     const char **argv = xmalloc(argc * sizeof(char *));
     argv[0] = "XACK";
     argv[1] = key;
@@ -197,8 +197,8 @@ static void on_applied(void *ud, PGresult *res, enum pg_err err, const char *sta
     if (err != PG_OK) {
         /* Not acknowledged: the entries stay pending and are read again. */
         if (!ps->pg_warned)
-            log_warn("persister", "batch of %zu not applied (%s%s%s); will retry", ps->nids,
-                     state ? state : "", state && *state ? " " : "", msg ? msg : "postgres unavailable");
+            log_warn("persister", "batch of %zu not applied (%s%s%s); will retry", ps->nids, state ? state : "",
+                     state && *state ? " " : "", msg ? msg : "postgres unavailable");
         ps->pg_warned = true;
         free_ids(ps);
         ps->busy = false;
@@ -228,7 +228,7 @@ static void apply(struct persister *ps)
 static void on_read(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct persister *ps = priv;
-    redisReply *r = reply;
+    redisReply       *r = reply;
     (void)ac;
     if (ps->stopping) {
         ps->busy = false;
@@ -271,7 +271,7 @@ static void on_read(redisAsyncContext *ac, void *reply, void *priv)
 static void on_autoclaim(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct persister *ps = priv;
-    redisReply *r = reply;
+    redisReply       *r = reply;
     (void)ac;
     if (ps->stopping || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
         ps->busy = false;
@@ -293,7 +293,7 @@ static void on_autoclaim(redisAsyncContext *ac, void *reply, void *priv)
 static void on_group(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct persister *ps = priv;
-    redisReply *r = reply;
+    redisReply       *r = reply;
     (void)ac;
     ps->busy = false;
     if (ps->stopping)
@@ -329,8 +329,7 @@ static void persister_next(struct persister *ps)
         const char *argv[] = {"XGROUP", "CREATE", key, "persist", "0", "MKSTREAM"};
         rc = rds_cmd(&ps->conn, on_group, ps, 6, argv, NULL);
     } else if (ps->from_pending) {
-        const char *argv[] = {"XREADGROUP", "GROUP", "persist", ps->consumer, "COUNT", BATCH_MAX,
-                              "STREAMS",    key,     "0"};
+        const char *argv[] = {"XREADGROUP", "GROUP", "persist", ps->consumer, "COUNT", BATCH_MAX, "STREAMS", key, "0"};
         rc = rds_cmd(&ps->conn, on_read, ps, 9, argv, NULL);
     } else if (uv_now(ps->app->loop) >= ps->next_autoclaim) {
         ps->next_autoclaim = uv_now(ps->app->loop) + 10000;
@@ -400,6 +399,5 @@ void persister_metrics(struct persister *ps, struct buf *b)
                "# TYPE gss_persister_batches_total counter\ngss_persister_batches_total %llu\n"
                "# TYPE gss_persister_entries_acked_total counter\ngss_persister_entries_acked_total %llu\n"
                "# TYPE gss_persister_claims_applied_total counter\ngss_persister_claims_applied_total %llu\n",
-               (unsigned long long)ps->batches, (unsigned long long)ps->acked,
-               (unsigned long long)ps->applied_claims);
+               (unsigned long long)ps->batches, (unsigned long long)ps->acked, (unsigned long long)ps->applied_claims);
 }

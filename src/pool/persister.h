@@ -20,14 +20,14 @@ struct persister {
     uv_timer_t      timer;         /* retries and backoff */
     char            consumer[160]; /* host-listen-worker: stable across restarts */
     bool            group_ready;
-    bool            from_pending;  /* next read is of our own pending entries (ID 0) */
-    bool            busy;          /* a read, write or ack is in flight */
+    bool            from_pending; /* next read is of our own pending entries (ID 0) */
+    bool            busy;         /* a read, write or ack is in flight */
     bool            stopping;
     bool            pg_warned;
     uint64_t        backoff_ms;
     uint64_t        next_autoclaim;
-    struct buf      batch;         /* JSON array of the batch being applied */
-    char          **ids;           /* stream ids of that batch, owned */
+    struct buf      batch; /* JSON array of the batch being applied */
+    char          **ids;   /* stream ids of that batch, owned */
     size_t          nids, cap_ids;
     uint64_t        batches, acked, applied_claims;
 };

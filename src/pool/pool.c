@@ -10,8 +10,8 @@
 #include "core/log.h"
 
 static const char *const result_codes[POOL_RESULT_COUNT] = {
-    "ok", "not_open", "already_claimed", "banned", "job_full", "tech_busy", "not_assigned", "exists", "bad_args",
-    "unavailable",
+    "ok",        "not_open",     "already_claimed", "banned",   "job_full",
+    "tech_busy", "not_assigned", "exists",          "bad_args", "unavailable",
 };
 
 const char *pool_result_code(enum pool_claim_result r)
@@ -60,7 +60,7 @@ struct keyset {
 
 static void key(struct keyset *k, const struct pool_service *p, const char *a, const char *b, const char *c)
 {
-    char *dst = k->store[k->n];
+    char  *dst = k->store[k->n];
     size_t n = p->kplen;
     memcpy(dst, p->kp, n);
     for (const char *part[3] = {a, b, c}, **q = part; q < part + 3; q++) {
@@ -88,8 +88,8 @@ static void arg(struct keyset *k, const char *s)
 /* Decimal of a non-negative number into out (at least 21 bytes). */
 static const char *dec(int64_t v, char *out)
 {
-    char tmp[21];
-    int n = 0;
+    char     tmp[21];
+    int      n = 0;
     uint64_t u = v < 0 ? 0 : (uint64_t)v;
     do {
         tmp[n++] = (char)('0' + u % 10);
@@ -111,11 +111,11 @@ struct call {
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct call *c = priv;
-    redisReply *r = reply;
+    redisReply  *r = reply;
     (void)ac;
     enum pool_claim_result res = POOL_UNAVAILABLE;
-    int slot = 0;
-    int64_t seq = 0;
+    int                    slot = 0;
+    int64_t                seq = 0;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING) {
         if (strcmp(r->element[0]->str, "ok") == 0) {
             res = POOL_OK;

@@ -35,9 +35,9 @@ enum pool_claim_result {
 struct pool_service {
     struct gss_app   *app;
     struct rds_script s_open, s_claim, s_release, s_close, s_snapshot;
-    char              kp[160];      /* key prefix "P:{R}:" */
+    char              kp[160]; /* key prefix "P:{R}:" */
     size_t            kplen;
-    char              channel[96];  /* "P:live" */
+    char              channel[96];                /* "P:live" */
     uint64_t          results[POOL_RESULT_COUNT]; /* claims by outcome, for /metrics */
     uint64_t          broadcasts;
 };
@@ -54,14 +54,14 @@ struct pool_job {
 
 typedef void (*pool_cb)(void *ud, enum pool_claim_result r, int slot, int64_t seq);
 
-int  pool_init(struct pool_service *p, struct gss_app *app);
+int pool_init(struct pool_service *p, struct gss_app *app);
 /* Each returns 0 (cb will run once) or -1 (Redis down; cb will not run). */
-int  pool_open(struct pool_service *p, const struct pool_job *job, pool_cb cb, void *ud);
-int  pool_claim(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_cb cb, void *ud);
-int  pool_release(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_cb cb, void *ud);
-int  pool_close(struct pool_service *p, int64_t job_id, const char *reason, pool_cb cb, void *ud);
+int pool_open(struct pool_service *p, const struct pool_job *job, pool_cb cb, void *ud);
+int pool_claim(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_cb cb, void *ud);
+int pool_release(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_cb cb, void *ud);
+int pool_close(struct pool_service *p, int64_t job_id, const char *reason, pool_cb cb, void *ud);
 
 const char *pool_result_code(enum pool_claim_result r);
-void pool_metrics(struct pool_service *p, struct buf *b);
+void        pool_metrics(struct pool_service *p, struct buf *b);
 
 #endif

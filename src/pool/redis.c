@@ -102,7 +102,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct rds *r = ac->data;
-    bool was_up = r->up;
+    bool        was_up = r->up;
     r->ac = NULL; /* freed by hiredis after this callback */
     r->up = false;
     r->ping_out = false;
@@ -248,7 +248,7 @@ struct eval_call {
     const struct rds_script *s;
     redisCallbackFn         *fn;
     void                    *priv;
-    int                      argc;  /* EVALSHA sha nkeys args... */
+    int                      argc; /* EVALSHA sha nkeys args... */
     const char             **argv;
     size_t                  *lens;
 };
@@ -257,7 +257,7 @@ struct eval_call {
  * printf-style formatter: this is every claim's path. */
 static size_t put_uint(char *p, size_t v)
 {
-    char tmp[20];
+    char   tmp[20];
     size_t n = 0;
     do {
         tmp[n++] = (char)('0' + v % 10);
@@ -274,7 +274,7 @@ static int send_formatted(redisAsyncContext *ac, redisCallbackFn *fn, void *priv
     size_t total = 1 + 20 + 2;
     for (int i = 0; i < argc; i++)
         total += 1 + 20 + 2 + lens[i] + 2;
-    char stackbuf[2048];
+    char  stackbuf[2048];
     char *cmd = total <= sizeof(stackbuf) ? stackbuf : xmalloc(total);
     char *p = cmd;
     *p++ = '*';
@@ -301,7 +301,7 @@ static int send_formatted(redisAsyncContext *ac, redisCallbackFn *fn, void *priv
 static void on_eval_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct eval_call *ec = privdata;
-    redisReply *rep = reply;
+    redisReply       *rep = reply;
     if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && ec->s) {
         ec->argv[0] = "EVAL";
         ec->argv[1] = ec->s->src;
@@ -316,12 +316,12 @@ static void on_eval_reply(redisAsyncContext *ac, void *reply, void *privdata)
     free(ec);
 }
 
-int rds_evalsha(struct rds *r, const struct rds_script *s, int nkeys, int argc, const char **argv,
-                const size_t *lens, redisCallbackFn *fn, void *priv)
+int rds_evalsha(struct rds *r, const struct rds_script *s, int nkeys, int argc, const char **argv, const size_t *lens,
+                redisCallbackFn *fn, void *priv)
 {
     if (!r->up || !r->ac)
         return -1;
-    int total = argc + 3;
+    int    total = argc + 3;
     size_t bytes = sizeof(struct eval_call) + (size_t)total * (sizeof(char *) + sizeof(size_t)) + 16;
     for (int i = 0; i < argc; i++)
         bytes += (lens ? lens[i] : strlen(argv[i])) + 1;
@@ -334,7 +334,7 @@ int rds_evalsha(struct rds *r, const struct rds_script *s, int nkeys, int argc, 
     ec->argv = (const char **)(ec + 1);
     ec->lens = (size_t *)(ec->argv + total);
     char *p = (char *)(ec->lens + total);
-    int nk = snprintf(p, 16, "%d", nkeys);
+    int   nk = snprintf(p, 16, "%d", nkeys);
     ec->argv[0] = "EVALSHA";
     ec->lens[0] = 7;
     ec->argv[1] = s->sha;

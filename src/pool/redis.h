@@ -31,8 +31,8 @@ struct rds {
     char               host[64];
     int                port;
     int                db;
-    const char        *name;     /* for logs: "main", "sub", "persist" */
-    redisAsyncContext *ac;       /* NULL while down; owned by hiredis */
+    const char        *name; /* for logs: "main", "sub", "persist" */
+    redisAsyncContext *ac;   /* NULL while down; owned by hiredis */
     bool               up;
     bool               closing;
     uv_timer_t         retry;
@@ -47,11 +47,11 @@ struct rds {
      * unanswered for RDS_HANG_MS drops the connection, so a hung Redis
      * (stopped, swapping, partitioned) fails requests with 503 instead of
      * holding them forever. */
-    uv_timer_t         watchdog;
-    bool               quiet;
-    bool               ping_out;
-    uint64_t           ping_sent;  /* uv_now() ms */
-    uint64_t           hangs;      /* connections dropped for not answering */
+    uv_timer_t watchdog;
+    bool       quiet;
+    bool       ping_out;
+    uint64_t   ping_sent; /* uv_now() ms */
+    uint64_t   hangs;     /* connections dropped for not answering */
 };
 
 #define RDS_HANG_MS 3000
@@ -73,7 +73,7 @@ int rds_cmdf(struct rds *r, redisCallbackFn *fn, void *priv, const char *fmt, ..
 
 /* Looks up an embedded script by name and computes its SHA-1. 0 or -1. */
 int rds_script_init(struct rds_script *s, const char *name);
-int rds_evalsha(struct rds *r, const struct rds_script *s, int nkeys, int argc, const char **argv,
-                const size_t *lens, redisCallbackFn *fn, void *priv);
+int rds_evalsha(struct rds *r, const struct rds_script *s, int nkeys, int argc, const char **argv, const size_t *lens,
+                redisCallbackFn *fn, void *priv);
 
 #endif

@@ -45,10 +45,26 @@ static void redis_uv__update(struct redis_uv *p, int events)
         uv_poll_stop(&p->poll);
 }
 
-static void redis_uv__add_read(void *d) { struct redis_uv *p = d; redis_uv__update(p, p->events | UV_READABLE); }
-static void redis_uv__del_read(void *d) { struct redis_uv *p = d; redis_uv__update(p, p->events & ~UV_READABLE); }
-static void redis_uv__add_write(void *d) { struct redis_uv *p = d; redis_uv__update(p, p->events | UV_WRITABLE); }
-static void redis_uv__del_write(void *d) { struct redis_uv *p = d; redis_uv__update(p, p->events & ~UV_WRITABLE); }
+static void redis_uv__add_read(void *d)
+{
+    struct redis_uv *p = d;
+    redis_uv__update(p, p->events | UV_READABLE);
+}
+static void redis_uv__del_read(void *d)
+{
+    struct redis_uv *p = d;
+    redis_uv__update(p, p->events & ~UV_READABLE);
+}
+static void redis_uv__add_write(void *d)
+{
+    struct redis_uv *p = d;
+    redis_uv__update(p, p->events | UV_WRITABLE);
+}
+static void redis_uv__del_write(void *d)
+{
+    struct redis_uv *p = d;
+    redis_uv__update(p, p->events & ~UV_WRITABLE);
+}
 
 static void redis_uv__closed(uv_handle_t *h)
 {

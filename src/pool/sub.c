@@ -11,7 +11,7 @@
 static void on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct sub_state *s = priv;
-    redisReply *r = reply;
+    redisReply       *r = reply;
     (void)ac;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
         return;
@@ -31,7 +31,7 @@ static void subscribe_one(struct sub_state *s, struct sub_entry *e)
 
 static void on_up(struct rds *r)
 {
-    struct gss_app *app = r->data;
+    struct gss_app   *app = r->data;
     struct sub_state *s = app->sub;
     s->connects++;
     for (int i = 0; i < s->n; i++) {
@@ -43,7 +43,7 @@ static void on_up(struct rds *r)
 
 static void on_down(struct rds *r)
 {
-    struct gss_app *app = r->data;
+    struct gss_app   *app = r->data;
     struct sub_state *s = app->sub;
     /* Messages are being missed from now on: caches must not be trusted. */
     for (int i = 0; i < s->n; i++)
@@ -60,8 +60,7 @@ void sub_init(struct sub_state *s, struct gss_app *app)
     app->redis_sub->quiet = true; /* in subscribe mode only pushes arrive */
 }
 
-int sub_register(struct sub_state *s, const char *channel, sub_message_cb on_message, sub_resync_cb on_resync,
-                 void *ud)
+int sub_register(struct sub_state *s, const char *channel, sub_message_cb on_message, sub_resync_cb on_resync, void *ud)
 {
     if (s->n == SUB_MAX)
         return -1;

@@ -11,9 +11,9 @@
 
 static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
 {
-    PGresult *r = PQexec(c, sql);
+    PGresult      *r = PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
-    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    int            ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
     if (!ok)
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
     PQclear(r);
@@ -40,8 +40,8 @@ int migrate_run(PGconn *c, char *err, size_t errlen)
         char vbuf[16];
         snprintf(vbuf, sizeof(vbuf), "%d", version);
         const char *params[2] = {vbuf, m->name};
-        PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL, params,
-                                   NULL, NULL, 0);
+        PGresult   *r =
+            PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             snprintf(err, errlen, "%s", PQresultErrorMessage(r));
             PQclear(r);

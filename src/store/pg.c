@@ -13,9 +13,9 @@ enum pgc_state { PGC_DOWN, PGC_CONNECTING, PGC_IDLE, PGC_BUSY };
 
 struct pg_query {
     struct pg_query *next;
-    char            *sql;     /* owned */
+    char            *sql; /* owned */
     int              nparams;
-    char           **params;  /* owned, entries may be NULL */
+    char           **params; /* owned, entries may be NULL */
     pg_cb            cb;
     void            *ud;
 };
@@ -34,7 +34,7 @@ struct pg_conn {
     int              fd;
     enum pgc_state   state;
     struct pg_query *cur;
-    PGresult        *result;   /* the statement's result, kept until the NULL result */
+    PGresult        *result; /* the statement's result, kept until the NULL result */
     uv_timer_t       retry;
     uint64_t         backoff_ms;
     int              events;
@@ -168,8 +168,7 @@ static void conn_send_next(struct pg_conn *c)
             p->tail = NULL;
         p->queued--;
         q->next = NULL;
-        if (!PQsendQueryParams(c->conn, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL,
-                               0)) {
+        if (!PQsendQueryParams(c->conn, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL, 0)) {
             char msg[256];
             snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->conn));
             if (PQstatus(c->conn) != CONNECTION_OK) {
@@ -212,7 +211,7 @@ static void conn_read_results(struct pg_conn *c)
             continue;
         }
         struct pg_query *q = c->cur;
-        PGresult *res = c->result;
+        PGresult        *res = c->result;
         c->cur = NULL;
         c->result = NULL;
         c->state = PGC_IDLE;
@@ -251,12 +250,8 @@ static void on_connect_progress(struct pg_conn *c)
         c->events = 0;
     }
     switch (PQconnectPoll(c->conn)) {
-    case PGRES_POLLING_READING:
-        poll_watch(c, UV_READABLE);
-        return;
-    case PGRES_POLLING_WRITING:
-        poll_watch(c, UV_WRITABLE);
-        return;
+    case PGRES_POLLING_READING: poll_watch(c, UV_READABLE); return;
+    case PGRES_POLLING_WRITING: poll_watch(c, UV_WRITABLE); return;
     case PGRES_POLLING_OK:
         uv_timer_stop(&c->retry); /* the connect deadline */
         if (PQsetnonblocking(c->conn, 1) != 0) {
@@ -349,7 +344,7 @@ int pg_pool_init(struct pg_pool *p, uv_loop_t *loop, const char *url, int size, 
     memset(p, 0, sizeof(*p));
     p->loop = loop;
     p->max_queued = 100000;
-    char *perr = NULL;
+    char             *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, &perr);
     if (!opts) {
         snprintf(err, errlen, "bad database URL: %s", perr ? perr : "parse error");
@@ -362,9 +357,9 @@ int pg_pool_init(struct pg_pool *p, uv_loop_t *loop, const char *url, int size, 
             n++;
     p->keywords = xcalloc((size_t)n + 3, sizeof(char *));
     p->values = xcalloc((size_t)n + 3, sizeof(char *));
-    int k = 0;
+    int         k = 0;
     const char *host = NULL;
-    bool has_hostaddr = false, has_app = false;
+    bool        has_hostaddr = false, has_app = false;
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         if (!o->val || !*o->val)
             continue;
@@ -381,13 +376,13 @@ int pg_pool_init(struct pg_pool *p, uv_loop_t *loop, const char *url, int size, 
     /* Resolve a host name now, once, so PQconnectStart never does DNS on the loop. */
     if (host && !has_hostaddr && host[0] != '/' && !strchr(host, ',')) {
         struct in6_addr a6;
-        struct in_addr a4;
+        struct in_addr  a4;
         if (inet_pton(AF_INET, host, &a4) != 1 && inet_pton(AF_INET6, host, &a6) != 1) {
             struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
             if (getaddrinfo(host, NULL, &hints, &res) == 0 && res) {
-                char ip[INET6_ADDRSTRLEN];
+                char  ip[INET6_ADDRSTRLEN];
                 void *addr = res->ai_family == AF_INET ? (void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
-                                                        : (void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+                                                       : (void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
                 inet_ntop(res->ai_family, addr, ip, sizeof(ip));
                 p->keywords[k] = xstrdup("hostaddr");
                 p->values[k] = xstrdup(ip);

@@ -37,16 +37,16 @@ struct pg_conn;
 struct pg_pool {
     uv_loop_t       *loop;
     char           **keywords, **values; /* owned: parsed connection parameters */
-    struct pg_conn  *conns;               /* owned array of n */
+    struct pg_conn  *conns;              /* owned array of n */
     int              n;
-    int              up;                  /* connections ready */
-    struct pg_query *head, *tail;         /* waiting for a free connection */
+    int              up;          /* connections ready */
+    struct pg_query *head, *tail; /* waiting for a free connection */
     size_t           queued, max_queued;
     bool             closing;
-    int              open_timers;         /* retry timers not yet closed */
+    int              open_timers; /* retry timers not yet closed */
     uint64_t         queries, errors;
-    void           (*on_state)(struct pg_pool *pool, bool up); /* optional; any -> none up, or back */
-    void            *data;
+    void (*on_state)(struct pg_pool *pool, bool up); /* optional; any -> none up, or back */
+    void *data;
 };
 
 /* Parses the URL/conninfo; resolves a host name once, here, so that the

@@ -30,7 +30,7 @@ static void h_param(struct http_req *req)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int ready;
+    static int            ready;
     static struct gss_app app;
     if (!ready) {
         char err[256];
@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
     http_server_adopt(&srv, sv[0]);
     size_t off = 0;
-    char sink[65536];
+    char   sink[65536];
     /* Feed, run, drain the answers, until the input is in and the connection is gone. */
     for (int rounds = 0; rounds < 10000; rounds++) {
         if (off < size) {

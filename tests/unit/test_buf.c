@@ -60,7 +60,7 @@ static void test_append_grows(void **state)
 {
     (void)state;
     struct buf b = {0};
-    char want[5000];
+    char       want[5000];
 
     for (size_t i = 0; i < sizeof(want) - 1; i++) {
         want[i] = (char)('a' + i % 26);
@@ -103,7 +103,7 @@ static void test_reserve(void **state)
     assert_true(b.cap >= 2 + 1000 + 1);
     assert_buf_eq(&b, "hi");
     /* What was reserved is used without moving the data. */
-    char *data = b.data;
+    char  *data = b.data;
     size_t cap = b.cap;
     for (int i = 0; i < 1000; i++)
         buf_putc(&b, '.');
@@ -204,7 +204,7 @@ static void test_json_escape(void **state)
     escaped("a\0b", 3, "a\\u0000b");
     escaped(" ~/</", 5, " ~/</");
     escaped("caf\xc3\xa9 \xe2\x82\xac", 9, "caf\xc3\xa9 \xe2\x82\xac"); /* UTF-8 passes through */
-    escaped("abc", 2, "ab");                                        /* n, not strlen */
+    escaped("abc", 2, "ab");                                            /* n, not strlen */
 
     /* Every byte 0x00..0x7f, escaped and quoted, is a JSON string that
      * parses back to the same bytes; and no raw control byte is left. */
@@ -302,7 +302,7 @@ static void test_reset_and_free(void **state)
     assert_buf_ok(&b);
 
     buf_puts(&b, "some text");
-    char *data = b.data;
+    char  *data = b.data;
     size_t cap = b.cap;
     buf_reset(&b);
     assert_buf_eq(&b, "");
@@ -353,7 +353,7 @@ static void test_xalloc(void **state)
 static yyjson_doc *parse(const struct buf *b)
 {
     yyjson_read_err e;
-    yyjson_doc *doc = yyjson_read_opts(b->data, b->len, 0, NULL, &e);
+    yyjson_doc     *doc = yyjson_read_opts(b->data, b->len, 0, NULL, &e);
     if (!doc)
         fail_msg("invalid JSON at %zu (%s): %s", e.pos, e.msg, b->data);
     return doc;
@@ -468,8 +468,10 @@ static void test_jw_empty_and_top_level(void **state)
 static void test_jw_escaping_and_null(void **state)
 {
     (void)state;
-    struct buf b = {0};
-    const char *nasty = "q\"b\\n\nt\tc\x01\x1f" "d\x7f" "e\xc3\xa9";
+    struct buf  b = {0};
+    const char *nasty = "q\"b\\n\nt\tc\x01\x1f"
+                        "d\x7f"
+                        "e\xc3\xa9";
 
     jw_obj(&b);
     jw_key_str(&b, nasty, nasty);
@@ -509,12 +511,12 @@ static void test_jw_escaping_and_null(void **state)
 static void test_jw_numbers(void **state)
 {
     (void)state;
-    struct buf b = {0};
-    const int64_t ints[] = {0, 1, -1, 42, INT32_MAX, INT32_MIN, (int64_t)INT32_MAX + 1, INT64_MAX, INT64_MIN,
-                            INT64_MIN + 1};
-    const double dbls[] = {0.0, -0.0, 0.1, -2.5, 1.0 / 3.0, 1e300, -1e-300, 123456789.125, 5e-324,
-                           1.7976931348623157e308};
-    const double bad[] = {NAN, INFINITY, -INFINITY};
+    struct buf    b = {0};
+    const int64_t ints[] = {0,         1,         -1,           42, INT32_MAX, INT32_MIN, (int64_t)INT32_MAX + 1,
+                            INT64_MAX, INT64_MIN, INT64_MIN + 1};
+    const double  dbls[] = {0.0,   -0.0,    0.1,           -2.5,   1.0 / 3.0,
+                            1e300, -1e-300, 123456789.125, 5e-324, 1.7976931348623157e308};
+    const double  bad[] = {NAN, INFINITY, -INFINITY};
 
     jw_obj(&b);
     jw_key(&b, "i");

@@ -59,8 +59,8 @@ static int load_with(struct gss_config *c, const char *env, const char *val, cha
 static void expect_ok(const char *env, const char *val)
 {
     struct gss_config c;
-    char err[256];
-    int rc = load_with(&c, env, val, err, sizeof(err));
+    char              err[256];
+    int               rc = load_with(&c, env, val, err, sizeof(err));
     if (rc != 0)
         print_message("%s=%s refused: %s\n", env, val, err);
     assert_int_equal(rc, 0);
@@ -71,8 +71,8 @@ static void expect_ok(const char *env, const char *val)
 static void expect_bad(const char *env, const char *val, const char *err_has)
 {
     struct gss_config c;
-    char err[256];
-    int rc = load_with(&c, env, val, err, sizeof(err));
+    char              err[256];
+    int               rc = load_with(&c, env, val, err, sizeof(err));
     if (rc == 0)
         print_message("%s=%s accepted\n", env, val);
     assert_int_equal(rc, -1);
@@ -86,7 +86,7 @@ static void test_defaults(void **state)
 {
     (void)state;
     struct gss_config c;
-    char err[256] = "";
+    char              err[256] = "";
 
     assert_int_equal(config_load(&c, err, sizeof(err)), 0);
     assert_string_equal(c.listen, "127.0.0.1:8080");
@@ -137,9 +137,18 @@ static const struct {
     int64_t     want; /* K_INT, K_BOOL */
     const char *dflt; /* as --help shows it */
 } vars[] = {
-#define VS(e, v, f, d) {e, v, K_STR, offsetof(struct gss_config, f), 0, d}
-#define VI(e, v, f, w, d) {e, v, K_INT, offsetof(struct gss_config, f), w, d}
-#define VB(e, v, f, w, d) {e, v, K_BOOL, offsetof(struct gss_config, f), w, d}
+#define VS(e, v, f, d)                                                                                                 \
+    {                                                                                                                  \
+        e, v, K_STR, offsetof(struct gss_config, f), 0, d                                                              \
+    }
+#define VI(e, v, f, w, d)                                                                                              \
+    {                                                                                                                  \
+        e, v, K_INT, offsetof(struct gss_config, f), w, d                                                              \
+    }
+#define VB(e, v, f, w, d)                                                                                              \
+    {                                                                                                                  \
+        e, v, K_BOOL, offsetof(struct gss_config, f), w, d                                                             \
+    }
     VS("GSS_LISTEN", "[::1]:9", listen, "127.0.0.1:8080"),
     VS("GSS_DATABASE_URL", "host=/tmp dbname=x", database_url, "postgresql://gss@127.0.0.1:5440/gss"),
     VS("GSS_REDIS_URL", "redis://10.0.0.1:7000/3", redis_url, "redis://127.0.0.1:6390/0"),
@@ -179,7 +188,7 @@ static void test_each_variable_reaches_its_field(void **state)
     (void)state;
     for (size_t i = 0; i < NVARS; i++) {
         struct gss_config c, d;
-        char err[256];
+        char              err[256];
         assert_int_equal(load_with(&d, NULL, NULL, err, sizeof(err)), 0);
         if (load_with(&c, vars[i].env, vars[i].val, err, sizeof(err)) != 0)
             fail_msg("%s=%s: %s", vars[i].env, vars[i].val, err);
@@ -208,9 +217,9 @@ static void test_each_variable_reaches_its_field(void **state)
 static void test_help_lists_every_variable(void **state)
 {
     (void)state;
-    char *text = NULL;
+    char  *text = NULL;
     size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
+    FILE  *f = open_memstream(&text, &len);
     assert_non_null(f);
     config_print_help(f);
     fclose(f);
@@ -290,8 +299,8 @@ static void test_bools(void **state)
     (void)state;
     static const char *const yes[] = {"1", "true", "yes", "on"};
     static const char *const no[] = {"0", "false", "no", "off", ""};
-    struct gss_config c;
-    char err[256];
+    struct gss_config        c;
+    char                     err[256];
 
     for (size_t i = 0; i < 4; i++) {
         assert_int_equal(load_with(&c, "GSS_WS_ECHO", yes[i], err, sizeof(err)), 0);
@@ -336,7 +345,7 @@ static void test_split_hostport(void **state)
 {
     (void)state;
     char host[64];
-    int port = -7;
+    int  port = -7;
 
     assert_int_equal(config_split_hostport("127.0.0.1:8080", host, sizeof(host), &port), 0);
     assert_string_equal(host, "127.0.0.1");
@@ -357,8 +366,8 @@ static void test_split_hostport(void **state)
     /* Failures leave host and port alone. */
     strcpy(host, "untouched");
     port = -7;
-    static const char *const bad[] = {"", "nohost", ":1", "h:", "h:65536", "h:99999999999999999999", "h:1a",
-                                      "[::1]", "[::1]:", "[::1]1", "[::1", "[]:1"};
+    static const char *const bad[] = {"",     "nohost", ":1",     "h:",     "h:65536", "h:99999999999999999999",
+                                      "h:1a", "[::1]",  "[::1]:", "[::1]1", "[::1",    "[]:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (config_split_hostport(bad[i], host, sizeof(host), &port) != -1)
             fail_msg("\"%s\" accepted", bad[i]);
@@ -437,7 +446,7 @@ static void test_error_buffer_bounded(void **state)
 {
     (void)state;
     struct gss_config c;
-    char err[16];
+    char              err[16];
     memset(err, '#', sizeof(err));
     clear_env(NULL);
     setenv("GSS_MAX_CONNS", "nope", 1);

@@ -23,7 +23,7 @@ static void test_sha256_kat(void **state)
 {
     (void)state;
     uint8_t d[CRYPTO_SHA256_LEN];
-    char hex[2 * CRYPTO_SHA256_LEN + 1];
+    char    hex[2 * CRYPTO_SHA256_LEN + 1];
 
     /* FIPS 180-2 appendix B.1 and B.2. */
     crypto_sha256("abc", 3, d);
@@ -44,7 +44,7 @@ static void test_sha1_kat(void **state)
 {
     (void)state;
     uint8_t d[CRYPTO_SHA1_LEN];
-    char hex[2 * CRYPTO_SHA1_LEN + 1];
+    char    hex[2 * CRYPTO_SHA1_LEN + 1];
 
     crypto_sha1("abc", 3, d);
     hexof(d, sizeof d, hex);
@@ -57,8 +57,8 @@ static void test_websocket_accept_kat(void **state)
 {
     (void)state;
     const char *in = "dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    uint8_t d[CRYPTO_SHA1_LEN];
-    char b64[CRYPTO_B64_ENCODED_LEN(CRYPTO_SHA1_LEN) + 1];
+    uint8_t     d[CRYPTO_SHA1_LEN];
+    char        b64[CRYPTO_B64_ENCODED_LEN(CRYPTO_SHA1_LEN) + 1];
 
     crypto_sha1(in, strlen(in), d);
     assert_int_equal(crypto_b64_encode(d, sizeof d, b64, sizeof b64), 28);
@@ -69,7 +69,7 @@ static void test_hmac_sha256_kat(void **state)
 {
     (void)state;
     uint8_t d[CRYPTO_SHA256_LEN];
-    char hex[2 * CRYPTO_SHA256_LEN + 1];
+    char    hex[2 * CRYPTO_SHA256_LEN + 1];
 
     /* RFC 4231 test case 2. */
     const char *data = "what do ya want for nothing?";
@@ -90,7 +90,7 @@ static void test_hex_round_trip(void **state)
 {
     (void)state;
     uint8_t in[256], back[256];
-    char hex[2 * sizeof in + 1];
+    char    hex[2 * sizeof in + 1];
 
     for (size_t i = 0; i < sizeof in; i++)
         in[i] = (uint8_t)i;
@@ -119,8 +119,8 @@ static void test_hex_bad(void **state)
     (void)state;
     uint8_t b[8];
 
-    assert_int_equal(crypto_unhex("abc", 3, b), -1);  /* odd length */
-    assert_int_equal(crypto_unhex("zz", 2, b), -1);   /* not hex */
+    assert_int_equal(crypto_unhex("abc", 3, b), -1); /* odd length */
+    assert_int_equal(crypto_unhex("zz", 2, b), -1);  /* not hex */
     assert_int_equal(crypto_unhex("0g", 2, b), -1);
     assert_int_equal(crypto_unhex("00 1", 4, b), -1); /* space */
     assert_int_equal(crypto_unhex("0\0", 2, b), -1);  /* NUL inside n */
@@ -143,12 +143,12 @@ static const struct {
 static void test_b64_rfc4648(void **state)
 {
     (void)state;
-    char enc[32];
+    char    enc[32];
     uint8_t dec[32];
 
     for (size_t i = 0; i < sizeof rfc4648 / sizeof rfc4648[0]; i++) {
         const uint8_t *p = (const uint8_t *)rfc4648[i].plain;
-        size_t n = strlen(rfc4648[i].plain);
+        size_t         n = strlen(rfc4648[i].plain);
 
         assert_int_equal(crypto_b64_encode(p, n, enc, sizeof enc), strlen(rfc4648[i].b64));
         assert_string_equal(enc, rfc4648[i].b64);
@@ -156,8 +156,7 @@ static void test_b64_rfc4648(void **state)
         assert_int_equal(crypto_b64_decode(enc, strlen(enc), dec, sizeof dec), n);
         assert_memory_equal(dec, p, n);
 
-        assert_int_equal(crypto_b64url_encode(p, n, enc, sizeof enc),
-                         strlen(rfc4648[i].b64url));
+        assert_int_equal(crypto_b64url_encode(p, n, enc, sizeof enc), strlen(rfc4648[i].b64url));
         assert_string_equal(enc, rfc4648[i].b64url);
         assert_int_equal(CRYPTO_B64URL_ENCODED_LEN(n), strlen(rfc4648[i].b64url));
         assert_int_equal(crypto_b64url_decode(enc, strlen(enc), dec, sizeof dec), n);
@@ -170,8 +169,8 @@ static void test_b64_alphabets(void **state)
 {
     (void)state;
     const uint8_t in[] = {0xfb, 0xff, 0xbf};
-    char enc[8];
-    uint8_t dec[8];
+    char          enc[8];
+    uint8_t       dec[8];
 
     assert_int_equal(crypto_b64_encode(in, 3, enc, sizeof enc), 4);
     assert_string_equal(enc, "+/+/");
@@ -188,7 +187,7 @@ static void test_b64_alphabets(void **state)
 
     /* Round trip of every byte value. */
     uint8_t all[256], back[256];
-    char big[CRYPTO_B64_ENCODED_LEN(256) + 1];
+    char    big[CRYPTO_B64_ENCODED_LEN(256) + 1];
     for (size_t i = 0; i < 256; i++)
         all[i] = (uint8_t)i;
     int n = crypto_b64url_encode(all, sizeof all, big, sizeof big);
@@ -231,8 +230,8 @@ static void test_b64_capacity(void **state)
 {
     (void)state;
     const uint8_t in[] = "foobar";
-    char enc[9];
-    uint8_t dec[6];
+    char          enc[9];
+    uint8_t       dec[6];
 
     /* Encoding "foobar" needs 8 characters and a NUL. */
     assert_int_equal(crypto_b64_encode(in, 6, enc, 8), -1);
@@ -295,7 +294,7 @@ static void test_random(void **state)
 static void test_token(void **state)
 {
     (void)state;
-    char t1[CRYPTO_TOKEN_SIZE], t2[CRYPTO_TOKEN_SIZE];
+    char    t1[CRYPTO_TOKEN_SIZE], t2[CRYPTO_TOKEN_SIZE];
     uint8_t raw[CRYPTO_TOKEN_BYTES];
 
     assert_int_equal(crypto_token(t1), 0);
@@ -304,8 +303,7 @@ static void test_token(void **state)
     assert_int_equal(strlen(t2), 43);
     assert_string_not_equal(t1, t2);
     for (size_t i = 0; i < 43; i++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                               t1[i]));
+        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", t1[i]));
     /* It decodes back to 32 bytes, so it is canonical base64url. */
     assert_int_equal(crypto_b64url_decode(t1, 43, raw, sizeof raw), CRYPTO_TOKEN_BYTES);
 }
@@ -313,7 +311,7 @@ static void test_token(void **state)
 static void test_token_hash(void **state)
 {
     (void)state;
-    char tok[CRYPTO_TOKEN_SIZE], h[CRYPTO_TOKEN_HASH_SIZE], want[CRYPTO_TOKEN_HASH_SIZE];
+    char    tok[CRYPTO_TOKEN_SIZE], h[CRYPTO_TOKEN_HASH_SIZE], want[CRYPTO_TOKEN_HASH_SIZE];
     uint8_t d[CRYPTO_SHA256_LEN];
 
     /* Known answer: the hash of "abc" is SHA-256("abc") in hex. */

@@ -60,7 +60,7 @@ static void test_verify_kat(void **state)
 static void test_hash_verify(void **state)
 {
     (void)state;
-    char enc[PASSWORD_ENCODED_MAX], enc2[PASSWORD_ENCODED_MAX];
+    char        enc[PASSWORD_ENCODED_MAX], enc2[PASSWORD_ENCODED_MAX];
     const char *pw = "correct horse battery staple";
 
     assert_int_equal(password_hash(pw, strlen(pw), &fast, enc, sizeof enc), 0);
@@ -84,9 +84,9 @@ static void test_hash_verify(void **state)
 static void test_params_recorded(void **state)
 {
     (void)state;
-    char enc[PASSWORD_ENCODED_MAX];
+    char                         enc[PASSWORD_ENCODED_MAX];
     const struct password_params p = {.t_cost = 2, .m_cost_kib = 2048, .parallelism = 2};
-    const char *pfx = "$argon2id$v=19$m=2048,t=2,p=2$";
+    const char                  *pfx = "$argon2id$v=19$m=2048,t=2,p=2$";
 
     assert_int_equal(password_hash("secret-pw", 9, &p, enc, sizeof enc), 0);
     assert_memory_equal(enc, pfx, strlen(pfx));
@@ -107,7 +107,7 @@ static void test_params_recorded(void **state)
 static void test_hash_errors(void **state)
 {
     (void)state;
-    char enc[PASSWORD_ENCODED_MAX];
+    char                   enc[PASSWORD_ENCODED_MAX];
     struct password_params p = fast;
 
     /* Too small a buffer. */
@@ -175,9 +175,9 @@ static void test_verify_malformed(void **state)
 static void test_needs_rehash(void **state)
 {
     (void)state;
-    char enc[PASSWORD_ENCODED_MAX];
+    char                         enc[PASSWORD_ENCODED_MAX];
     const struct password_params mid = {.t_cost = 2, .m_cost_kib = 2048, .parallelism = 1};
-    struct password_params want;
+    struct password_params       want;
 
     assert_int_equal(password_hash("password", 8, &mid, enc, sizeof enc), 0);
     /* Same parameters, or weaker targets: keep. */
@@ -213,7 +213,7 @@ static void test_needs_rehash(void **state)
 static void test_default_params_once(void **state)
 {
     (void)state;
-    char enc[PASSWORD_ENCODED_MAX];
+    char                         enc[PASSWORD_ENCODED_MAX];
     const struct password_params prod = {
         .t_cost = PASSWORD_T_COST_DEFAULT,
         .m_cost_kib = PASSWORD_M_COST_DEFAULT,
@@ -258,9 +258,9 @@ static void test_dummy(void **state)
 
 /* What the callbacks saw; each test owns one on its stack. */
 struct seen {
-    int calls;
-    int status;
-    int result;
+    int  calls;
+    int  status;
+    int  result;
     char encoded[PASSWORD_ENCODED_MAX];
 };
 
@@ -302,15 +302,14 @@ static void drop_pw(char *c)
 static void test_async_hash_verify(void **state)
 {
     (void)state;
-    uv_loop_t loop;
+    uv_loop_t   loop;
     struct seen h = {0}, ok = {0}, wrong = {0}, dummy = {0}, bad = {0};
-    char *pw;
+    char       *pw;
 
     assert_int_equal(uv_loop_init(&loop), 0);
 
     pw = scratch_pw("async password");
-    assert_int_equal(password_hash_async(&loop, pw, strlen("async password"), &fast, on_hashed, &h),
-                     0);
+    assert_int_equal(password_hash_async(&loop, pw, strlen("async password"), &fast, on_hashed, &h), 0);
     drop_pw(pw);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(h.calls, 1);
@@ -320,9 +319,7 @@ static void test_async_hash_verify(void **state)
     pw = scratch_pw("async password");
     assert_int_equal(password_verify_async(&loop, h.encoded, pw, 14, on_verified, &ok), 0);
     drop_pw(pw);
-    assert_int_equal(password_verify_async(&loop, h.encoded, "async passw0rd", 14, on_verified,
-                                           &wrong),
-                     0);
+    assert_int_equal(password_verify_async(&loop, h.encoded, "async passw0rd", 14, on_verified, &wrong), 0);
     assert_int_equal(password_verify_async(&loop, NULL, "nobody's", 8, on_verified, &dummy), 0);
     assert_int_equal(password_verify_async(&loop, "$argon2id$nope", "x", 1, on_verified, &bad), 0);
     /* Callbacks run on the loop thread, never from inside the call. */
@@ -345,8 +342,8 @@ static void test_async_hash_verify(void **state)
 static void test_async_rejects(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    struct seen s = {0};
+    uv_loop_t              loop;
+    struct seen            s = {0};
     struct password_params p = fast;
 
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -355,8 +352,7 @@ static void test_async_rejects(void **state)
     assert_int_equal(password_hash_async(&loop, "password", 8, &fast, NULL, &s), UV_EINVAL);
     assert_int_equal(password_hash_async(&loop, NULL, 8, &fast, on_hashed, &s), UV_EINVAL);
     assert_int_equal(password_verify_async(&loop, kat, "password", 8, NULL, &s), UV_EINVAL);
-    assert_int_equal(password_verify_async(NULL, kat, "password", 8, on_verified, &s),
-                     UV_EINVAL);
+    assert_int_equal(password_verify_async(NULL, kat, "password", 8, on_verified, &s), UV_EINVAL);
     /* Nothing was queued, so nothing runs. */
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(s.calls, 0);
@@ -368,8 +364,8 @@ static void test_async_rejects(void **state)
  * then release the blocker. */
 struct blocker {
     uv_work_t req;
-    uv_sem_t go;
-    int done;
+    uv_sem_t  go;
+    int       done;
 };
 
 static void blocker_work(uv_work_t *req)
@@ -388,9 +384,9 @@ static void blocker_after(uv_work_t *req, int status)
 static void test_async_cancel(void **state)
 {
     (void)state;
-    uv_loop_t loop;
+    uv_loop_t      loop;
     struct blocker b = {0};
-    struct seen h = {0}, v = {0}, d = {0};
+    struct seen    h = {0}, v = {0}, d = {0};
 
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(uv_sem_init(&b.go, 0), 0);
@@ -425,9 +421,9 @@ static void test_async_many(void **state)
 {
     (void)state;
     enum { N = 12 };
-    uv_loop_t loop;
+    uv_loop_t   loop;
     struct seen s[N];
-    char enc[PASSWORD_ENCODED_MAX];
+    char        enc[PASSWORD_ENCODED_MAX];
 
     memset(s, 0, sizeof s);
     assert_int_equal(password_hash("right-password", 14, &fast, enc, sizeof enc), 0);

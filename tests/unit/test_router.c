@@ -21,17 +21,26 @@
 #include "http/router.h"
 
 /* Distinct handlers, so a test can tell which route matched by its handler. */
-static void h_a(struct http_req *req) { (void)req; }
-static void h_b(struct http_req *req) { (void)req; }
-static void h_c(struct http_req *req) { (void)req; }
+static void h_a(struct http_req *req)
+{
+    (void)req;
+}
+static void h_b(struct http_req *req)
+{
+    (void)req;
+}
+static void h_c(struct http_req *req)
+{
+    (void)req;
+}
 
 /* One match call with its outputs, so tests read as one line each. */
 struct m {
-    enum router_result rr;
+    enum router_result       rr;
     const struct http_route *route;
-    struct http_str params[HTTP_MAX_PARAMS];
-    unsigned nparams;
-    char allow[128];
+    struct http_str          params[HTTP_MAX_PARAMS];
+    unsigned                 nparams;
+    char                     allow[128];
 };
 
 static enum router_result match(const struct router *r, enum http_method meth, const char *path, struct m *out)
@@ -78,7 +87,7 @@ static void test_literal_and_params(void **state)
 {
     (void)state;
     struct router r;
-    struct m m;
+    struct m      m;
     router_init(&r);
     router_add(&r, HTTP_M_GET, "/healthz", h_a, 0);
     struct http_route *claim = router_add(&r, HTTP_M_POST, "/api/v1/pool/{id}/claim", h_b, ROLE_TS);
@@ -134,11 +143,11 @@ static void test_literal_and_params(void **state)
 static void test_path_length_respected(void **state)
 {
     (void)state;
-    struct router r;
+    struct router            r;
     const struct http_route *rt;
-    struct http_str params[HTTP_MAX_PARAMS];
-    unsigned np;
-    char allow[64];
+    struct http_str          params[HTTP_MAX_PARAMS];
+    unsigned                 np;
+    char                     allow[64];
     router_init(&r);
     router_add(&r, HTTP_M_GET, "/api/v1/tickets/{id}", h_a, 0);
 
@@ -151,8 +160,7 @@ static void test_path_length_respected(void **state)
     assert_int_equal(router_match(&r, HTTP_M_GET, url, 17, &rt, params, &np, allow, sizeof(allow)), ROUTER_FOUND);
     assert_int_equal(params[0].n, 1);
     /* Up to the slash: the id is empty, which no parameter matches. */
-    assert_int_equal(router_match(&r, HTTP_M_GET, url, 16, &rt, params, &np, allow, sizeof(allow)),
-                     ROUTER_NOT_FOUND);
+    assert_int_equal(router_match(&r, HTTP_M_GET, url, 16, &rt, params, &np, allow, sizeof(allow)), ROUTER_NOT_FOUND);
     router_free(&r);
 }
 
@@ -207,7 +215,7 @@ static void test_root_and_many_segments(void **state)
 {
     (void)state;
     struct router r;
-    struct m m;
+    struct m      m;
     router_init(&r);
     router_add(&r, HTTP_M_GET, "/", h_a, 0);
     router_add(&r, HTTP_M_GET, "/1/2/3/4/5/6/7/{p}", h_b, 0);
@@ -239,7 +247,7 @@ static void test_earlier_literal_wins(void **state)
 {
     (void)state;
     struct router r;
-    struct m m;
+    struct m      m;
     router_init(&r);
     router_add(&r, HTTP_M_GET, "/a/{x}/c", h_a, 0);
     router_add(&r, HTTP_M_GET, "/a/b/{y}", h_b, 0);
@@ -276,9 +284,9 @@ static void test_pattern_too_long(void **state)
 static void test_many_routes(void **state)
 {
     (void)state;
-    static char pats[100][24];
+    static char   pats[100][24];
     struct router r;
-    struct m m;
+    struct m      m;
     router_init(&r);
     for (int i = 0; i < 100; i++) {
         snprintf(pats[i], sizeof(pats[i]), "/r%d/{id}", i);
@@ -305,7 +313,7 @@ static void test_head_and_405(void **state)
 {
     (void)state;
     struct router r;
-    struct m m;
+    struct m      m;
     router_init(&r);
     router_add(&r, HTTP_M_GET, "/healthz", h_a, 0);
     router_add(&r, HTTP_M_POST, "/api/v1/auth/login", h_b, 0);
@@ -349,12 +357,12 @@ static void test_head_and_405(void **state)
 static void test_allow_small_buffer(void **state)
 {
     (void)state;
-    struct router r;
+    struct router            r;
     const struct http_route *rt;
-    struct http_str params[HTTP_MAX_PARAMS];
-    unsigned np;
-    char buf[32];
-    const char *full = "GET, HEAD, POST, DELETE";
+    struct http_str          params[HTTP_MAX_PARAMS];
+    unsigned                 np;
+    char                     buf[32];
+    const char              *full = "GET, HEAD, POST, DELETE";
     router_init(&r);
     router_add(&r, HTTP_M_GET, "/x", h_a, 0);
     router_add(&r, HTTP_M_POST, "/x", h_a, 0);
@@ -381,20 +389,27 @@ static void test_allow_small_buffer(void **state)
 static void test_allow_whole_methods(void **state)
 {
     (void)state;
-    struct router r;
+    struct router            r;
     const struct http_route *rt;
-    struct http_str params[HTTP_MAX_PARAMS];
-    unsigned np;
-    char buf[32];
+    struct http_str          params[HTTP_MAX_PARAMS];
+    unsigned                 np;
+    char                     buf[32];
     router_init(&r);
     router_add(&r, HTTP_M_GET, "/x", h_a, 0);
     router_add(&r, HTTP_M_POST, "/x", h_a, 0);
     router_add(&r, HTTP_M_DELETE, "/x", h_a, 0);
 
-    const size_t caps[] = {1, 3, 4, 9, 10, 15, 16, 23, 24};
-    const char *const want[] = {"", "", "GET", "GET", "GET, HEAD", "GET, HEAD", "GET, HEAD, POST",
-                                "GET, HEAD, POST", "GET, HEAD, POST, DELETE"};
-    bool bug = false;
+    const size_t      caps[] = {1, 3, 4, 9, 10, 15, 16, 23, 24};
+    const char *const want[] = {"",
+                                "",
+                                "GET",
+                                "GET",
+                                "GET, HEAD",
+                                "GET, HEAD",
+                                "GET, HEAD, POST",
+                                "GET, HEAD, POST",
+                                "GET, HEAD, POST, DELETE"};
+    bool              bug = false;
     for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
         router_match(&r, HTTP_M_PUT, "/x", 2, &rt, params, &np, buf, caps[i]);
         if (strcmp(buf, want[i]) != 0) {
@@ -462,18 +477,12 @@ static void test_count(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_method_parse_name),
-        cmocka_unit_test(test_literal_and_params),
-        cmocka_unit_test(test_path_length_respected),
-        cmocka_unit_test(test_literal_beats_param),
-        cmocka_unit_test(test_root_and_many_segments),
-        cmocka_unit_test(test_earlier_literal_wins),
-        cmocka_unit_test(test_pattern_too_long),
-        cmocka_unit_test(test_many_routes),
-        cmocka_unit_test(test_head_and_405),
-        cmocka_unit_test(test_allow_small_buffer),
-        cmocka_unit_test(test_allow_whole_methods),
-        cmocka_unit_test(test_count),
+        cmocka_unit_test(test_method_parse_name),      cmocka_unit_test(test_literal_and_params),
+        cmocka_unit_test(test_path_length_respected),  cmocka_unit_test(test_literal_beats_param),
+        cmocka_unit_test(test_root_and_many_segments), cmocka_unit_test(test_earlier_literal_wins),
+        cmocka_unit_test(test_pattern_too_long),       cmocka_unit_test(test_many_routes),
+        cmocka_unit_test(test_head_and_405),           cmocka_unit_test(test_allow_small_buffer),
+        cmocka_unit_test(test_allow_whole_methods),    cmocka_unit_test(test_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,7 +102,7 @@ static int teardown(void **state)
 static void etag_of(const void *data, size_t len, char out[24])
 {
     uint8_t h[32];
-    char hex[65];
+    char    hex[65];
     crypto_sha256(data, len, h);
     crypto_hex(h, 32, hex);
     snprintf(out, 24, "\"%.20s\"", hex);
@@ -130,13 +130,13 @@ static void assert_file(const struct static_files *sf, const char *path, const c
 /* ---- the web folder -------------------------------------------------------- */
 
 #define HTML "text/html; charset=utf-8"
-#define JS "text/javascript; charset=utf-8"
-#define CSS "text/css; charset=utf-8"
-#define BIN "application/octet-stream"
+#define JS   "text/javascript; charset=utf-8"
+#define CSS  "text/css; charset=utf-8"
+#define BIN  "application/octet-stream"
 
 static void test_load_tree(void **state)
 {
-    struct scratch *s = *state;
+    struct scratch     *s = *state;
     struct static_files sf;
 
     puts_file(s->web, "index.html", "<!doctype html><p>hi</p>");
@@ -183,9 +183,20 @@ static void test_load_tree(void **state)
 
     /* Lookups are exact URL paths: no index resolution, no case folding,
      * no relative forms (those are the server's job, before the lookup). */
-    static const char *const absent[] = {"/", "", "index.html", "/INDEX.HTML", "/sub", "/sub/", "/sub/deeper",
-                                         "//index.html", "/./index.html", "/sub/../index.html", "/index.htm",
-                                         "/index.html/", "/web/index.html", "/app.js?x=1"};
+    static const char *const absent[] = {"/",
+                                         "",
+                                         "index.html",
+                                         "/INDEX.HTML",
+                                         "/sub",
+                                         "/sub/",
+                                         "/sub/deeper",
+                                         "//index.html",
+                                         "/./index.html",
+                                         "/sub/../index.html",
+                                         "/index.htm",
+                                         "/index.html/",
+                                         "/web/index.html",
+                                         "/app.js?x=1"};
     for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
         if (find(&sf, absent[i]))
             fail_msg("\"%s\" found", absent[i]);
@@ -203,9 +214,9 @@ static void test_load_tree(void **state)
  * would also block an open()). */
 static void test_hidden_and_links(void **state)
 {
-    struct scratch *s = *state;
+    struct scratch     *s = *state;
     struct static_files sf;
-    char target[600];
+    char                target[600];
 
     puts_file(s->web, "app.js", "ok");
     puts_file(s->web, ".env", "SECRET=1");
@@ -227,9 +238,10 @@ static void test_hidden_and_links(void **state)
     assert_int_equal(static_load(&sf, s->web), 0);
     assert_int_equal(sf.n, 1);
     assert_file(&sf, "/app.js", "ok", JS);
-    static const char *const absent[] = {"/.env", "/.git/config", "/sub/.htpasswd", "/node_modules/lib/index.js",
-                                         "/secret.txt", "/rel.txt", "/outdir/secret.txt", "/alias.js",
-                                         "/dangling.js", "/pipe.txt", "/outside/secret.txt"};
+    static const char *const absent[] = {
+        "/.env",        "/.git/config", "/sub/.htpasswd",     "/node_modules/lib/index.js",
+        "/secret.txt",  "/rel.txt",     "/outdir/secret.txt", "/alias.js",
+        "/dangling.js", "/pipe.txt",    "/outside/secret.txt"};
     for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
         if (find(&sf, absent[i]))
             fail_msg("\"%s\" was loaded", absent[i]);
@@ -243,9 +255,9 @@ static void test_hidden_and_links(void **state)
 /* Folders deeper than STATIC_MAX_DEPTH (8) below the root are not read. */
 static void test_depth_limit(void **state)
 {
-    struct scratch *s = *state;
+    struct scratch     *s = *state;
     struct static_files sf;
-    char rel[256] = "", url[256];
+    char                rel[256] = "", url[256];
 
     for (int d = 0; d <= 10; d++) {
         char name[300];
@@ -272,9 +284,9 @@ static void test_depth_limit(void **state)
 /* Enough files to grow the open-addressed table several times. */
 static void test_many_files(void **state)
 {
-    struct scratch *s = *state;
+    struct scratch     *s = *state;
     struct static_files sf;
-    char name[64], body[64];
+    char                name[64], body[64];
 
     for (int i = 0; i < 300; i++) {
         snprintf(name, sizeof(name), "%s/f%03d.js", i % 3 ? "a" : "b/c", i);
@@ -341,7 +353,7 @@ static void test_mime(void **state)
 
 static void test_etag(void **state)
 {
-    struct scratch *s = *state;
+    struct scratch     *s = *state;
     struct static_files sf, sf2;
 
     puts_file(s->web, "a.js", "same bytes");
@@ -389,9 +401,9 @@ static void test_etag(void **state)
 
 static void test_missing_and_free(void **state)
 {
-    struct scratch *s = *state;
+    struct scratch     *s = *state;
     struct static_files sf;
-    char path[600];
+    char                path[600];
 
     /* A folder that is not there (or not a folder) fails, leaving an empty
      * table that lookups and static_free accept. */

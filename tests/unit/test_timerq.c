@@ -27,7 +27,7 @@ struct item {
     struct timerq_node node;
     int                id;
     int                fires;
-    uint64_t           fired_at; /* uv_now() of the last expiry */
+    uint64_t           fired_at;    /* uv_now() of the last expiry */
     bool               armed_in_cb; /* timerq_armed() seen inside the callback */
 };
 
@@ -45,7 +45,7 @@ struct ctx {
 
 static void on_expire(struct timerq *tq, struct timerq_node *n)
 {
-    struct ctx *c = tq->data;
+    struct ctx  *c = tq->data;
     struct item *it = container_of(n, struct item, node);
     assert_ptr_equal(tq, &c->tq);
     it->fires++;
@@ -72,7 +72,7 @@ static void ctx_init(struct ctx *c, uint64_t d0, uint64_t d1, uint64_t d2, uint6
 static void on_closed(uv_handle_t *h)
 {
     struct timerq *tq = h->data;
-    struct ctx *c = tq->data;
+    struct ctx    *c = tq->data;
     c->closes++;
 }
 
@@ -111,7 +111,7 @@ static void pass(struct ctx *c, unsigned ms)
 static void test_single(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx  c;
     struct item a = {.id = 1};
     ctx_init(&c, 20, 0, 0, 0);
 
@@ -136,7 +136,7 @@ static void test_single(void **state)
 static void test_zero_duration(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx  c;
     struct item a = {.id = 1};
     ctx_init(&c, 0, 0, 0, 0);
 
@@ -150,7 +150,7 @@ static void test_zero_duration(void **state)
 static void test_one_timer_many_nodes(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx         c;
     static struct item items[400];
     ctx_init(&c, 10, 15, 20, 25);
 
@@ -188,7 +188,7 @@ static void test_one_timer_many_nodes(void **state)
 static void test_shorter_kind_fires_on_time(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx  c;
     struct item lng = {.id = 1}, shrt = {.id = 2}, mid = {.id = 3};
     ctx_init(&c, 50, 10, 30, 0);
 
@@ -214,7 +214,7 @@ static void test_shorter_kind_fires_on_time(void **state)
 static void test_cross_kind_deadlines(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx  c;
     struct item x = {.id = 1}, y = {.id = 2};
     ctx_init(&c, 10, 30, 0, 0);
 
@@ -236,7 +236,7 @@ static void test_cross_kind_deadlines(void **state)
 static void test_expiry_order(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx  c;
     struct item it[6];
     ctx_init(&c, 20, 0, 0, 0);
 
@@ -268,7 +268,7 @@ static void test_expiry_order(void **state)
 static void test_disarm(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx  c;
     struct item a = {.id = 1}, b = {.id = 2}, d = {.id = 3}, never = {.id = 4};
     ctx_init(&c, 15, 10, 0, 0);
 
@@ -302,7 +302,7 @@ static void test_disarm(void **state)
 static void test_rearm_pushes_deadline(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx  c;
     struct item a = {.id = 1}, b = {.id = 2};
     ctx_init(&c, 30, 10, 0, 0);
 
@@ -358,7 +358,7 @@ static void act_rearm_disarm_arm(struct timerq *tq, struct item *it)
 static void test_callback_changes_queue(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx  c;
     struct item p = {.id = 1}, victim = {.id = 2}, spawn = {.id = 3};
     ctx_init(&c, 20, 5, 0, 0);
     c.action = act_rearm_disarm_arm;
@@ -409,7 +409,7 @@ static void on_conn_expire(struct timerq *tq, struct timerq_node *n)
 static void test_callback_frees_owner(void **state)
 {
     (void)state;
-    uv_loop_t loop;
+    uv_loop_t     loop;
     struct timerq tq;
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(timerq_init(&tq, &loop, on_conn_expire), 0);
@@ -439,7 +439,7 @@ static void test_callback_frees_owner(void **state)
 static void test_close_with_armed_nodes(void **state)
 {
     (void)state;
-    struct ctx c;
+    struct ctx  c;
     struct item a = {.id = 1}, b = {.id = 2};
     ctx_init(&c, 10, 20, 0, 0);
 

@@ -28,17 +28,17 @@
 
 struct login_ctx {
     struct http_req *req;
-    char    account[72];   /* throttle key: the lowercased username, or "h:<hash>" for a malformed one */
-    bool    well_formed;   /* the username could exist (pattern of users.username) */
-    char    addr[64];      /* client address, for the per-address counter */
-    char   *pw;            /* owned copy of the password; wiped before free */
-    size_t  pwlen;
-    bool    found, active;
-    int64_t uid;
-    unsigned role;
-    char    name[AUTH_NAME_MAX];
-    char    username[AUTH_USERNAME_MAX];
-    char   *hash;          /* owned: the stored encoded hash, if found */
+    char             account[72]; /* throttle key: the lowercased username, or "h:<hash>" for a malformed one */
+    bool             well_formed; /* the username could exist (pattern of users.username) */
+    char             addr[64];    /* client address, for the per-address counter */
+    char            *pw;          /* owned copy of the password; wiped before free */
+    size_t           pwlen;
+    bool             found, active;
+    int64_t          uid;
+    unsigned         role;
+    char             name[AUTH_NAME_MAX];
+    char             username[AUTH_USERNAME_MAX];
+    char            *hash; /* owned: the stored encoded hash, if found */
 };
 
 static void login_free(struct login_ctx *lc)
@@ -100,7 +100,7 @@ static void on_rehashed(void *ud, int status, const char *encoded)
         char idb[24];
         snprintf(idb, sizeof(idb), "%lld", (long long)rc->uid);
         const char *params[3] = {encoded, idb, rc->old};
-        int64_t *uid = xmalloc(sizeof(*uid));
+        int64_t    *uid = xmalloc(sizeof(*uid));
         *uid = rc->uid;
         if (pg_query(rc->app->pg,
                      "UPDATE users SET password_hash = $1, updated_at = now()"
@@ -152,7 +152,7 @@ static void on_audit_done(void *ud, PGresult *res, enum pg_err err, const char *
 static void on_session(void *ud, int status, struct auth_session *s, const char *token)
 {
     struct login_ctx *lc = ud;
-    struct http_req *req = lc->req;
+    struct http_req  *req = lc->req;
     if (status < 0) {
         answer_unavailable(req);
         login_free(lc);
@@ -194,7 +194,7 @@ static void on_failure_counted(void *ud)
 static void on_verified(void *ud, int result)
 {
     struct login_ctx *lc = ud;
-    struct http_req *req = lc->req;
+    struct http_req  *req = lc->req;
     if (result != 1 || !lc->found || !lc->active) {
         auth_count_login(req->app, AUTH_LOGIN_FAILED);
         /* The username is not logged: people type passwords into it. */
@@ -216,8 +216,8 @@ static void on_verified(void *ud, int result)
 
 static void verify(struct login_ctx *lc)
 {
-    if (password_verify_async(lc->req->app->loop, lc->found ? lc->hash : NULL, lc->pw, lc->pwlen, on_verified,
-                              lc) < 0) {
+    if (password_verify_async(lc->req->app->loop, lc->found ? lc->hash : NULL, lc->pw, lc->pwlen, on_verified, lc) <
+        0) {
         http_error(lc->req, 500, "internal", "the login could not be processed");
         login_free(lc);
     }
@@ -251,7 +251,7 @@ static void on_user(void *ud, PGresult *res, enum pg_err err, const char *state,
 static void on_throttle(void *ud, int status, int64_t retry_after_s)
 {
     struct login_ctx *lc = ud;
-    struct http_req *req = lc->req;
+    struct http_req  *req = lc->req;
     if (status < 0) {
         answer_unavailable(req);
         login_free(lc);
@@ -294,7 +294,7 @@ void h_auth_login(struct http_req *req)
     struct login_ctx *lc = xcalloc(1, sizeof(*lc));
     lc->req = req;
     const char *us = yyjson_get_str(u);
-    size_t ul = yyjson_get_len(u);
+    size_t      ul = yyjson_get_len(u);
     /* Usernames are lowercase; accept any case at login so "Budi" finds budi
      * and shares budi's failure counter. */
     if (ul <= 32) {
@@ -356,7 +356,7 @@ void h_auth_logout(struct http_req *req)
 void h_me(struct http_req *req)
 {
     const struct auth_session *s = req->session;
-    struct buf b = {0};
+    struct buf                 b = {0};
     buf_puts(&b, "{\"user\":");
     user_brief(&b, s);
     buf_printf(&b, ",\"csrf_token\":\"%s\"}", s->csrf);

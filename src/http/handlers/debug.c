@@ -50,7 +50,7 @@ static void on_slept(uv_timer_t *t)
     struct sleep_ctx *s = t->data;
     sleeper_unlink(s);
     char body[64];
-    int n = snprintf(body, sizeof(body), "{\"slept_ms\":%ld}", s->ms);
+    int  n = snprintf(body, sizeof(body), "{\"slept_ms\":%ld}", s->ms);
     http_respond_json(s->req, 200, body, (size_t)n);
     uv_close((uv_handle_t *)&s->t, on_slept_closed);
 }
@@ -80,10 +80,10 @@ void h_debug_sleep(struct http_req *req)
 void h_debug_echo(struct http_req *req)
 {
     uint8_t h[32];
-    char hex[65];
+    char    hex[65];
     crypto_sha256(req->body.data ? req->body.data : "", req->body.len, h);
     crypto_hex(h, 32, hex);
     char body[128];
-    int n = snprintf(body, sizeof(body), "{\"bytes\":%zu,\"sha256\":\"%s\"}", req->body.len, hex);
+    int  n = snprintf(body, sizeof(body), "{\"bytes\":%zu,\"sha256\":\"%s\"}", req->body.len, hex);
     http_respond_json(req, 200, body, (size_t)n);
 }

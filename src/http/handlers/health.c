@@ -18,10 +18,10 @@ void h_healthz(struct http_req *req)
 void h_readyz(struct http_req *req)
 {
     struct gss_app *app = req->app;
-    bool redis_up = app->redis && app->redis->up;
-    bool pg_up = app->pg && app->pg->up > 0;
-    char body[256];
-    int n;
+    bool            redis_up = app->redis && app->redis->up;
+    bool            pg_up = app->pg && app->pg->up > 0;
+    char            body[256];
+    int             n;
     http_add_header(req, "Cache-Control", "no-store");
     if (redis_up && pg_up) {
         n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"redis\":\"up\",\"postgres\":\"up\"}");
@@ -32,8 +32,8 @@ void h_readyz(struct http_req *req)
                        : !redis_up         ? "redis is down"
                                            : "postgres is down";
     n = snprintf(body, sizeof(body),
-                 "{\"error\":{\"code\":\"not_ready\",\"message\":\"%s\"},\"redis\":\"%s\",\"postgres\":\"%s\"}",
-                 what, redis_up ? "up" : "down", pg_up ? "up" : "down");
+                 "{\"error\":{\"code\":\"not_ready\",\"message\":\"%s\"},\"redis\":\"%s\",\"postgres\":\"%s\"}", what,
+                 redis_up ? "up" : "down", pg_up ? "up" : "down");
     http_respond_json(req, 503, body, (size_t)n);
 }
 
@@ -47,9 +47,9 @@ static void route_counts(struct buf *b, const struct http_route *rt)
 
 void h_metrics(struct http_req *req)
 {
-    struct gss_app *app = req->app;
+    struct gss_app     *app = req->app;
     struct http_server *srv = app->http;
-    struct buf b = {0};
+    struct buf          b = {0};
     buf_puts(&b, "# HELP gss_http_requests_total HTTP requests answered, by route pattern and status.\n"
                  "# TYPE gss_http_requests_total counter\n");
     for (unsigned i = 0; i < app->router.n; i++)

@@ -14,7 +14,7 @@
 static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct http_req *req = priv;
-    redisReply *r = reply;
+    redisReply      *r = reply;
     (void)ac;
     if (!r || r->type != REDIS_REPLY_STRING) {
         http_error(req, 503, "unavailable", "the job pool is unavailable; try again");
@@ -27,7 +27,7 @@ static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
 void h_pool_list(struct http_req *req)
 {
     struct pool_service *p = req->app->pool;
-    char kpool[200], kseq[200], kjob[200];
+    char                 kpool[200], kseq[200], kjob[200];
     snprintf(kpool, sizeof(kpool), "%spool", p->kp);
     snprintf(kseq, sizeof(kseq), "%sseq", p->kp);
     snprintf(kjob, sizeof(kjob), "%sjob:", p->kp);
@@ -43,29 +43,19 @@ static void on_claimed(void *ud, enum pool_claim_result r, int slot, int64_t seq
     switch (r) {
     case POOL_OK: {
         char body[96];
-        int n = snprintf(body, sizeof(body), "{\"ticket_id\":%lld,\"slot\":%d}", (long long)http_param_id(req, 0),
-                         slot);
+        int  n =
+            snprintf(body, sizeof(body), "{\"ticket_id\":%lld,\"slot\":%d}", (long long)http_param_id(req, 0), slot);
         http_respond_json(req, 200, body, (size_t)n);
         return;
     }
-    case POOL_JOB_FULL:
-        http_error(req, 409, "job_full", "every slot of this job is taken");
-        return;
-    case POOL_ALREADY_CLAIMED:
-        http_error(req, 409, "already_claimed", "you already hold a slot of this job");
-        return;
-    case POOL_NOT_OPEN:
-        http_error(req, 409, "not_open", "this job is not open");
-        return;
-    case POOL_TECH_BUSY:
-        http_error(req, 409, "tech_busy", "you hold as many active jobs as allowed");
-        return;
+    case POOL_JOB_FULL: http_error(req, 409, "job_full", "every slot of this job is taken"); return;
+    case POOL_ALREADY_CLAIMED: http_error(req, 409, "already_claimed", "you already hold a slot of this job"); return;
+    case POOL_NOT_OPEN: http_error(req, 409, "not_open", "this job is not open"); return;
+    case POOL_TECH_BUSY: http_error(req, 409, "tech_busy", "you hold as many active jobs as allowed"); return;
     case POOL_BANNED:
         http_error(req, 409, "released_from_job", "you were released from this job and cannot claim it again");
         return;
-    default:
-        http_error(req, 503, "unavailable", "the job pool is unavailable; try again");
-        return;
+    default: http_error(req, 503, "unavailable", "the job pool is unavailable; try again"); return;
     }
 }
 

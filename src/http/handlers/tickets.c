@@ -22,12 +22,12 @@
 #include "pool/redis.h"
 #include "store/pg.h"
 
-#define TICKET_COLS                                                                                                 \
-    "t.id, t.code, t.customer_id, t.problem, t.address, t.area, t.lat, t.lng,"                                     \
-    " to_char(t.scheduled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.techs_needed, t.status,"      \
-    " t.urgent, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), c.name, c.phone,"       \
-    " (SELECT coalesce(json_agg(json_build_object('tech_id', a.tech_id, 'slot', a.slot, 'name', u.name)"            \
-    "   ORDER BY a.slot), '[]') FROM assignments a JOIN users u ON u.id = a.tech_id"                                 \
+#define TICKET_COLS                                                                                                    \
+    "t.id, t.code, t.customer_id, t.problem, t.address, t.area, t.lat, t.lng,"                                         \
+    " to_char(t.scheduled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.techs_needed, t.status,"         \
+    " t.urgent, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), c.name, c.phone,"          \
+    " (SELECT coalesce(json_agg(json_build_object('tech_id', a.tech_id, 'slot', a.slot, 'name', u.name)"               \
+    "   ORDER BY a.slot), '[]') FROM assignments a JOIN users u ON u.id = a.tech_id"                                   \
     "   WHERE a.ticket_id = t.id AND a.released_at IS NULL)"
 
 static void ticket_json(struct buf *b, PGresult *r, int row)
@@ -94,7 +94,7 @@ static void on_opened(void *ud, enum pool_claim_result r, int slot, int64_t seq)
 static void on_inserted(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
 {
     struct create_ctx *cx = ud;
-    struct http_req *req = cx->req;
+    struct http_req   *req = cx->req;
     if (err != PG_OK) {
         if (err == PG_ERR_SQL && state && !strcmp(state, "23503"))
             http_error(req, 422, "validation_failed", "customer_id: no such customer");
@@ -156,11 +156,9 @@ void h_tickets_create(struct http_req *req)
         bad = "customer_id";
     if (!bad && (!yyjson_is_int(needed) || yyjson_get_sint(needed) < 1 || yyjson_get_sint(needed) > 10))
         bad = "techs_needed";
-    if (!bad && lat && !yyjson_is_null(lat) &&
-        (!yyjson_is_num(lat) || fabs(yyjson_get_num(lat)) > 90))
+    if (!bad && lat && !yyjson_is_null(lat) && (!yyjson_is_num(lat) || fabs(yyjson_get_num(lat)) > 90))
         bad = "lat";
-    if (!bad && lng && !yyjson_is_null(lng) &&
-        (!yyjson_is_num(lng) || fabs(yyjson_get_num(lng)) > 180))
+    if (!bad && lng && !yyjson_is_null(lng) && (!yyjson_is_num(lng) || fabs(yyjson_get_num(lng)) > 180))
         bad = "lng";
     if (!bad && urgent && !yyjson_is_bool(urgent))
         bad = "urgent";
@@ -185,9 +183,17 @@ void h_tickets_create(struct http_req *req)
     if (has_lng)
         snprintf(lngb, sizeof(lngb), "%.8f", yyjson_get_num(lng));
     snprintf(actor, sizeof(actor), "%lld", (long long)req->session->user_id);
-    const char *params[11] = {cbuf,  problem, address, area ? area : "", has_lat ? latb : NULL,
-                              has_lng ? lngb : NULL, sched, nbuf, actor, urgent && yyjson_get_bool(urgent) ? "t" : "f",
-                              req->app->cfg.region};
+    const char       *params[11] = {cbuf,
+                                    problem,
+                                    address,
+                              area ? area : "",
+                              has_lat ? latb : NULL,
+                              has_lng ? lngb : NULL,
+                                    sched,
+                                    nbuf,
+                                    actor,
+                              urgent && yyjson_get_bool(urgent) ? "t" : "f",
+                                    req->app->cfg.region};
     static const char sql[] =
         "WITH code AS ("
         "  INSERT INTO ticket_code_counters (yymm, last)"
@@ -263,8 +269,8 @@ void h_tickets_list(struct http_req *req)
         snprintf(limit, sizeof(limit), "%d", l);
     }
     snprintf(uid, sizeof(uid), "%lld", (long long)req->session->user_id);
-    bool ts = req->session->role == ROLE_TS;
-    const char *params[4] = {status[0] ? status : NULL, ts ? uid : NULL, limit, NULL};
+    bool              ts = req->session->role == ROLE_TS;
+    const char       *params[4] = {status[0] ? status : NULL, ts ? uid : NULL, limit, NULL};
     static const char sql[] =
         "SELECT " TICKET_COLS " FROM tickets t JOIN customers c ON c.id = t.customer_id"
         " WHERE ($1::text IS NULL OR t.status = $1)"
@@ -304,11 +310,10 @@ void h_tickets_get(struct http_req *req)
     snprintf(uid, sizeof(uid), "%lld", (long long)req->session->user_id);
     bool ts = req->session->role == ROLE_TS;
     /* A technician sees a ticket only while holding a slot of it (404 otherwise: no probing). */
-    const char *params[2] = {idb, ts ? uid : NULL};
-    static const char sql[] =
-        "SELECT " TICKET_COLS " FROM tickets t JOIN customers c ON c.id = t.customer_id"
-        " WHERE t.id = $1 AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM assignments a"
-        "   WHERE a.ticket_id = t.id AND a.tech_id = $2 AND a.released_at IS NULL))";
+    const char       *params[2] = {idb, ts ? uid : NULL};
+    static const char sql[] = "SELECT " TICKET_COLS " FROM tickets t JOIN customers c ON c.id = t.customer_id"
+                              " WHERE t.id = $1 AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM assignments a"
+                              "   WHERE a.ticket_id = t.id AND a.tech_id = $2 AND a.released_at IS NULL))";
     if (pg_query(req->app->pg, sql, 2, params, on_get, req) < 0)
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
 }

@@ -22,9 +22,9 @@
 #include "http/handlers/handlers.h"
 #include "store/pg.h"
 
-#define USER_OBJ                                                                                                     \
-    "json_build_object('id', u.id, 'username', u.username, 'name', u.name, 'role', u.role, 'phone', u.phone,"      \
-    " 'active', u.active, 'telegram_linked', u.telegram_chat_id IS NOT NULL,"                                       \
+#define USER_OBJ                                                                                                       \
+    "json_build_object('id', u.id, 'username', u.username, 'name', u.name, 'role', u.role, 'phone', u.phone,"          \
+    " 'active', u.active, 'telegram_linked', u.telegram_chat_id IS NOT NULL,"                                          \
     " 'created_at', to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"
 #define USER_JSON USER_OBJ "::text"
 
@@ -63,7 +63,7 @@ struct user_input {
     const char *name;
     const char *role;
     bool        has_phone;
-    const char *phone; /* NULL: none / clear */
+    const char *phone;  /* NULL: none / clear */
     int         active; /* -1 absent, else 0/1 */
     char       *pw;     /* owned copy; wiped */
     size_t      pwlen;
@@ -98,7 +98,7 @@ static bool is_username(const char *s, size_t n)
 static bool is_name(const char *s, size_t n)
 {
     size_t chars = 0;
-    bool visible = false;
+    bool   visible = false;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch < 0x20 || ch == 0x7f)
@@ -147,7 +147,7 @@ static bool read_input(struct http_req *req, bool creating, struct user_input *i
         return false;
     yyjson_val *root = yyjson_doc_get_root(in->doc);
     const char *field = NULL, *why = NULL;
-    bool present, bad = false;
+    bool        present, bad = false;
 
     in->username = str_member(root, "username", &present, &bad);
     if (creating && (bad || !in->username || !is_username(in->username, strlen(in->username)))) {
@@ -245,7 +245,7 @@ static void on_listed(void *ud, PGresult *res, enum pg_err err, const char *stat
 
 void h_users_list(struct http_req *req)
 {
-    char role[16], active[8];
+    char        role[16], active[8];
     const char *params[2] = {NULL, NULL};
     if (http_query(req, "role", role, sizeof(role)) && role[0]) {
         if (!auth_role_parse(role)) {
@@ -303,10 +303,10 @@ void h_users_get(struct http_req *req)
 struct user_ctx {
     struct http_req  *req;
     struct user_input in;
-    int64_t           id;       /* the user changed (0 when creating) */
-    bool              kill;     /* end the user's sessions after the change */
+    int64_t           id;   /* the user changed (0 when creating) */
+    bool              kill; /* end the user's sessions after the change */
     char              hash[PASSWORD_ENCODED_MAX];
-    char             *answer;   /* owned: the user JSON to answer with */
+    char             *answer; /* owned: the user JSON to answer with */
 };
 
 static void ctx_free(struct user_ctx *cx)
@@ -334,9 +334,9 @@ static void on_created(void *ud, PGresult *res, enum pg_err err, const char *sta
 static void send_create(struct user_ctx *cx)
 {
     struct http_req *req = cx->req;
-    char actor[24];
+    char             actor[24];
     snprintf(actor, sizeof(actor), "%lld", (long long)req->session->user_id);
-    const char *params[6] = {cx->in.username, cx->in.name, cx->in.role, cx->in.phone, cx->hash, actor};
+    const char       *params[6] = {cx->in.username, cx->in.name, cx->in.role, cx->in.phone, cx->hash, actor};
     static const char sql[] =
         "WITH u AS (INSERT INTO users (username, name, role, phone, password_hash)"
         "           VALUES ($1, $2, $3, $4, $5) RETURNING *),"
@@ -428,9 +428,9 @@ static void on_updated(void *ud, PGresult *res, enum pg_err err, const char *sta
 
 static void send_update(struct user_ctx *cx)
 {
-    struct http_req *req = cx->req;
+    struct http_req         *req = cx->req;
     const struct user_input *in = &cx->in;
-    char idb[24], actor[24];
+    char                     idb[24], actor[24];
     snprintf(idb, sizeof(idb), "%lld", (long long)cx->id);
     snprintf(actor, sizeof(actor), "%lld", (long long)req->session->user_id);
     /* What changed, for the audit log: field names and the new role/active,
@@ -469,23 +469,24 @@ static void send_update(struct user_ctx *cx)
         in->has_phone ? "true" : "false",
         in->phone,
         in->role,
-        in->active < 0 ? NULL : in->active ? "true" : "false",
+        in->active < 0 ? NULL
+        : in->active   ? "true"
+                       : "false",
         in->pw ? cx->hash : NULL,
         actor,
         audit.data,
     };
-    static const char sql[] =
-        "WITH u AS (UPDATE users SET name = coalesce($2, name),"
-        "                            phone = CASE WHEN $3::boolean THEN $4 ELSE phone END,"
-        "                            role = coalesce($5, role),"
-        "                            active = coalesce($6::boolean, active),"
-        "                            password_hash = coalesce($7, password_hash),"
-        "                            updated_at = now()"
-        "           WHERE id = $1 RETURNING *),"
-        " a AS (INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
-        "       SELECT $8, 'user', u.id, 'update', $9::jsonb FROM u)"
-        " SELECT " USER_JSON " FROM u";
-    int rc = pg_query(req->app->pg, sql, 9, params, on_updated, cx);
+    static const char sql[] = "WITH u AS (UPDATE users SET name = coalesce($2, name),"
+                              "                            phone = CASE WHEN $3::boolean THEN $4 ELSE phone END,"
+                              "                            role = coalesce($5, role),"
+                              "                            active = coalesce($6::boolean, active),"
+                              "                            password_hash = coalesce($7, password_hash),"
+                              "                            updated_at = now()"
+                              "           WHERE id = $1 RETURNING *),"
+                              " a AS (INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
+                              "       SELECT $8, 'user', u.id, 'update', $9::jsonb FROM u)"
+                              " SELECT " USER_JSON " FROM u";
+    int               rc = pg_query(req->app->pg, sql, 9, params, on_updated, cx);
     buf_free(&audit);
     if (rc < 0) {
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
