@@ -27,6 +27,12 @@ void app_routes(struct gss_app *app)
     router_add(r, HTTP_M_GET, "/api/v1/users/{id}", h_users_get, ROLE_ADMIN);
     router_add(r, HTTP_M_PATCH, "/api/v1/users/{id}", h_users_update, ROLE_ADMIN)->body_max = 8192;
 
+    /* customers (customers.c) */
+    router_add(r, HTTP_M_GET, "/api/v1/customers", h_customers_list, ROLE_CS | ROLE_ADMIN);
+    router_add(r, HTTP_M_POST, "/api/v1/customers", h_customers_create, ROLE_CS | ROLE_ADMIN)->body_max = 8192;
+    router_add(r, HTTP_M_GET, "/api/v1/customers/{id}", h_customers_get, ROLE_CS | ROLE_ADMIN);
+    router_add(r, HTTP_M_PATCH, "/api/v1/customers/{id}", h_customers_update, ROLE_CS | ROLE_ADMIN)->body_max = 8192;
+
     /* the job pool (pool.c) and tickets (tickets.c) */
     router_add(r, HTTP_M_GET, "/api/v1/pool", h_pool_list, ROLE_TS | ROLE_CS | ROLE_ADMIN);
     router_add(r, HTTP_M_POST, "/api/v1/pool/{id}/claim", h_pool_claim, ROLE_TS)->body_max = 1024;

@@ -844,7 +844,7 @@ describe('a live gssd answers as documented', () => {
   it('unknown paths: 404 not_found', async () => {
     expectError(await call('GET', '/nope'), 'GET', '/{file}', 404, 'not_found');
     expectError(await call('POST', '/nope'), 'POST', null, 404, 'not_found');
-    expectError(await call('GET', '/api/v1/customers'), 'GET', '/{file}', 404, 'not_found');
+    expectError(await call('GET', '/api/v1/invoices'), 'GET', '/{file}', 404, 'not_found');
   });
 
   it('every documented path answers 405 to other methods, with Allow = its documented methods', async () => {

@@ -41,4 +41,10 @@ void h_users_get(struct http_req *req);
 void h_users_create(struct http_req *req);
 void h_users_update(struct http_req *req);
 
+/* customers.c (the customer registry) */
+void h_customers_list(struct http_req *req);
+void h_customers_get(struct http_req *req);
+void h_customers_create(struct http_req *req);
+void h_customers_update(struct http_req *req);
+
 #endif
