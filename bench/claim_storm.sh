@@ -72,8 +72,10 @@ http_rps=$(awk '/^claims:/ {print $6}' "$tmp/wrk.out" | tr -d '/s')
 curl -s "http://$GSS_LISTEN/metrics" | grep '^gss_pool_claims_total'
 
 # The ceiling: the same script, same connection count, straight at Redis.
-sha=$(sha1sum "$here/src/pool/lua/claim.lua" | cut -d' ' -f1)
-redis-cli -p "$rport" SCRIPT LOAD "$(cat "$here/src/pool/lua/claim.lua")" >/dev/null
+# The script as gssd sends it: lib/prelude.lua + claim.lua (cmake/embed.cmake).
+cat "$here/src/pool/lua/lib/prelude.lua" "$here/src/pool/lua/claim.lua" > "$tmp/claim.lua"
+sha=$(sha1sum "$tmp/claim.lua" | cut -d' ' -f1)
+redis-cli -p "$rport" SCRIPT LOAD "$(cat "$tmp/claim.lua")" >/dev/null
 full=$(psql -qAt "$GSS_DATABASE_URL" -c "SELECT id FROM tickets WHERE status = 'assigned' LIMIT 1")
 [ -n "$full" ] || full=$(head -1 "$tmp/jobs")
 P="gss:{default}:"

@@ -213,7 +213,9 @@ async function startRedis(extra = []) {
 
 function readScripts() {
   const out = {};
-  for (const name of SCRIPT_NAMES) out[name] = readFileSync(path.join(LUA_DIR, `${name}.lua`));
+  // As cmake/embed.cmake builds them: lib/prelude.lua + the script.
+  const prelude = readFileSync(path.join(LUA_DIR, 'lib', 'prelude.lua'));
+  for (const name of SCRIPT_NAMES) out[name] = Buffer.concat([prelude, readFileSync(path.join(LUA_DIR, `${name}.lua`))]);
   return out;
 }
 

@@ -183,7 +183,9 @@ export async function cancelJob(g, csToken, ticketId) {
   const r = await api(g, csToken, 'POST', `/api/v1/tickets/${ticketId}/cancel`, {});
   if (r.status === 200 || r.status === 204) return 'api';
   assert.ok(r.status === 404 || r.status === 405, `cancel ${ticketId}: ${r.status} ${r.text}`);
-  const lua = fs.readFileSync(path.join(SOURCE_DIR, 'src', 'pool', 'lua', 'close.lua'), 'utf8');
+  // As cmake/embed.cmake builds it: lib/prelude.lua + close.lua.
+  const dir = path.join(SOURCE_DIR, 'src', 'pool', 'lua');
+  const lua = fs.readFileSync(path.join(dir, 'lib', 'prelude.lua'), 'utf8') + fs.readFileSync(path.join(dir, 'close.lua'), 'utf8');
   const id = String(ticketId);
   const rep = await redisCommand(g.redis.port, 'EVAL', lua, '6', key('pool'), key(`job:${id}`),
     key(`job:${id}:techs`), key('seq'), key('events'), key(`job:${id}:slots`),

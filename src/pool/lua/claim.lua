@@ -9,27 +9,7 @@
 --      | {"err", "not_open" | "already_claimed" | "banned" | "job_full"
 --               | "tech_busy" | "bad_args"}
 
--- A job or technician id: canonical decimal (no sign, no leading zero), at
--- most 14 digits so cjson (14 significant digits) prints it exactly.
-local function id_arg(s)
-  if type(s) ~= 'string' or #s > 14 or not s:match('^[1-9]%d*$') then
-    return nil
-  end
-  return tonumber(s)
-end
-
--- A non-negative decimal integer of at most maxlen digits. The pattern keeps
--- out what tonumber alone would take: "0x1f", " 5", "1e3", "inf", "-1".
-local function uint_arg(s, maxlen)
-  if type(s) ~= 'string' or #s == 0 or #s > maxlen or not s:match('^%d+$') then
-    return nil
-  end
-  return tonumber(s)
-end
-
-local function int_s(n)
-  return string.format('%.0f', n)
-end
+-- id_arg, uint_arg, int_s and announce come from lib/prelude.lua.
 
 if #KEYS ~= 8 then
   return {'err', 'bad_args'}
@@ -105,18 +85,9 @@ redis.call('XADD', KEYS[7], 'MAXLEN', '~', '1000000', '*',
   'slot', int_s(slot), 'slots_total', int_s(total), 'slots_taken', int_s(taken),
   'state', state, 'version', int_s(version), 'at', int_s(now_ms))
 
-local b = redis.call('HMGET', KEYS[2], 'code', 'title', 'area', 'scheduled_at', 'urgent')
 local pub_type = 'pool.updated'
 if state == 'full' then
   pub_type = 'pool.closed'
 end
-redis.call('PUBLISH', channel, cjson.encode({
-  type = pub_type,
-  seq = seq,
-  data = {
-    id = job_id, code = b[1] or '', title = b[2] or '', area = b[3] or '',
-    scheduled_at = b[4] or '', slots_total = total, slots_taken = taken,
-    urgent = (b[5] == '1'), state = state,
-  },
-}))
+announce(KEYS[2], channel, pub_type, seq, job_id, total, taken, state)
 return {'ok', slot, seq, taken, total}

@@ -16,27 +16,7 @@
 -- techs and slots are kept after the close (who held which slot when the job
 -- left the pool); open.lua clears them if the job is ever reopened.
 
--- A job or technician id: canonical decimal (no sign, no leading zero), at
--- most 14 digits so cjson (14 significant digits) prints it exactly.
-local function id_arg(s)
-  if type(s) ~= 'string' or #s > 14 or not s:match('^[1-9]%d*$') then
-    return nil
-  end
-  return tonumber(s)
-end
-
--- A non-negative decimal integer of at most maxlen digits. The pattern keeps
--- out what tonumber alone would take: "0x1f", " 5", "1e3", "inf", "-1".
-local function uint_arg(s, maxlen)
-  if type(s) ~= 'string' or #s == 0 or #s > maxlen or not s:match('^%d+$') then
-    return nil
-  end
-  return tonumber(s)
-end
-
-local function int_s(n)
-  return string.format('%.0f', n)
-end
+-- id_arg, uint_arg, int_s and announce come from lib/prelude.lua.
 
 -- The Redis Cluster hash tag of a key: what lies between the first '{' and
 -- the first '}' after it, when that is not empty; nil when there is none.
@@ -93,14 +73,5 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', '1000000', '*',
   'slots_total', int_s(total), 'slots_taken', int_s(taken), 'state', 'closed',
   'version', int_s(version), 'at', int_s(now_ms), 'reason', reason)
 
-local b = redis.call('HMGET', KEYS[2], 'code', 'title', 'area', 'scheduled_at', 'urgent')
-redis.call('PUBLISH', channel, cjson.encode({
-  type = 'pool.closed',
-  seq = seq,
-  data = {
-    id = job_id, code = b[1] or '', title = b[2] or '', area = b[3] or '',
-    scheduled_at = b[4] or '', slots_total = total, slots_taken = taken,
-    urgent = (b[5] == '1'), state = 'closed',
-  },
-}))
+announce(KEYS[2], channel, 'pool.closed', seq, job_id, total, taken, 'closed')
 return {'ok', seq}

@@ -12,27 +12,7 @@
 -- digits, so the two bands never overlap and every score is an exact double.
 local NORMAL_BAND = 1e13
 
--- A job or technician id: canonical decimal (no sign, no leading zero), at
--- most 14 digits so cjson (14 significant digits) prints it exactly.
-local function id_arg(s)
-  if type(s) ~= 'string' or #s > 14 or not s:match('^[1-9]%d*$') then
-    return nil
-  end
-  return tonumber(s)
-end
-
--- A non-negative decimal integer of at most maxlen digits. The pattern keeps
--- out what tonumber alone would take: "0x1f", " 5", "1e3", "inf", "-1".
-local function uint_arg(s, maxlen)
-  if type(s) ~= 'string' or #s == 0 or #s > maxlen or not s:match('^%d+$') then
-    return nil
-  end
-  return tonumber(s)
-end
-
-local function int_s(n)
-  return string.format('%.0f', n)
-end
+-- id_arg, uint_arg, int_s and announce come from lib/prelude.lua.
 
 if #KEYS ~= 7 then
   return {'err', 'bad_args'}
@@ -83,13 +63,5 @@ redis.call('XADD', KEYS[6], 'MAXLEN', '~', '1000000', '*',
   'seq', int_s(seq), 'type', 'opened', 'job', ARGV[1], 'tech', '', 'slot', '0',
   'slots_total', int_s(slots_total), 'slots_taken', '0', 'state', 'open',
   'version', int_s(version), 'at', int_s(now_ms))
-redis.call('PUBLISH', channel, cjson.encode({
-  type = 'pool.opened',
-  seq = seq,
-  data = {
-    id = job_id, code = code, title = title, area = area,
-    scheduled_at = scheduled_at, slots_total = slots_total, slots_taken = 0,
-    urgent = (urgent == '1'), state = 'open',
-  },
-}))
+announce(KEYS[2], channel, 'pool.opened', seq, job_id, slots_total, 0, 'open')
 return {'ok', seq}

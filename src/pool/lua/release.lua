@@ -9,27 +9,7 @@
 -- ARGV: 1 job_id  2 tech_id  3 channel  4 now_ms
 -- Reply: {"ok", slot, seq} | {"err", "not_open" | "not_assigned" | "bad_args"}
 
--- A job or technician id: canonical decimal (no sign, no leading zero), at
--- most 14 digits so cjson (14 significant digits) prints it exactly.
-local function id_arg(s)
-  if type(s) ~= 'string' or #s > 14 or not s:match('^[1-9]%d*$') then
-    return nil
-  end
-  return tonumber(s)
-end
-
--- A non-negative decimal integer of at most maxlen digits. The pattern keeps
--- out what tonumber alone would take: "0x1f", " 5", "1e3", "inf", "-1".
-local function uint_arg(s, maxlen)
-  if type(s) ~= 'string' or #s == 0 or #s > maxlen or not s:match('^%d+$') then
-    return nil
-  end
-  return tonumber(s)
-end
-
-local function int_s(n)
-  return string.format('%.0f', n)
-end
+-- id_arg, uint_arg, int_s and announce come from lib/prelude.lua.
 
 if #KEYS ~= 8 then
   return {'err', 'bad_args'}
@@ -80,20 +60,11 @@ redis.call('XADD', KEYS[7], 'MAXLEN', '~', '1000000', '*',
   'slot', int_s(slot), 'slots_total', int_s(total), 'slots_taken', int_s(taken),
   'state', 'open', 'version', int_s(version), 'at', int_s(now_ms))
 
-local b = redis.call('HMGET', KEYS[2], 'code', 'title', 'area', 'scheduled_at')
 -- A full job had left the board, so for boards it is new again; an open one
 -- only changed (fewer slots taken, now urgent).
 local pub_type = 'pool.updated'
 if was_full then
   pub_type = 'pool.opened'
 end
-redis.call('PUBLISH', channel, cjson.encode({
-  type = pub_type,
-  seq = seq,
-  data = {
-    id = job_id, code = b[1] or '', title = b[2] or '', area = b[3] or '',
-    scheduled_at = b[4] or '', slots_total = total, slots_taken = taken,
-    urgent = true, state = 'open',
-  },
-}))
+announce(KEYS[2], channel, pub_type, seq, job_id, total, taken, 'open')
 return {'ok', slot, seq}

@@ -1,0 +1,41 @@
+-- prelude.lua: put in front of every pool script at build time
+-- (cmake/embed.cmake), so the scripts share one copy of their argument
+-- checks and of the live message. Redis sees one script text per call; the
+-- SHA-1 gssd sends with EVALSHA is that of prelude + script.
+
+-- A job or technician id: canonical decimal (no sign, no leading zero), at
+-- most 14 digits so cjson (14 significant digits) prints it exactly.
+local function id_arg(s)
+  if type(s) ~= 'string' or #s > 14 or not s:match('^[1-9]%d*$') then
+    return nil
+  end
+  return tonumber(s)
+end
+
+-- A non-negative decimal integer of at most maxlen digits. The pattern keeps
+-- out what tonumber alone would take: "0x1f", " 5", "1e3", "inf", "-1".
+local function uint_arg(s, maxlen)
+  if type(s) ~= 'string' or #s == 0 or #s > maxlen or not s:match('^%d+$') then
+    return nil
+  end
+  return tonumber(s)
+end
+
+local function int_s(n)
+  return string.format('%.0f', n)
+end
+
+-- Publishes one change exactly as WebSocket boards receive it: the job as
+-- GET /api/v1/pool lists it, with the change's seq.
+local function announce(job_key, channel, pub_type, seq, job_id, total, taken, state)
+  local b = redis.call('HMGET', job_key, 'code', 'title', 'area', 'scheduled_at', 'urgent')
+  redis.call('PUBLISH', channel, cjson.encode({
+    type = pub_type,
+    seq = seq,
+    data = {
+      id = job_id, code = b[1] or '', title = b[2] or '', area = b[3] or '',
+      scheduled_at = b[4] or '', slots_total = total, slots_taken = taken,
+      urgent = (b[5] == '1'), state = state,
+    },
+  }))
+end
