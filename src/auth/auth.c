@@ -52,6 +52,20 @@ struct auth_state {
     uint64_t hits, misses, inv_messages, resyncs, logins[3];
 };
 
+/* The one rule for usernames (the users table's CHECK says the same):
+ * 3 to 32 of a-z 0-9 _ . - */
+bool auth_username_valid(const char *s, size_t n)
+{
+    if (n < 3 || n > 32)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
 /* ---- scripts ------------------------------------------------------------ */
 
 /* KEYS[1] = session hash; ARGV = ttl, field, value, ... */

@@ -114,4 +114,7 @@ void auth_throttle_reset(struct gss_app *app, const char *account);
 enum auth_login_result { AUTH_LOGIN_OK, AUTH_LOGIN_FAILED, AUTH_LOGIN_THROTTLED };
 void auth_count_login(struct gss_app *app, enum auth_login_result r);
 
+/* 3 to 32 of a-z 0-9 _ . - (as the users table's CHECK). */
+bool auth_username_valid(const char *s, size_t n);
+
 #endif

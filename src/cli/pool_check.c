@@ -163,6 +163,33 @@ static void tech_ids(const char *pairs, struct buf *out)
     }
 }
 
+/* Calls fn for every job on the Redis board whose ticket is not among the
+ * open or assigned tickets t (tickets_sql's result). */
+static void for_each_stray_job(struct ctx *c, PGresult *t, void (*fn)(struct ctx *c, const char *id))
+{
+    redisReply *pool = redisCommand(c->rd, "ZRANGE %spool 0 -1", c->kp);
+    if (pool && pool->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < pool->elements; i++) {
+            bool found = false;
+            for (int k = 0; k < PQntuples(t) && !found; k++)
+                found = !strcmp(PQgetvalue(t, k, 0), pool->element[i]->str);
+            if (!found)
+                fn(c, pool->element[i]->str);
+        }
+    freeReplyObject(pool);
+}
+
+static void report_stray(struct ctx *c, const char *id)
+{
+    diff(c, "job %s is in the Redis pool but its ticket is not open or assigned in PostgreSQL", id);
+}
+
+static void remove_stray(struct ctx *c, const char *id)
+{
+    freeReplyObject(redisCommand(c->rd, "ZREM %spool %s", c->kp, id));
+    freeReplyObject(redisCommand(c->rd, "HSET %sjob:%s state closed", c->kp, id));
+}
+
 static int run_check(struct gss_config *cfg)
 {
     struct ctx c;
@@ -221,19 +248,7 @@ static int run_check(struct gss_config *cfg)
                  held, total);
         freeReplyObject(h);
     }
-    /* Jobs on the board that PostgreSQL does not have open. */
-    redisReply *pool = redisCommand(c.rd, "ZRANGE %spool 0 -1", c.kp);
-    if (pool && pool->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i < pool->elements; i++) {
-            bool found = false;
-            for (int k = 0; k < n; k++)
-                if (!strcmp(PQgetvalue(t, k, 0), pool->element[i]->str))
-                    found = true;
-            if (!found)
-                diff(&c, "job %s is in the Redis pool but its ticket is not open or assigned in PostgreSQL",
-                     pool->element[i]->str);
-        }
-    freeReplyObject(pool);
+    for_each_stray_job(&c, t, report_stray);
     PQclear(t);
     /* Technicians' active counts. */
     PGresult *a = PQexecParams(c.pg, active_sql, 1, NULL, &region, NULL, NULL, 0);
@@ -295,20 +310,7 @@ static int run_rebuild(struct gss_config *cfg)
         return 2;
     }
     int n = PQntuples(t), opened = 0;
-    /* Jobs on the board that should not be there. */
-    redisReply *pool = redisCommand(c.rd, "ZRANGE %spool 0 -1", c.kp);
-    if (pool && pool->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i < pool->elements; i++) {
-            bool found = false;
-            for (int k = 0; k < n; k++)
-                if (!strcmp(PQgetvalue(t, k, 0), pool->element[i]->str))
-                    found = true;
-            if (!found) {
-                freeReplyObject(redisCommand(c.rd, "ZREM %spool %s", c.kp, pool->element[i]->str));
-                freeReplyObject(redisCommand(c.rd, "HSET %sjob:%s state closed", c.kp, pool->element[i]->str));
-            }
-        }
-    freeReplyObject(pool);
+    for_each_stray_job(&c, t, remove_stray);
     for (int i = 0; i < n; i++) {
         const char *id = PQgetvalue(t, i, 0);
         int         total = atoi(PQgetvalue(t, i, 7));

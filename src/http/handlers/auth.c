@@ -63,18 +63,6 @@ static void answer_unavailable(struct http_req *req)
     http_error(req, 503, "unavailable", "the service is temporarily unavailable; try again");
 }
 
-static bool username_ok(const char *s, size_t n)
-{
-    if (n < 3 || n > 32)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* ---- rehash on login ---------------------------------------------------- */
 
 struct rehash_ctx {
@@ -302,7 +290,7 @@ void h_auth_login(struct http_req *req)
         for (size_t i = 0; i < ul; i++)
             low[i] = (us[i] >= 'A' && us[i] <= 'Z') ? (char)(us[i] | 0x20) : us[i];
         low[ul] = '\0';
-        if (username_ok(low, ul)) {
+        if (auth_username_valid(low, ul)) {
             memcpy(lc->account, low, ul + 1);
             lc->well_formed = true;
         }

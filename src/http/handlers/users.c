@@ -81,18 +81,6 @@ static void input_free(struct user_input *in)
     in->doc = NULL;
 }
 
-static bool is_username(const char *s, size_t n)
-{
-    if (n < 3 || n > 32)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* 1..100 characters (code points; yyjson has checked the UTF-8), no control
  * characters, not only spaces. */
 static bool is_name(const char *s, size_t n)
@@ -150,7 +138,7 @@ static bool read_input(struct http_req *req, bool creating, struct user_input *i
     bool        present, bad = false;
 
     in->username = str_member(root, "username", &present, &bad);
-    if (creating && (bad || !in->username || !is_username(in->username, strlen(in->username)))) {
+    if (creating && (bad || !in->username || !auth_username_valid(in->username, strlen(in->username)))) {
         field = "username";
         why = "3 to 32 characters of a-z, 0-9, _ . -";
         goto invalid;
