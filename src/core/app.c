@@ -135,6 +135,7 @@ int app_serve(struct gss_app *app)
         return 1;
     }
     pg.data = app;
+    pg_pool_set_statement_timeout(&pg, app->cfg.pg_statement_timeout_ms);
     if (rds_init(&redis, &loop, app->cfg.redis_url, "main") < 0 ||
         rds_init(&redis_sub, &loop, app->cfg.redis_url, "sub") < 0) {
         log_error("start", "bad GSS_REDIS_URL %s", app->cfg.redis_url);

@@ -412,6 +412,34 @@ int pg_pool_init(struct pg_pool *p, uv_loop_t *loop, const char *url, int size, 
 }
 
 /* The backoff before a reconnect, or the deadline of a connect under way. */
+int pg_pool_set_statement_timeout(struct pg_pool *p, int64_t ms)
+{
+    if (ms <= 0)
+        return 0;
+    char opt[64];
+    snprintf(opt, sizeof(opt), "-c statement_timeout=%lld", (long long)ms);
+    int i = 0;
+    for (; p->keywords[i]; i++)
+        if (!strcmp(p->keywords[i], "options")) {
+            /* keep what the URL asked for; ours comes after it */
+            size_t n = strlen(p->values[i]) + 1 + strlen(opt) + 1;
+            char *v = xmalloc(n);
+            snprintf(v, n, "%s %s", p->values[i], opt);
+            free(p->values[i]);
+            p->values[i] = v;
+            return 0;
+        }
+    /* init allocated room for three extra keywords; hostaddr and
+     * application_name may have used two */
+    p->keywords = xrealloc(p->keywords, (size_t)(i + 2) * sizeof(char *));
+    p->values = xrealloc(p->values, (size_t)(i + 2) * sizeof(char *));
+    p->keywords[i] = xstrdup("options");
+    p->values[i] = xstrdup(opt);
+    p->keywords[i + 1] = NULL;
+    p->values[i + 1] = NULL;
+    return 0;
+}
+
 static void retry_cb(uv_timer_t *t)
 {
     struct pg_conn *c = t->data;

@@ -52,6 +52,10 @@ struct pg_pool {
 /* Parses the URL/conninfo; resolves a host name once, here, so that the
  * loop never waits on DNS. Returns 0 or -1 with err filled. */
 int  pg_pool_init(struct pg_pool *p, uv_loop_t *loop, const char *url, int size, char *err, size_t errlen);
+/* Every statement on the pool's connections is cancelled by PostgreSQL
+ * after ms (the query's callback gets PG_ERR_SQL 57014), so a stuck query or
+ * lock wait cannot hold a request forever. Call before pg_pool_start. */
+int  pg_pool_set_statement_timeout(struct pg_pool *p, int64_t ms);
 void pg_pool_start(struct pg_pool *p);
 /* Fails what is queued, closes every connection; handles close on the loop. */
 void pg_pool_close(struct pg_pool *p);

@@ -67,6 +67,11 @@ static void answer_pg_error(struct http_req *req, enum pg_err err, const char *s
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
         return;
     }
+    if (state && !strcmp(state, "57014")) { /* statement_timeout: busy, not broken */
+        log_warn("tickets", "query cancelled after GSS_PG_STATEMENT_TIMEOUT_MS");
+        http_error(req, 503, "unavailable", "the database did not answer in time; try again");
+        return;
+    }
     log_error("tickets", "query failed: %s %s", state ? state : "", msg ? msg : "");
     http_error(req, 500, "internal", "the request failed");
 }
@@ -98,7 +103,8 @@ static void on_inserted(void *ud, PGresult *res, enum pg_err err, const char *st
     if (err != PG_OK) {
         if (err == PG_ERR_SQL && state && !strcmp(state, "23503"))
             http_error(req, 422, "validation_failed", "customer_id: no such customer");
-        else if (err == PG_ERR_SQL && state && (!strncmp(state, "22", 2) || !strcmp(state, "23514")))
+        else if (err == PG_ERR_SQL && state && (!strncmp(state, "22", 2) || !strcmp(state, "23514")) &&
+                 strcmp(state, "57014") != 0)
             http_error(req, 422, "validation_failed", "scheduled_at: not a valid date and time");
         else
             answer_pg_error(req, err, state, msg);
