@@ -171,7 +171,7 @@ describe('a ticket for two technicians, claimed live', { skip: SKIP }, () => {
     await login(cs.page, 'cs1');
     await cs.page.waitForURL(/#\/tiket$/, { timeout: T });
     await cs.page.locator('.state-empty', { hasText: 'Belum ada tiket' }).waitFor({ timeout: T });
-    assert.equal(await cs.page.locator('.live').getAttribute('data-state'), 'live');
+    await cs.page.locator('.live[data-state=\"live\"]').waitFor({ timeout: T }); // the socket may still be connecting
     await shot(cs.page, 'cs-tickets-empty-desktop');
   });
 
