@@ -1,6 +1,8 @@
 #include "pool/redis.h"
 
 #include "pool/redis_uv.h"
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +179,23 @@ int rds_init(struct rds *r, uv_loop_t *loop, const char *url, const char *name)
     }
     if (slash)
         r->db = atoi(slash + 1);
+    /* A host name is resolved here, once, before the loop runs: hiredis
+     * would otherwise call getaddrinfo on the loop at every reconnect. */
+    struct in_addr  a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, r->host, &a4) != 1 && inet_pton(AF_INET6, r->host, &a6) != 1) {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+        if (getaddrinfo(r->host, NULL, &hints, &res) == 0 && res) {
+            void *addr = res->ai_family == AF_INET ? (void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
+                                                   : (void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+            inet_ntop(res->ai_family, addr, r->host, sizeof(r->host));
+        } else {
+            /* DNS down at start: keep the name (hiredis resolves it per connect) rather than not start. */
+            log_warn("redis", "%s: cannot resolve %s now; will resolve at each connect", name, r->host);
+        }
+        if (res)
+            freeaddrinfo(res);
+    }
     uv_timer_init(loop, &r->retry);
     r->retry.data = r;
     uv_timer_init(loop, &r->watchdog);
