@@ -808,7 +808,9 @@ function childEnv(vars) {
  * GSS_UPLOAD_DIR=<temp>, GSS_ARGON2_FAST=1, GSS_LOG_LEVEL=info, then env
  * (overrides; null removes a variable). Without GSS_REDIS_URL / GSS_DATABASE_URL
  * in env it uses the given redis (from startRedis) / database (from
- * createDatabase) or makes new ones. Resolves once GET /healthz answers 200.
+ * createDatabase) or makes new ones. Resolves once GET /healthz answers 200,
+ * and then /readyz too (waited for at most 5 s, so stores that are down on
+ * purpose only delay the start).
  *
  * Gssd: {port, url, proc, pid, redis, database, uploadDir,
  *   logs      parsed JSON objects of every stderr line that is JSON
@@ -929,7 +931,17 @@ export async function startGssd({ env = {}, args = [], redis, database, migrate 
       if (await probe(port, '/healthz')) { ready = true; break; }
       await sleep(50);
     }
-    if (ready) return g;
+    if (ready) {
+      // Serving is not the same as connected: give Redis and PostgreSQL up to
+      // 5 s to come up (/readyz), so a test's first request does not race the
+      // connections. Tests that start with a store down simply go on after that.
+      const t1 = Date.now();
+      while (Date.now() - t1 < 5000 && child.alive()) {
+        if (await probe(port, '/readyz')) break;
+        await sleep(20);
+      }
+      return g;
+    }
 
     const exitedEarly = !child.alive();
     if (child.alive()) {
