@@ -119,7 +119,7 @@ run_ctest() {
   rc=${PIPESTATUS[0]}
   set -e
   if [ "$rc" -eq 0 ]; then
-    flaky=$(grep -oE 'Test +#[0-9]+: [^ ]+ \.+\*\*\*Failed' "$log" | awk '{print $3}' | sort -u | tr '\n' ' ')
+    flaky=$(grep -oE 'Test +#[0-9]+: [^ ]+ \.+\*\*\*Failed' "$log" | awk '{print $3}' | sort -u | tr '\n' ' ' || true)
     [ -z "$flaky" ] || say "needed a second run in build/$tree (flaky, fix them): $flaky"
   fi
   line=$(grep -E '[0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
