@@ -940,6 +940,9 @@ export async function startGssd({ env = {}, args = [], redis, database, migrate 
         if (await probe(port, '/readyz')) break;
         await sleep(20);
       }
+      // Let the server finish closing the probes' connections, so a test
+      // that counts connections (GSS_MAX_CONNS) starts from zero.
+      await sleep(50);
       return g;
     }
 
