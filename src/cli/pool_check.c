@@ -190,21 +190,32 @@ static void remove_stray(struct ctx *c, const char *id)
     freeReplyObject(redisCommand(c->rd, "HSET %sjob:%s state closed", c->kp, id));
 }
 
-static int run_check(struct gss_config *cfg)
+/* Connects to both stores and reads the tickets the pool should hold;
+ * NULL (everything closed, the error printed) when either fails. */
+static PGresult *start(struct gss_config *cfg, struct ctx *c, const char *cmd)
 {
-    struct ctx c;
-    if (connect_all(cfg, &c) < 0) {
-        disconnect_all(&c);
-        return 2;
+    if (connect_all(cfg, c) < 0) {
+        disconnect_all(c);
+        return NULL;
     }
     const char *region = cfg->region;
-    PGresult   *t = PQexecParams(c.pg, tickets_sql, 1, NULL, &region, NULL, NULL, 0);
+    PGresult   *t = PQexecParams(c->pg, tickets_sql, 1, NULL, &region, NULL, NULL, 0);
     if (PQresultStatus(t) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "gssd check: %s", PQresultErrorMessage(t));
+        fprintf(stderr, "gssd %s: %s", cmd, PQresultErrorMessage(t));
         PQclear(t);
-        disconnect_all(&c);
-        return 2;
+        disconnect_all(c);
+        return NULL;
     }
+    return t;
+}
+
+static int run_check(struct gss_config *cfg)
+{
+    struct ctx  c;
+    const char *region = cfg->region;
+    PGresult   *t = start(cfg, &c, "check");
+    if (!t)
+        return 2;
     struct buf key = {0}, got = {0}, want = {0};
     int        n = PQntuples(t);
     for (int i = 0; i < n; i++) {
@@ -296,19 +307,11 @@ static int run_check(struct gss_config *cfg)
 
 static int run_rebuild(struct gss_config *cfg)
 {
-    struct ctx c;
-    if (connect_all(cfg, &c) < 0) {
-        disconnect_all(&c);
-        return 2;
-    }
+    struct ctx  c;
     const char *region = cfg->region;
-    PGresult   *t = PQexecParams(c.pg, tickets_sql, 1, NULL, &region, NULL, NULL, 0);
-    if (PQresultStatus(t) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "gssd rebuild-pool: %s", PQresultErrorMessage(t));
-        PQclear(t);
-        disconnect_all(&c);
+    PGresult   *t = start(cfg, &c, "rebuild-pool");
+    if (!t)
         return 2;
-    }
     int n = PQntuples(t), opened = 0;
     for_each_stray_job(&c, t, remove_stray);
     for (int i = 0; i < n; i++) {
