@@ -13,11 +13,13 @@ BOOKWORM_PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
   libuv1-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libhpdf-dev
   libqrencode-dev libargon2-dev libcmocka-dev
+  fonts-liberation2
   redis-server redis-tools postgresql postgresql-client
 )
 TRIXIE_PKGS=(libllhttp-dev libyyjson-dev libmbedtls-dev)
 # Extra packages only the test/bench side needs.
-TEST_PKGS=(nodejs npm chromium wrk nginx-light procps psmisc clang libclang-rt-14-dev)
+TEST_PKGS=(nodejs npm chromium wrk nginx-light procps psmisc clang libclang-rt-14-dev
+  qpdf poppler-utils zbar-tools)
 
 want=("${BOOKWORM_PKGS[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${TEST_PKGS[@]}"); fi

@@ -5,25 +5,39 @@
  *
  * Rule: admin, cs and sales may; a technician (ts) may while holding an
  * unreleased slot of the ticket (a row in assignments with released_at IS
- * NULL). A request without a session may not.
+ * NULL). No session (s NULL), another role, or a ticket id <= 0: may not.
  *
- * auth_ticket_access(req, ticket_id, cb) calls cb(req, allowed) exactly once,
- * unless PostgreSQL cannot answer: then it answers the request itself with
- * 503 unavailable and cb is NOT called. For roles that need no lookup cb runs
- * before auth_ticket_access returns (set up any state first). When allowed
- * is false the caller answers; 404 not_found is the usual choice, so that a
- * technician cannot probe which tickets exist.
+ * auth_ticket_access(pg, s, ticket_id, cb, ud): cb(ud, verdict) runs exactly
+ * once, whatever happens.
+ *   - Everything but a technician needs no lookup: cb runs BEFORE the call
+ *     returns (set up any state first).
+ *   - A technician: cb runs later, never from inside the call, with
+ *     AUTH_ACCESS_ALLOWED or AUTH_ACCESS_DENIED from PostgreSQL's answer, or
+ *     AUTH_ACCESS_UNAVAILABLE if PostgreSQL failed or could not take the
+ *     query (then on the next loop turn, from a timer on pg->loop).
+ * The caller answers every verdict: denied is usually 404 not_found, so that
+ * a technician cannot probe which tickets exist; unavailable is 503.
+ *
+ * s is only read during the call (the caller keeps its reference); pg must
+ * outlive the query. Loop thread only.
  */
 #ifndef GSS_AUTH_ACCESS_H
 #define GSS_AUTH_ACCESS_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
-#include "http/http.h"
+struct pg_pool;
+struct auth_session;
 
-typedef void (*auth_access_cb)(struct http_req *req, bool allowed);
+enum auth_access_verdict {
+    AUTH_ACCESS_ALLOWED = 0,
+    AUTH_ACCESS_DENIED,
+    AUTH_ACCESS_UNAVAILABLE, /* PostgreSQL failed while answering */
+};
 
-void auth_ticket_access(struct http_req *req, int64_t ticket_id, auth_access_cb cb);
+typedef void (*auth_access_cb)(void *ud, int verdict);
+
+void auth_ticket_access(struct pg_pool *pg, const struct auth_session *s, int64_t ticket_id, auth_access_cb cb,
+                        void *ud);
 
 #endif

@@ -15,15 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "core/app.h"
+#include "core/config.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/password.h"
-#include "http/server.h"
-#include "http/ws.h"
-#include "pool/redis.h"
-#include "pool/sub.h"
+#include "store/redis.h"
+#include "store/sub.h"
 
 /* Above this many cached sessions new ones are served but not cached: the
  * cache is an optimisation and must not be a way to grow our memory. */
@@ -37,9 +35,13 @@ struct cache_ent {
 };
 
 struct auth_state {
-    struct gss_app    *app;
-    struct cache_ent **tab; /* owned: cap chains (cap a power of two) */
-    size_t             cap, n;
+    uv_loop_t               *loop;
+    const struct gss_config *cfg;   /* not owned */
+    struct rds              *redis; /* commands and scripts; not owned */
+    struct sub_state        *sub;   /* invalidations arrive here; its connection's state gates caching */
+    struct auth_events       ev;    /* the layers above, told of ended sessions (may be all NULL) */
+    struct cache_ent       **tab;   /* owned: cap chains (cap a power of two) */
+    size_t                   cap, n;
     /* Bumped by every invalidation and flush. A Redis read started before
      * one may have read what was just ended, so its result is used for the
      * request that asked (which came first) but not cached. */
@@ -102,7 +104,7 @@ static void script_init(struct rds_script *s, const char *name, const char *src,
 
 static const char *prefix(const struct auth_state *st)
 {
-    return st->app->cfg.redis_prefix;
+    return st->cfg->redis_prefix;
 }
 
 static void key_sess(const struct auth_state *st, const char *th, char *out)
@@ -115,77 +117,14 @@ static void key_usess(const struct auth_state *st, int64_t uid, char *out)
     snprintf(out, KEY_MAX, "%s:usess:%lld", prefix(st), (long long)uid);
 }
 
-static bool is_b64url(char ch)
-{
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
-}
-
-/* Copies p[0..n) into out if it is shaped like one of our tokens. */
-static bool take_token(const char *p, size_t n, char out[CRYPTO_TOKEN_SIZE])
-{
-    if (n != CRYPTO_TOKEN_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!is_b64url(p[i]))
-            return false;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return true;
-}
-
-static bool is_space(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
-
-bool auth_request_token(const struct http_req *req, char out[CRYPTO_TOKEN_SIZE], bool *via_cookie)
-{
-    size_t      n;
-    const char *a = http_header(req, "Authorization", &n);
-    if (a) {
-        /* An Authorization header decides alone: a bad one is not rescued by
-         * a cookie, so a client never runs as someone it did not name. */
-        *via_cookie = false;
-        if (n < 7 || strncasecmp(a, "Bearer ", 7) != 0)
-            return false;
-        const char *p = a + 7, *end = a + n;
-        while (p < end && is_space(*p))
-            p++;
-        while (end > p && is_space(end[-1]))
-            end--;
-        return take_token(p, (size_t)(end - p), out);
-    }
-    const char *c = http_header(req, "Cookie", &n);
-    if (!c)
-        return false;
-    *via_cookie = true;
-    static const char name[] = AUTH_COOKIE_NAME;
-    const size_t      nl = sizeof(name) - 1;
-    const char       *p = c, *end = c + n;
-    while (p < end) {
-        const char *semi = memchr(p, ';', (size_t)(end - p));
-        const char *stop = semi ? semi : end;
-        while (p < stop && is_space(*p))
-            p++;
-        const char *vend = stop;
-        while (vend > p && is_space(vend[-1]))
-            vend--;
-        if ((size_t)(vend - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=' &&
-            take_token(p + nl + 1, (size_t)(vend - p - nl - 1), out))
-            return true;
-        p = semi ? semi + 1 : end;
-    }
-    return false;
-}
-
-void auth_cookie_value(struct gss_app *app, const char *token, struct buf *out)
+void auth_cookie_value(const struct gss_config *cfg, const char *token, struct buf *out)
 {
     if (token)
         buf_printf(out, AUTH_COOKIE_NAME "=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Lax", token,
-                   (long long)app->cfg.session_ttl_s);
+                   (long long)cfg->session_ttl_s);
     else
         buf_puts(out, AUTH_COOKIE_NAME "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
-    if (app->cfg.cookie_secure)
+    if (cfg->cookie_secure)
         buf_puts(out, "; Secure");
 }
 
@@ -204,8 +143,8 @@ static uint64_t th_hash(const char *th)
 
 static bool fresh(const struct auth_state *st, const struct auth_session *s)
 {
-    uint64_t now = uv_now(st->app->loop);
-    return now - s->cached_at_ms < (uint64_t)st->app->cfg.session_cache_ms;
+    uint64_t now = uv_now(st->loop);
+    return now - s->cached_at_ms < (uint64_t)st->cfg->session_cache_ms;
 }
 
 static void cache_unlink(struct auth_state *st, struct cache_ent **pp)
@@ -295,8 +234,7 @@ static void cache_grow(struct auth_state *st)
  * invalidation happened since the read began (gen). */
 static void cache_put(struct auth_state *st, struct auth_session *s, uint64_t gen)
 {
-    struct gss_app *app = st->app;
-    if (app->cfg.session_cache_ms <= 0 || !app->redis_sub || !app->redis_sub->up || gen != st->gen ||
+    if (st->cfg->session_cache_ms <= 0 || !st->sub || !st->sub->redis || !st->sub->redis->up || gen != st->gen ||
         st->n >= CACHE_MAX)
         return;
     cache_drop(st, s->token_hash);
@@ -335,8 +273,8 @@ static void on_inv_message(void *ud, const char *msg, size_t len)
         th[64] = '\0';
         cache_drop(st, th);
         /* A live board of an ended session must not keep receiving. */
-        if (st->app->hub)
-            ws_hub_close_session(st->app->hub, th);
+        if (st->ev.on_session_ended)
+            st->ev.on_session_ended(st->ev.ud, th);
         return;
     }
     if (len > 2 && len < 24 && msg[0] == 'u' && msg[1] == ':') {
@@ -347,8 +285,8 @@ static void on_inv_message(void *ud, const char *msg, size_t len)
         long long uid = strtoll(num, &end, 10);
         if (*end == '\0' && uid > 0) {
             cache_filter(st, of_user, uid);
-            if (st->app->hub)
-                ws_hub_close_user(st->app->hub, uid);
+            if (st->ev.on_user_killed)
+                st->ev.on_user_killed(st->ev.ud, uid);
             return;
         }
     }
@@ -438,43 +376,14 @@ static void on_ignored(redisAsyncContext *ac, void *reply, void *priv)
     (void)priv;
 }
 
-/* ---- the auth step ------------------------------------------------------ */
-
-static bool changes_state(enum http_method m)
-{
-    return m != HTTP_M_GET && m != HTTP_M_HEAD && m != HTTP_M_OPTIONS;
-}
-
-static void admit(struct http_req *req, struct auth_session *s, bool via_cookie, void (*next)(struct http_req *))
-{
-    /* Set before the checks so that even a refusal is logged with its user. */
-    req->session = auth_session_ref(s);
-    if (!(s->role & req->route->roles)) {
-        http_error(req, 403, "forbidden", "your role may not do this");
-        return;
-    }
-    /* A cookie is sent by the browser on its own, whoever made the page that
-     * triggers the request; the CSRF token only our page knows. Bearer
-     * tokens are never sent implicitly, so they need no second proof. */
-    if (via_cookie && changes_state(req->method) && !(req->route->flags & ROUTE_F_NO_CSRF)) {
-        size_t      n;
-        const char *h = http_header(req, AUTH_CSRF_HEADER, &n);
-        size_t      want = strlen(s->csrf);
-        if (!h || n != want || want == 0 || !crypto_eq(h, s->csrf, n)) {
-            http_error(req, 403, "csrf_failed", "the X-CSRF-Token header is missing or wrong");
-            return;
-        }
-    }
-    next(req);
-}
+/* ---- resolving a token hash --------------------------------------------- */
 
 struct fetch {
     struct auth_state *st;
-    struct http_req   *req;
-    void (*next)(struct http_req *);
-    uint64_t gen;
-    bool     via_cookie;
-    char     th[65];
+    auth_resolve_cb    cb;
+    void              *ud;
+    uint64_t           gen;
+    char               th[65];
 };
 
 /* Fills s from an HGETALL reply; false if a field is missing or malformed. */
@@ -520,81 +429,71 @@ static void on_fetched(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct fetch      *f = priv;
     struct auth_state *st = f->st;
-    struct http_req   *req = f->req;
     redisReply        *r = reply;
     (void)ac;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        http_error(req, 503, "unavailable", "sessions are unavailable; try again");
+        f->cb(f->ud, AUTH_RESOLVE_FAILED, NULL);
         goto out;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
         cache_drop(st, f->th);
-        http_error(req, 401, "unauthorized", "the session has expired or ended; log in again");
+        f->cb(f->ud, AUTH_RESOLVE_UNKNOWN, NULL);
         goto out;
     }
     struct auth_session *s = auth_session_new();
     if (!parse_session(r, s)) {
         auth_session_release(s);
         log_warn("auth", "malformed session %.12s... in Redis: refused", f->th);
-        http_error(req, 401, "unauthorized", "the session is not valid; log in again");
+        f->cb(f->ud, AUTH_RESOLVE_MALFORMED, NULL);
         goto out;
     }
     memcpy(s->token_hash, f->th, sizeof(s->token_hash));
-    s->cached_at_ms = uv_now(st->app->loop);
+    s->cached_at_ms = uv_now(st->loop);
     /* Slide the user's set along with the session (the session itself got
      * its EXPIRE right behind the HGETALL). */
     char key[KEY_MAX], ttl[24];
     key_usess(st, s->user_id, key);
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)st->app->cfg.session_ttl_s);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)st->cfg->session_ttl_s);
     const char *argv[3] = {"EXPIRE", key, ttl};
-    rds_cmd(st->app->redis, on_ignored, NULL, 3, argv, NULL);
+    rds_cmd(st->redis, on_ignored, NULL, 3, argv, NULL);
     cache_put(st, s, f->gen);
-    admit(req, s, f->via_cookie, f->next);
-    auth_session_release(s);
+    f->cb(f->ud, AUTH_RESOLVED, s); /* our reference goes to the callee */
 out:
     free(f);
 }
 
-void auth_hook(struct http_req *req, void (*next)(struct http_req *req))
+int auth_session_resolve(struct auth_state *st, const char *token_hash, struct auth_session **hit, auth_resolve_cb cb,
+                         void *ud)
 {
-    struct gss_app    *app = req->app;
-    struct auth_state *st = app->auth;
-    char               token[CRYPTO_TOKEN_SIZE];
-    bool               via_cookie = false;
-    if (!st || !auth_request_token(req, token, &via_cookie)) {
-        http_error(req, 401, "unauthorized", "log in first");
-        return;
-    }
-    char th[CRYPTO_TOKEN_HASH_SIZE];
-    crypto_token_hash(token, CRYPTO_TOKEN_LEN, th);
-    explicit_bzero(token, sizeof(token));
-    struct auth_session *s = app->cfg.session_cache_ms > 0 ? cache_get(st, th) : NULL;
+    *hit = NULL;
+    if (!st)
+        return -1;
+    struct auth_session *s = st->cfg->session_cache_ms > 0 ? cache_get(st, token_hash) : NULL;
     if (s) {
         st->hits++;
-        admit(req, s, via_cookie, next);
-        return;
+        *hit = auth_session_ref(s);
+        return 1;
     }
     st->misses++;
     struct fetch *f = xcalloc(1, sizeof(*f));
     f->st = st;
-    f->req = req;
-    f->next = next;
+    f->cb = cb;
+    f->ud = ud;
     f->gen = st->gen;
-    f->via_cookie = via_cookie;
-    memcpy(f->th, th, sizeof(f->th));
+    snprintf(f->th, sizeof(f->th), "%s", token_hash);
     char key[KEY_MAX], ttl[24];
-    key_sess(st, th, key);
+    key_sess(st, f->th, key);
     const char *get[2] = {"HGETALL", key};
-    if (rds_cmd(app->redis, on_fetched, f, 2, get, NULL) < 0) {
+    if (rds_cmd(st->redis, on_fetched, f, 2, get, NULL) < 0) {
         free(f);
-        http_error(req, 503, "unavailable", "sessions are unavailable; try again");
-        return;
+        return -1;
     }
     /* The sliding expiry: every read from Redis pushes the end out again.
      * Harmless on a key that no longer exists. */
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)app->cfg.session_ttl_s);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)st->cfg->session_ttl_s);
     const char *exp[3] = {"EXPIRE", key, ttl};
-    rds_cmd(app->redis, on_ignored, NULL, 3, exp, NULL);
+    rds_cmd(st->redis, on_ignored, NULL, 3, exp, NULL);
+    return 0;
 }
 
 /* ---- creating and ending sessions -------------------------------------- */
@@ -617,10 +516,10 @@ static void on_created(struct rgroup *g)
         char key[KEY_MAX];
         key_sess(st, op->s->token_hash, key);
         const char *argv[2] = {"DEL", key};
-        rds_cmd(st->app->redis, on_ignored, NULL, 2, argv, NULL);
+        rds_cmd(st->redis, on_ignored, NULL, 2, argv, NULL);
         op->cb(op->ud, -1, NULL, NULL);
     } else {
-        op->s->cached_at_ms = uv_now(st->app->loop);
+        op->s->cached_at_ms = uv_now(st->loop);
         cache_put(st, op->s, st->gen);
         op->cb(op->ud, 0, auth_session_ref(op->s), op->token);
     }
@@ -629,11 +528,10 @@ static void on_created(struct rgroup *g)
     free(op);
 }
 
-int auth_session_create(struct gss_app *app, int64_t uid, unsigned role, const char *name, const char *username,
+int auth_session_create(struct auth_state *st, int64_t uid, unsigned role, const char *name, const char *username,
                         auth_create_cb cb, void *ud)
 {
-    struct auth_state *st = app->auth;
-    if (!st || !app->redis->up || strlen(name) >= AUTH_NAME_MAX || strlen(username) >= AUTH_USERNAME_MAX)
+    if (!st || !st->redis->up || strlen(name) >= AUTH_NAME_MAX || strlen(username) >= AUTH_USERNAME_MAX)
         return -1;
     struct create_op *op = xcalloc(1, sizeof(*op));
     rg_init(&op->g, on_created);
@@ -655,13 +553,13 @@ int auth_session_create(struct gss_app *app, int64_t uid, unsigned role, const c
     char ksess[KEY_MAX], kuser[KEY_MAX], ttl[24], uidb[24];
     key_sess(st, s->token_hash, ksess);
     key_usess(st, uid, kuser);
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)app->cfg.session_ttl_s);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)st->cfg->session_ttl_s);
     snprintf(uidb, sizeof(uidb), "%lld", (long long)uid);
     const char *put[12] = {ksess,  ttl,     "uid",      uidb,        "role", s->role_name,
                            "name", s->name, "username", s->username, "csrf", s->csrf};
-    rg_eval(&op->g, app->redis, NULL, &st->s_put, 12, put);
+    rg_eval(&op->g, st->redis, NULL, &st->s_put, 12, put);
     const char *add[3] = {kuser, ttl, s->token_hash};
-    rg_eval(&op->g, app->redis, NULL, &st->s_add, 3, add);
+    rg_eval(&op->g, st->redis, NULL, &st->s_add, 3, add);
     if (!rg_seal(&op->g))
         goto fail;
     return 0;
@@ -685,10 +583,9 @@ static void on_ended(struct rgroup *g)
     free(op);
 }
 
-int auth_session_end(struct gss_app *app, const struct auth_session *s, auth_done_cb cb, void *ud)
+int auth_session_end(struct auth_state *st, const struct auth_session *s, auth_done_cb cb, void *ud)
 {
-    struct auth_state *st = app->auth;
-    if (!st || !app->redis->up)
+    if (!st || !st->redis->up)
         return -1;
     /* Copied first: dropping the cache entry may free s if the caller's
      * reference is the cache's own. */
@@ -705,11 +602,11 @@ int auth_session_end(struct gss_app *app, const struct auth_session *s, auth_don
     key_sess(st, th, ksess);
     key_usess(st, uid, kuser);
     const char *del[2] = {"DEL", ksess};
-    rg_cmd(&op->g, app->redis, NULL, 2, del, NULL);
+    rg_cmd(&op->g, st->redis, NULL, 2, del, NULL);
     const char *srem[3] = {"SREM", kuser, th};
-    rg_cmd(&op->g, app->redis, NULL, 3, srem, NULL);
+    rg_cmd(&op->g, st->redis, NULL, 3, srem, NULL);
     const char *pub[3] = {"PUBLISH", st->chan, th};
-    rg_cmd(&op->g, app->redis, NULL, 3, pub, NULL);
+    rg_cmd(&op->g, st->redis, NULL, 3, pub, NULL);
     if (!rg_seal(&op->g)) {
         free(op);
         return -1;
@@ -738,7 +635,7 @@ static void on_members(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct kill_op    *op = priv;
     struct auth_state *st = op->st;
-    struct rds        *rd = st->app->redis;
+    struct rds        *rd = st->redis;
     redisReply        *r = reply;
     (void)ac;
     rg_init(&op->g, on_killed);
@@ -778,10 +675,9 @@ static void on_members(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
-int auth_kill_user(struct gss_app *app, int64_t uid, auth_done_cb cb, void *ud)
+int auth_kill_user(struct auth_state *st, int64_t uid, auth_done_cb cb, void *ud)
 {
-    struct auth_state *st = app->auth;
-    if (!st || !app->redis->up)
+    if (!st || !st->redis->up)
         return -1;
     invalidate_user(st, uid);
     struct kill_op *op = xcalloc(1, sizeof(*op));
@@ -792,7 +688,7 @@ int auth_kill_user(struct gss_app *app, int64_t uid, auth_done_cb cb, void *ud)
     char kuser[KEY_MAX];
     key_usess(st, uid, kuser);
     const char *argv[2] = {"SMEMBERS", kuser};
-    if (rds_cmd(app->redis, on_members, op, 2, argv, NULL) < 0) {
+    if (rds_cmd(st->redis, on_members, op, 2, argv, NULL) < 0) {
         free(op);
         return -1;
     }
@@ -830,7 +726,7 @@ static void on_peek(struct rgroup *g, int tag, redisReply *r)
 static void on_peeked(struct rgroup *g)
 {
     struct throttle_op      *op = (struct throttle_op *)g;
-    const struct gss_config *cfg = &op->st->app->cfg;
+    const struct gss_config *cfg = op->st->cfg;
     if (g->failed) {
         op->cb(op->ud, -1, 0);
         free(op);
@@ -855,10 +751,9 @@ static void on_peeked(struct rgroup *g)
     free(op);
 }
 
-int auth_throttle_check(struct gss_app *app, const char *account, const char *addr, auth_throttle_cb cb, void *ud)
+int auth_throttle_check(struct auth_state *st, const char *account, const char *addr, auth_throttle_cb cb, void *ud)
 {
-    struct auth_state *st = app->auth;
-    if (!st || !app->redis->up)
+    if (!st || !st->redis->up)
         return -1;
     struct throttle_op *op = xcalloc(1, sizeof(*op));
     rg_init(&op->g, on_peeked);
@@ -874,9 +769,9 @@ int auth_throttle_check(struct gss_app *app, const char *account, const char *ad
         op->slot[i].tag = i;
     }
     const char *a[1] = {ku};
-    rg_eval(&op->g, app->redis, &op->slot[0], &st->s_peek, 1, a);
+    rg_eval(&op->g, st->redis, &op->slot[0], &st->s_peek, 1, a);
     const char *b[1] = {ki};
-    rg_eval(&op->g, app->redis, &op->slot[1], &st->s_peek, 1, b);
+    rg_eval(&op->g, st->redis, &op->slot[1], &st->s_peek, 1, b);
     if (!rg_seal(&op->g)) {
         free(op);
         return -1;
@@ -907,22 +802,21 @@ static void on_fail_counted(redisAsyncContext *ac, void *reply, void *priv)
     fail_step(priv);
 }
 
-void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr, void (*done)(void *ud), void *ud)
+void auth_throttle_fail(struct auth_state *st, const char *account, const char *addr, void (*done)(void *ud), void *ud)
 {
-    struct auth_state *st = app->auth;
-    struct fail_op    *op = xcalloc(1, sizeof(*op));
+    struct fail_op *op = xcalloc(1, sizeof(*op));
     op->pending = 3; /* two counters, plus this function's own step */
     op->done = done;
     op->ud = ud;
     if (st) {
         char key[KEY_MAX], win[24];
-        snprintf(win, sizeof(win), "%lld", (long long)app->cfg.login_window_s);
+        snprintf(win, sizeof(win), "%lld", (long long)st->cfg->login_window_s);
         key_fail(st, "u", account, key);
         const char *a[2] = {key, win};
-        if (rds_evalsha(app->redis, &st->s_fail, 1, 2, a, NULL, on_fail_counted, op) < 0)
+        if (rds_evalsha(st->redis, &st->s_fail, 1, 2, a, NULL, on_fail_counted, op) < 0)
             op->pending--;
         key_fail(st, "ip", addr, key);
-        if (rds_evalsha(app->redis, &st->s_fail, 1, 2, a, NULL, on_fail_counted, op) < 0)
+        if (rds_evalsha(st->redis, &st->s_fail, 1, 2, a, NULL, on_fail_counted, op) < 0)
             op->pending--;
     } else {
         op->pending -= 2;
@@ -930,52 +824,49 @@ void auth_throttle_fail(struct gss_app *app, const char *account, const char *ad
     fail_step(op);
 }
 
-void auth_throttle_reset(struct gss_app *app, const char *account)
+void auth_throttle_reset(struct auth_state *st, const char *account)
 {
-    struct auth_state *st = app->auth;
     if (!st)
         return;
     char key[KEY_MAX];
     key_fail(st, "u", account, key);
     const char *argv[2] = {"DEL", key};
-    rds_cmd(app->redis, on_ignored, NULL, 2, argv, NULL);
+    rds_cmd(st->redis, on_ignored, NULL, 2, argv, NULL);
 }
 
-void auth_count_login(struct gss_app *app, enum auth_login_result r)
+void auth_count_login(struct auth_state *st, enum auth_login_result r)
 {
-    if (app->auth && (unsigned)r < 3)
-        app->auth->logins[r]++;
+    if (st && (unsigned)r < 3)
+        st->logins[r]++;
 }
 
 /* ---- module life -------------------------------------------------------- */
 
-static void on_warm(void *ud, int result)
-{
-    (void)ud;
-    (void)result;
-}
-
-int auth_start(struct gss_app *app)
+struct auth_state *auth_start(uv_loop_t *loop, const struct gss_config *cfg, struct rds *redis, struct sub_state *sub)
 {
     struct auth_state *st = xcalloc(1, sizeof(*st));
-    st->app = app;
+    st->loop = loop;
+    st->cfg = cfg;
+    st->redis = redis;
+    st->sub = sub;
     st->cap = CACHE_MIN_BUCKETS;
     st->tab = xcalloc(st->cap, sizeof(*st->tab));
-    snprintf(st->chan, sizeof(st->chan), "%s:sessinv", app->cfg.redis_prefix);
+    snprintf(st->chan, sizeof(st->chan), "%s:sessinv", cfg->redis_prefix);
     script_init(&st->s_put, "auth_put", lua_put, sizeof(lua_put) - 1);
     script_init(&st->s_add, "auth_add", lua_add, sizeof(lua_add) - 1);
     script_init(&st->s_fail, "auth_fail", lua_fail, sizeof(lua_fail) - 1);
     script_init(&st->s_peek, "auth_peek", lua_peek, sizeof(lua_peek) - 1);
-    app->auth = st;
-    if (sub_register(app->sub, st->chan, on_inv_message, on_resync, st) < 0) {
+    if (sub_register(sub, st->chan, on_inv_message, on_resync, st) < 0) {
         log_error("auth", "cannot subscribe to %s: too many channels", st->chan);
-        return -1;
+        free(st->tab);
+        free(st);
+        return NULL;
     }
-    uv_timer_init(app->loop, &st->sweep);
+    uv_timer_init(loop, &st->sweep);
     st->sweep.data = st;
     st->sweep_open = true;
-    if (app->cfg.session_cache_ms > 0) {
-        uint64_t every = (uint64_t)app->cfg.session_cache_ms;
+    if (cfg->session_cache_ms > 0) {
+        uint64_t every = (uint64_t)cfg->session_cache_ms;
         if (every < 1000)
             every = 1000;
         if (every > 60000)
@@ -983,36 +874,35 @@ int auth_start(struct gss_app *app)
         uv_timer_start(&st->sweep, on_sweep, every, every);
     }
     uv_unref((uv_handle_t *)&st->sweep); /* it never keeps the loop alive */
-    app->http->auth = auth_hook;
-    /* Make the dummy hash for unknown-user logins now, off the loop, so the
-     * first such login costs the same as any other. */
-    password_verify_async(app->loop, NULL, "-", 1, on_warm, NULL);
-    return 0;
+    /* The dummy hash for unknown-user logins is made before serving
+     * (password_dummy_prepare in main.c). */
+    return st;
 }
 
-void auth_stop(struct gss_app *app)
+void auth_set_events(struct auth_state *st, const struct auth_events *ev)
 {
-    struct auth_state *st = app->auth;
+    st->ev = *ev;
+}
+
+void auth_stop(struct auth_state *st)
+{
     if (!st || !st->sweep_open)
         return;
     st->sweep_open = false;
     uv_close((uv_handle_t *)&st->sweep, NULL);
 }
 
-void auth_free(struct gss_app *app)
+void auth_free(struct auth_state *st)
 {
-    struct auth_state *st = app->auth;
     if (!st)
         return;
     cache_filter(st, NULL, 0);
     free(st->tab);
     free(st);
-    app->auth = NULL;
 }
 
-void auth_metrics(struct gss_app *app, struct buf *b)
+void auth_metrics(const struct auth_state *st, struct buf *b)
 {
-    struct auth_state *st = app->auth;
     if (!st)
         return;
     buf_printf(b,

@@ -1,6 +1,7 @@
 /*
- * auth: sessions in Redis, their in-process cache, the server's auth step,
- * and the failed-login throttle. docs/auth.md is the long version.
+ * auth: sessions in Redis, their in-process cache, resolving a token hash to
+ * a session, invalidation, and the failed-login throttle. docs/auth.md is the
+ * long version.
  *
  * Sessions. A login makes a 256-bit random token (crypto_token) and a CSRF
  * token; Redis keeps only the token's hash:
@@ -20,18 +21,22 @@
  * nothing is cached, and the cache is flushed whenever it drops or comes
  * back (messages may have been missed).
  *
- * The auth step (auth_hook, installed as app->http->auth) runs for every
- * route with roles: token from `Authorization: Bearer` first, else the
- * gss_session cookie; 401 unauthorized (none, unknown, expired), 503
- * unavailable (Redis down and not cached), 403 forbidden (role not
- * admitted), 403 csrf_failed (cookie-authenticated POST/PUT/PATCH/DELETE
- * without the session's X-CSRF-Token, unless the route has ROUTE_F_NO_CSRF);
- * else it sets req->session (a reference) and calls next(req).
+ * Resolving. auth_session_resolve() turns a token hash into a session:
+ * from the cache when fresh, else from Redis (HGETALL, sliding the expiry).
+ * The HTTP auth step (src/http/auth_step.c) is its caller: it finds the
+ * token in the request, checks roles and CSRF, and answers 401/403/503.
+ * This module knows no HTTP types.
+ *
+ * Events. What the layers above must hear of (a live WebSocket board of an
+ * ended session must close) is reported through struct auth_events, set by
+ * the composition root: on_session_ended(token hash) when an invalidation
+ * message names one session, on_user_killed(uid) when it names a user.
  *
  * Callbacks: every function taking a callback returns 0 when the work was
  * queued (the callback then runs exactly once, later, on the loop thread)
- * or -1 when Redis is down right now (the callback will not run). Callback
- * status is 0 on success, -1 if Redis failed midway.
+ * or -1 when Redis is down right now, or the module is not started (st
+ * NULL): the callback will not run. Callback status is 0 on success, -1 if
+ * Redis failed midway. auth_session_resolve adds 1: answered from the cache.
  *
  * Threads: loop thread only.
  */
@@ -40,55 +45,82 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "auth/session.h"
 #include "core/buf.h"
-#include "core/crypto.h"
-#include "http/http.h"
 
-struct gss_app;
+struct auth_state;
+struct gss_config;
+struct rds;
+struct sub_state;
 
 #define AUTH_COOKIE_NAME "gss_session"
 #define AUTH_CSRF_HEADER "X-CSRF-Token"
 
 /* Module life: start (before the Redis clients connect; registers the
- * invalidation channel and installs the auth step), stop (closes the sweep
- * timer; Redis closes after), free (after the loop has ended). */
-int  auth_start(struct gss_app *app);
-void auth_stop(struct gss_app *app);
-void auth_free(struct gss_app *app);
+ * invalidation channel on sub and starts the sweep timer) returns the state,
+ * or NULL (logged) if the channel cannot be registered. loop, cfg, redis and
+ * sub are not owned and must outlive the state. stop closes the sweep timer
+ * (Redis closes after); free after the loop has ended. NULL is fine for
+ * stop, free and metrics. */
+struct auth_state *auth_start(uv_loop_t *loop, const struct gss_config *cfg, struct rds *redis, struct sub_state *sub);
+void               auth_stop(struct auth_state *st);
+void               auth_free(struct auth_state *st);
 /* Prometheus lines: cached sessions, cache hits/misses, invalidations, logins. */
-void auth_metrics(struct gss_app *app, struct buf *b);
+void auth_metrics(const struct auth_state *st, struct buf *b);
 
-/* The server's auth step (see above). */
-void auth_hook(struct http_req *req, void (*next)(struct http_req *req));
+/* Callbacks to the layers above (see the top). Either may be NULL; they run
+ * on the loop thread from the subscriber's message callback. */
+struct auth_events {
+    void (*on_session_ended)(void *ud, const char *token_hash); /* 64 hex digits, NUL-terminated */
+    void (*on_user_killed)(void *ud, int64_t uid);
+    void *ud;
+};
+/* Copies *ev into st. */
+void auth_set_events(struct auth_state *st, const struct auth_events *ev);
 
-/* The request's session token: the Bearer token if an Authorization header
- * is present (and *via_cookie = false), else the gss_session cookie
- * (*via_cookie = true). false if there is none or it is not shaped like one
- * of our tokens (43 base64url characters). */
-bool auth_request_token(const struct http_req *req, char out[CRYPTO_TOKEN_SIZE], bool *via_cookie);
+/* Looking a session up by its token hash (hex sha256 of the token, as
+ * crypto_token_hash makes it; 64 digits):
+ *   returns 1: a fresh cache entry; *hit is a new reference the caller
+ *              releases; cb will not run.
+ *   returns 0: asked Redis; *hit is NULL; cb runs exactly once, later, never
+ *              from inside this call, with AUTH_RESOLVED and a new reference
+ *              to the session (the callee releases it), or with another
+ *              status and s NULL.
+ *   returns -1: Redis is down right now, or st is NULL; cb will not run.
+ * A session read from Redis is cached unless an invalidation happened
+ * while the read was in flight. */
+enum auth_resolve_status {
+    AUTH_RESOLVED = 0,
+    AUTH_RESOLVE_UNKNOWN,   /* no such session: expired, ended, never was */
+    AUTH_RESOLVE_MALFORMED, /* the stored session is not one we wrote: refused */
+    AUTH_RESOLVE_FAILED,    /* Redis failed while answering */
+};
+typedef void (*auth_resolve_cb)(void *ud, enum auth_resolve_status status, struct auth_session *s);
+int auth_session_resolve(struct auth_state *st, const char *token_hash, struct auth_session **hit, auth_resolve_cb cb,
+                         void *ud);
 
 /* A Set-Cookie value carrying token for GSS_SESSION_TTL_S (token NULL: one
  * that deletes the cookie). HttpOnly, SameSite=Lax, Path=/, and Secure when
  * GSS_COOKIE_SECURE=1. */
-void auth_cookie_value(struct gss_app *app, const char *token, struct buf *out);
+void auth_cookie_value(const struct gss_config *cfg, const char *token, struct buf *out);
 
 /* Creating a session: cb gets the new session (a reference the callee must
  * release) and the token to hand to the client, or status -1 with NULL s and
  * token. The new session is also put in this process's cache. */
 typedef void (*auth_create_cb)(void *ud, int status, struct auth_session *s, const char *token);
-int auth_session_create(struct gss_app *app, int64_t uid, unsigned role, const char *name, const char *username,
+int auth_session_create(struct auth_state *st, int64_t uid, unsigned role, const char *name, const char *username,
                         auth_create_cb cb, void *ud);
 
 typedef void (*auth_done_cb)(void *ud, int status);
 /* Ends one session everywhere (logout): deletes it from Redis and this
  * cache, publishes its hash; cb runs after the publish was accepted, so
  * every subscribed process has been sent the invalidation by then. */
-int auth_session_end(struct gss_app *app, const struct auth_session *s, auth_done_cb cb, void *ud);
+int auth_session_end(struct auth_state *st, const struct auth_session *s, auth_done_cb cb, void *ud);
 /* Ends every session of a user everywhere (deactivation, role change,
  * password reset); cb as above. */
-int auth_kill_user(struct gss_app *app, int64_t uid, auth_done_cb cb, void *ud);
+int auth_kill_user(struct auth_state *st, int64_t uid, auth_done_cb cb, void *ud);
 
 /*
  * Failed-login throttle: counters <prefix>:lf:u:<account> and
@@ -100,19 +132,19 @@ int auth_kill_user(struct gss_app *app, int64_t uid, auth_done_cb cb, void *ud);
  * caller; any bytes are fine.
  */
 typedef void (*auth_throttle_cb)(void *ud, int status, int64_t retry_after_s);
-int auth_throttle_check(struct gss_app *app, const char *account, const char *addr, auth_throttle_cb cb, void *ud);
+int auth_throttle_check(struct auth_state *st, const char *account, const char *addr, auth_throttle_cb cb, void *ud);
 /* Counts one failure against both counters (fire and forget: later commands
  * on the same connection see it, so the next attempt through this process
  * does). */
 /* Counts a failed login against the account and the address; done(ud) runs
  * once both counters are recorded (or could not be). */
-void auth_throttle_fail(struct gss_app *app, const char *account, const char *addr, void (*done)(void *ud), void *ud);
+void auth_throttle_fail(struct auth_state *st, const char *account, const char *addr, void (*done)(void *ud), void *ud);
 /* A successful login clears the account's counter (not the address's: one
  * valid account must not reset an address that is guessing others). */
-void auth_throttle_reset(struct gss_app *app, const char *account);
+void auth_throttle_reset(struct auth_state *st, const char *account);
 /* Login outcomes for /metrics. */
 enum auth_login_result { AUTH_LOGIN_OK, AUTH_LOGIN_FAILED, AUTH_LOGIN_THROTTLED };
-void auth_count_login(struct gss_app *app, enum auth_login_result r);
+void auth_count_login(struct auth_state *st, enum auth_login_result r);
 
 /* 3 to 32 of a-z 0-9 _ . - (as the users table's CHECK). */
 bool auth_username_valid(const char *s, size_t n);

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#include "http/router.h"
+#include "auth/roles.h"
 
 /* Display names are 1..100 characters of UTF-8: up to 400 bytes. */
 #define AUTH_NAME_MAX     404
@@ -45,9 +45,5 @@ struct auth_session *auth_session_ref(struct auth_session *s);
 /* Drops one reference; frees at zero. NULL is fine. */
 void    auth_session_release(struct auth_session *s);
 int64_t auth_session_user_id(const struct auth_session *s);
-/* "admin", "cs", "ts", "sales" for one ROLE_* bit; "" otherwise. */
-const char *auth_role_name(unsigned role);
-/* The ROLE_* bit of a role name; 0 if it is not one. */
-unsigned auth_role_parse(const char *s);
 
 #endif

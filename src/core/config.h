@@ -43,6 +43,18 @@ struct gss_config {
     int64_t login_max_failures;
     int64_t login_window_s;
     bool    argon2_fast; /* read by password.c from the environment; listed for --help */
+    /* field work (docs/fieldwork.md) */
+    int64_t geofence_m;        /* default check-in radius, metres */
+    int64_t late_grace_s;      /* check-in after scheduled + this is late */
+    int64_t offline_max_s;     /* oldest fix accepted (sent later from the phone's queue) */
+    int64_t upload_photo_max;  /* bytes */
+    int64_t upload_bast_max;   /* bytes */
+    int64_t upload_deadline_ms; /* a body must arrive within this from its first byte */
+    int64_t letter_valid_h;    /* a Surat Tugas is valid until scheduled + this */
+    int64_t argon2_threads, argon2_queue;
+    int64_t render_threads, render_queue;
+    char   *company_name, *company_address, *company_phone; /* the letterhead */
+    char   *font_path, *font_bold_path; /* TrueType fonts embedded in PDFs */
 };
 
 /* Returns 0, or -1 after writing what is wrong to err. */

@@ -8,6 +8,8 @@
  */
 #include "core/crypto.h"
 
+#include "core/buf.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,32 @@ void crypto_sha256(const void *data, size_t n, uint8_t out[CRYPTO_SHA256_LEN])
 {
     if (mbedtls_sha256(data, n, out, 0) != 0)
         abort(); /* cannot happen with the software implementation */
+}
+
+void crypto_sha256_begin(struct crypto_sha256_ctx *c)
+{
+    mbedtls_sha256_context *m = xmalloc(sizeof(*m));
+    mbedtls_sha256_init(m);
+    if (mbedtls_sha256_starts(m, 0) != 0)
+        abort();
+    c->impl = m;
+}
+
+void crypto_sha256_update(struct crypto_sha256_ctx *c, const void *data, size_t n)
+{
+    if (c->impl && n && mbedtls_sha256_update(c->impl, data, n) != 0)
+        abort();
+}
+
+void crypto_sha256_end(struct crypto_sha256_ctx *c, uint8_t out[CRYPTO_SHA256_LEN])
+{
+    if (!c->impl)
+        return;
+    if (out && mbedtls_sha256_finish(c->impl, out) != 0)
+        abort();
+    mbedtls_sha256_free(c->impl);
+    free(c->impl);
+    c->impl = NULL;
 }
 
 void crypto_sha1(const void *data, size_t n, uint8_t out[CRYPTO_SHA1_LEN])

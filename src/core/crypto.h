@@ -53,6 +53,15 @@ int crypto_random(void *buf, size_t n);
 void crypto_sha256(const void *data, size_t n, uint8_t out[CRYPTO_SHA256_LEN]);
 /* SHA-1 is here only for protocols that mandate it (the WebSocket handshake's
  * Sec-WebSocket-Accept); never use it for anything that must resist forgery. */
+/* Incremental SHA-256 (uploads are hashed while they stream). */
+struct crypto_sha256_ctx {
+    void *impl; /* owned: mbedtls_sha256_context */
+};
+void crypto_sha256_begin(struct crypto_sha256_ctx *c);
+void crypto_sha256_update(struct crypto_sha256_ctx *c, const void *data, size_t n);
+/* Writes the digest and frees the context; also fine to call just to free. */
+void crypto_sha256_end(struct crypto_sha256_ctx *c, uint8_t out[CRYPTO_SHA256_LEN]);
+
 void crypto_sha1(const void *data, size_t n, uint8_t out[CRYPTO_SHA1_LEN]);
 void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t n, uint8_t out[CRYPTO_SHA256_LEN]);
 

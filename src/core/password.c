@@ -4,7 +4,7 @@
  * libargon2 does the hashing, encoding and constant-time comparison. We add
  * a strict parser for the encoded form, so that verify refuses strings
  * beyond our limits before argon2 allocates anything, and so that
- * needs_rehash can read the parameters; and the threadpool plumbing.
+ * needs_rehash can read the parameters; and the worker-pool plumbing.
  */
 #include "core/password.h"
 
@@ -15,8 +15,6 @@
 #include <mbedtls/platform_util.h>
 
 #include "core/crypto.h"
-
-#define PASSWORD__CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 void password_params_default(struct password_params *out)
 {
@@ -195,7 +193,7 @@ bool password_needs_rehash(const char *encoded, const struct password_params *p)
 /* ---- dummy verify ------------------------------------------------------ */
 
 /* Made once per process by dummy_init() under uv_once, read-only after, so
- * any number of threadpool threads may verify against it at once. */
+ * any number of pool threads may verify against it at once. */
 static uv_once_t dummy_once = UV_ONCE_INIT;
 static char      dummy_encoded[PASSWORD_ENCODED_MAX];
 static bool      dummy_ready;
@@ -229,7 +227,7 @@ void password_verify_dummy(const char *pw, size_t len)
     }
 }
 
-/* ---- threadpool jobs --------------------------------------------------- */
+/* ---- worker-pool jobs -------------------------------------------------- */
 
 enum password_job_kind {
     PASSWORD_JOB_HASH,
@@ -238,30 +236,20 @@ enum password_job_kind {
 };
 
 /* One queued hash or verify. Heap-allocated by the *_async function, freed
- * by on_after_work once the callback has returned. Owns everything it
- * points to, so callers may free their inputs as soon as they have queued. */
+ * by on_done once the callback has returned. Owns everything it points to,
+ * so callers may free their inputs as soon as they have queued. */
 struct password_job {
-    uv_work_t              req; /* embedded; on_* get back to the job with CONTAINER_OF */
     enum password_job_kind kind;
-    char                  *pw;                                /* owned copy of the password (never NUL-terminated);
-                      wiped before it is freed */
-    size_t                 pw_len;                            /* bytes in pw */
-    char                  *encoded;                           /* VERIFY: owned copy of the stored hash; else NULL */
-    struct password_params params;                            /* HASH: the costs to use */
+    char                  *pw;      /* owned copy of the password (never NUL-terminated); wiped before it is freed */
+    size_t                 pw_len;  /* bytes in pw */
+    char                  *encoded; /* VERIFY: owned copy of the stored hash; else NULL */
+    struct password_params params;  /* HASH: the costs to use */
     char                   encoded_out[PASSWORD_ENCODED_MAX]; /* HASH: the result */
     int                    result;                            /* set by on_work: hash status or verify result */
     password_hash_cb       hash_cb;
     password_verify_cb     verify_cb;
     void                  *ud;
 };
-
-/* Test hook only; see password__last_queued(). */
-static uv_work_t *last_queued;
-
-uv_work_t *password__last_queued(void)
-{
-    return last_queued;
-}
 
 static void job_free(struct password_job *job)
 {
@@ -273,10 +261,10 @@ static void job_free(struct password_job *job)
     free(job);
 }
 
-/* Runs on a threadpool thread: touches only the job. */
-static void on_work(uv_work_t *req)
+/* Runs on a pool thread: touches only the job. */
+static void on_work(void *arg)
 {
-    struct password_job *job = PASSWORD__CONTAINER_OF(req, struct password_job, req);
+    struct password_job *job = arg;
 
     switch (job->kind) {
     case PASSWORD_JOB_HASH:
@@ -289,24 +277,22 @@ static void on_work(uv_work_t *req)
         break;
     }
     /* The password is no longer needed; do not keep it until the loop gets
-     * round to the after-work callback. */
+     * round to the done callback. */
     mbedtls_platform_zeroize(job->pw, job->pw_len);
 }
 
 /* Runs on the loop thread exactly once per queued job, cancelled or not. */
-static void on_after_work(uv_work_t *req, int status)
+static void on_done(void *arg, int status)
 {
-    struct password_job *job = PASSWORD__CONTAINER_OF(req, struct password_job, req);
+    struct password_job *job = arg;
 
-    if (last_queued == req)
-        last_queued = NULL;
     if (job->kind == PASSWORD_JOB_HASH) {
         if (status == UV_ECANCELED)
             job->hash_cb(job->ud, UV_ECANCELED, NULL);
         else
             job->hash_cb(job->ud, job->result, job->result == 0 ? job->encoded_out : NULL);
     } else {
-        job->verify_cb(job->ud, status == UV_ECANCELED ? -1 : job->result);
+        job->verify_cb(job->ud, status == UV_ECANCELED ? UV_ECANCELED : job->result);
     }
     job_free(job);
 }
@@ -330,19 +316,18 @@ static struct password_job *job_new(enum password_job_kind kind, const char *pw,
     return job;
 }
 
-static int job_queue(uv_loop_t *loop, struct password_job *job)
+/* Hand job to the pool, or free it and say why not (WORKERS_EFULL,
+ * UV_ECANCELED, ...): the caller's callback then never runs. */
+static int job_queue(struct workers *w, struct password_job *job)
 {
-    int rc = uv_queue_work(loop, &job->req, on_work, on_after_work);
+    int rc = workers_submit(w, on_work, on_done, job);
 
-    if (rc != 0) {
+    if (rc != 0)
         job_free(job);
-        return rc;
-    }
-    last_queued = &job->req;
-    return 0;
+    return rc;
 }
 
-int password_hash_async(uv_loop_t *loop, const char *pw, size_t len, const struct password_params *p,
+int password_hash_async(struct workers *w, const char *pw, size_t len, const struct password_params *p,
                         password_hash_cb cb, void *ud)
 {
     struct password_params params;
@@ -352,22 +337,22 @@ int password_hash_async(uv_loop_t *loop, const char *pw, size_t len, const struc
         password_params_default(&params);
     else
         params = *p;
-    if (loop == NULL || cb == NULL || (pw == NULL && len > 0) || !params_ok(&params))
+    if (w == NULL || cb == NULL || (pw == NULL && len > 0) || !params_ok(&params))
         return UV_EINVAL;
     if ((job = job_new(PASSWORD_JOB_HASH, pw, len)) == NULL)
         return UV_ENOMEM;
     job->params = params;
     job->hash_cb = cb;
     job->ud = ud;
-    return job_queue(loop, job);
+    return job_queue(w, job);
 }
 
-int password_verify_async(uv_loop_t *loop, const char *encoded, const char *pw, size_t len, password_verify_cb cb,
+int password_verify_async(struct workers *w, const char *encoded, const char *pw, size_t len, password_verify_cb cb,
                           void *ud)
 {
     struct password_job *job;
 
-    if (loop == NULL || cb == NULL || (pw == NULL && len > 0))
+    if (w == NULL || cb == NULL || (pw == NULL && len > 0))
         return UV_EINVAL;
     job = job_new(encoded != NULL ? PASSWORD_JOB_VERIFY : PASSWORD_JOB_DUMMY, pw, len);
     if (job == NULL)
@@ -378,5 +363,5 @@ int password_verify_async(uv_loop_t *loop, const char *encoded, const char *pw, 
     }
     job->verify_cb = cb;
     job->ud = ud;
-    return job_queue(loop, job);
+    return job_queue(w, job);
 }

@@ -11,21 +11,21 @@
  *   - password_verify_dummy: the same work as a real verify, for logins with
  *     an unknown username, so response time does not reveal which usernames
  *     exist.
- *   - *_async variants that run the hashing in the libuv threadpool, because
- *     one argon2id call (64 MiB, 3 passes) takes long enough to stall every
- *     socket on gssd's single loop.
+ *   - *_async variants that run the hashing in a worker pool (core/workers.h),
+ *     because one argon2id call (64 MiB, 3 passes) takes long enough to stall
+ *     every socket on gssd's single loop.
  *   - password_policy_check: the length rule for new passwords.
  *
  * Threads: the synchronous functions are thread-safe (they are what the
- * threadpool runs). The *_async functions must be called on the loop thread,
- * and their callbacks run on that thread.
+ * pool threads run). The *_async functions must be called on the loop
+ * thread of the pool they are given, and their callbacks run on that thread.
  *
- * Concurrency is bounded by libuv's threadpool: 4 threads unless
- * UV_THREADPOOL_SIZE is set before the pool's first use. So at most that
- * many hashes run at once (with the default parameters: that many times
- * 64 MiB of memory), further jobs wait in the pool's FIFO, and while a burst
- * of logins occupies every thread, other threadpool work of the same loop
- * process (uv_fs_* file reads, getaddrinfo) waits behind it.
+ * Concurrency is that of the struct workers the caller passes (one pool for
+ * argon2, of its own, so logins neither wait behind PDF rendering or libuv's
+ * threadpool nor delay them): at most its thread count of hashes run at once
+ * (with the default parameters: that many times 64 MiB of memory), and at
+ * most its max_queue are in flight. When it is full the *_async functions
+ * return WORKERS_EFULL and queue nothing: answer 503 with Retry-After.
  *
  * Secrets: passwords are never logged by this module, and never should be by
  * callers. Async jobs own copies of the password and wipe them before
@@ -42,6 +42,8 @@
 #include <stdint.h>
 
 #include <uv.h>
+
+#include "core/workers.h"
 
 /* argon2id cost parameters, as recorded in the encoded hash. */
 struct password_params {
@@ -118,31 +120,30 @@ void password_dummy_prepare(void);
 
 /* Callback of password_hash_async: status 0 and the encoded string (valid
  * only during the call; copy it), or a negative libuv code with encoded NULL:
- * UV_ECANCELED if the job was cancelled before it ran, UV_ENOMEM or UV_EINVAL
- * if hashing failed. */
+ * UV_ECANCELED if the pool was closed before the job ran, UV_ENOMEM, UV_EIO
+ * (no randomness) or UV_EINVAL if hashing failed. */
 typedef void (*password_hash_cb)(void *ud, int status, const char *encoded);
 
 /* Callback of password_verify_async: 1 match, 0 mismatch (and always 0 for a
- * dummy verify), -1 malformed hash, failure, or cancelled. */
+ * dummy verify), -1 malformed hash or failure, UV_ECANCELED if the pool was
+ * closed before the job ran (the password was never checked: not a failed
+ * login). Every value but 1 means "not verified". */
 typedef void (*password_verify_cb)(void *ud, int result);
 
-/* Queue password_hash() on loop's threadpool. The job copies pw and p, so the
- * caller may free them at once. Returns 0 when queued: cb will then run
- * exactly once on the loop thread, even if cancelled. Returns a negative
- * libuv code (UV_EINVAL for bad params, UV_ENOMEM) when nothing was queued:
- * cb will not run. */
-int password_hash_async(uv_loop_t *loop, const char *pw, size_t len, const struct password_params *p,
+/* Queue password_hash() on pool w. The job copies pw and p, so the caller
+ * may free them at once. Returns 0 when queued: cb will then run exactly
+ * once on the loop thread, later, even if cancelled. Otherwise nothing was
+ * queued and cb will not run:
+ *   WORKERS_EFULL  the pool is full: answer 503 with Retry-After: 1;
+ *   UV_ECANCELED   the pool is closing (shutdown): answer 503;
+ *   UV_EINVAL      bad arguments or params; UV_ENOMEM. */
+int password_hash_async(struct workers *w, const char *pw, size_t len, const struct password_params *p,
                         password_hash_cb cb, void *ud);
 
-/* Queue password_verify() on loop's threadpool; with encoded NULL, queue
+/* Queue password_verify() on pool w; with encoded NULL, queue
  * password_verify_dummy() instead, whose result is 0. The job copies encoded
  * and pw. Return value and callback guarantee as for password_hash_async. */
-int password_verify_async(uv_loop_t *loop, const char *encoded, const char *pw, size_t len, password_verify_cb cb,
+int password_verify_async(struct workers *w, const char *encoded, const char *pw, size_t len, password_verify_cb cb,
                           void *ud);
-
-/* Internal, for tests: the work request of the last job queued by this
- * module, valid until its callback runs; lets a test uv_cancel() it. Loop
- * thread only. */
-uv_work_t *password__last_queued(void);
 
 #endif /* GSS_CORE_PASSWORD_H */

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define TIMERQ_KINDS 4
+#define TIMERQ_KINDS 7
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 

@@ -8,9 +8,13 @@
 
 #include "http/server.h"
 
+/* A step that on_headers_complete pauses the parser for, taken by conn_process. */
+enum { EARLY_NONE = 0, EARLY_ANSWER, EARLY_AUTH, EARLY_STREAM_END };
+
 enum conn_state {
     CS_READ,       /* reading or parsing a request */
     CS_HANDLING,   /* a handler owns the current request; input waits in `in` */
+    CS_AUTH,       /* headers done, body not read: the auth step decides first */
     CS_WAIT_WRITE, /* output above the high-water mark; parsing paused */
     CS_CLOSING,    /* close requested: flushing, then lingering, then uv_close */
     CS_WS,         /* taken over by a WebSocket */
@@ -30,6 +34,8 @@ struct http_conn {
     unsigned            writes;     /* uv_write requests in flight */
     int                 err_status; /* set by a parser callback that failed the request */
     const char         *err_code;
+    const char         *err_message; /* NULL: the default text of err_status */
+    uint64_t            streamed;    /* body bytes handed to a streaming handler */
     bool                in_request; /* the current request's first byte has arrived */
     bool                in_field;   /* llhttp is inside a header name */
     bool                in_parse;   /* conn_process is on the stack */
@@ -38,6 +44,9 @@ struct http_conn {
     bool                closed;      /* uv_close called */
     bool                counted;     /* counts against max_conns */
     bool                upgrade_ok;  /* the route accepts an Upgrade */
+    uint8_t             early;       /* EARLY_*: on_headers_complete paused for a step before the body */
+    bool                streaming;   /* the body goes to the handler's on_body_data */
+    bool                stream_hold; /* the handler asked to stop reading for now */
     int64_t             body_cap;
     size_t              wq_mark; /* write_queue_size when the flush timer was armed (progress check) */
     void               *ws;      /* CS_WS: the WebSocket that owns the reading side */

@@ -21,7 +21,7 @@
 
 #include "core/buf.h"
 
-struct gss_app;
+struct gss_services;
 struct http_req;
 struct http_route;
 struct auth_session;
@@ -53,7 +53,7 @@ typedef void (*http_handler)(struct http_req *req);
 
 struct http_req {
     struct http_conn        *conn; /* NULL once the client is gone */
-    struct gss_app          *app;
+    struct gss_services     *svc;  /* the process's services (services.h); never NULL */
     enum http_method         method;
     const char              *method_str; /* static */
     struct buf               url;        /* raw request target */
@@ -75,6 +75,19 @@ struct http_req {
     struct buf               extra_headers; /* "Name: value\r\n" lines added by the handler */
     struct auth_session     *session;       /* set by the auth step for routes that need it; owned */
     void                    *ctx;           /* handler's own per-request state; the handler frees it */
+    int64_t                  content_length; /* declared body length; -1 chunked; 0 none */
+    /* Who holds the request: set when it is handed to the auth step or a
+     * handler, cleared when it is answered. A connection that closes while
+     * this is set detaches the request (conn = NULL) instead of freeing it:
+     * the holder's pending callback still touches it, and its answer frees
+     * it. This is the one ownership rule; nothing infers it from the
+     * connection's state. */
+    bool                     held;
+    bool                     authed; /* the auth step already admitted it (at the end of the headers) */
+    /* A streamed body (http_body_stream); NULL callbacks: none. */
+    int (*on_body_data)(struct http_req *req, const char *data, size_t len, void *ud);
+    void (*on_body_end)(struct http_req *req, int status, void *ud);
+    void *body_ud;
 };
 
 /* Header lookup, case-insensitive; NULL if absent. Sets *len. */
@@ -87,6 +100,9 @@ bool http_query_present(const struct http_req *req, const char *name);
 /* Path parameter by position as a positive int64 (ids); -1 if not one. */
 int64_t http_param_id(const struct http_req *req, unsigned i);
 bool    http_req_gone(const struct http_req *req);
+/* The Idempotency-Key header (1..64 of A-Z a-z 0-9 - _) into out: 1 if
+ * present, 0 absent (out ""), -1 malformed (answer 400). */
+int http_idempotency_key(const struct http_req *req, char out[72]);
 
 void http_add_header(struct http_req *req, const char *name, const char *value);
 void http_respond(struct http_req *req, int status, const char *content_type, const void *body, size_t len);
@@ -105,6 +121,37 @@ bool http_req_peer(const struct http_req *req, char *out, size_t outlen);
  * returns NULL. The caller frees the document with yyjson_doc_free. */
 struct yyjson_doc;
 struct yyjson_doc *http_json_body(struct http_req *req);
+
+/*
+ * Request bodies (DESIGN.md §2). Each route declares how it takes one
+ * (router.h, route->body): none (every GET: a body is answered 413 before
+ * a byte of it is read), JSON (buffered up to the route's cap, then the
+ * handler runs with req->body complete) or streamed. For any request that
+ * carries a body, the auth step and the role check run as soon as the
+ * headers are complete, before 100 Continue and before a body byte is
+ * buffered; a refused request is answered and its connection closed.
+ *
+ * Streamed routes: the handler runs at the end of the headers, with no body
+ * read yet. It checks what it needs (a cap, the ticket) and then calls
+ * http_body_stream, which sends 100 Continue (when asked for) and starts
+ * reading. on_data gets each piece as it is parsed: the bytes live only
+ * during the call (copy them). Its return: 0 go on; 1 "hold": the piece
+ * was taken but reading stops until http_body_resume (backpressure while a
+ * write is in flight); -1 stop (the handler has answered, or will, at
+ * once). on_end(req, 0) after the last piece; on_end(req, <0) when the body
+ * will not complete: UV_ECONNRESET (the client went away; req is then gone
+ * and the answer is dropped), UV_ETIMEDOUT (the body did not arrive within
+ * GSS_BODY_DEADLINE_MS of the headers). The handler answers exactly once
+ * in every case; once it has answered, no more body callbacks run, and the
+ * connection closes after the answer if the body was not read to its end.
+ * Callbacks never run inside http_body_stream itself.
+ */
+typedef int (*http_body_data_cb)(struct http_req *req, const char *data, size_t len, void *ud);
+typedef void (*http_body_end_cb)(struct http_req *req, int status, void *ud);
+int  http_body_stream(struct http_req *req, http_body_data_cb on_data, http_body_end_cb on_end, void *ud);
+void http_body_resume(struct http_req *req);
+/* The declared body length: Content-Length, -1 for a chunked body, 0 for none. */
+int64_t http_body_length(const struct http_req *req);
 
 /* For WebSocket upgrades: hand the connection over. See ws.h. */
 struct http_conn;

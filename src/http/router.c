@@ -45,6 +45,7 @@ struct http_route *router_add(struct router *r, enum http_method m, const char *
     rt->handler = h;
     rt->roles = roles;
     rt->body_max = -1;
+    rt->body = (m == HTTP_M_POST || m == HTTP_M_PUT || m == HTTP_M_PATCH) ? ROUTE_BODY_JSON : ROUTE_BODY_NONE;
     rt->storage = xstrdup(pattern);
     char *p = rt->storage;
     while (*p == '/') {

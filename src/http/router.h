@@ -21,24 +21,25 @@
 #define ROUTER_MAX_SEGS     8
 #define ROUTER_STATUS_SLOTS 12
 
-/* Role bits. */
-#define ROLE_ADMIN 0x1u
-#define ROLE_CS    0x2u
-#define ROLE_TS    0x4u
-#define ROLE_SALES 0x8u
-#define ROLE_ANY   0xfu
-
 struct route_status_count {
     uint16_t status;
     uint8_t  method; /* enum http_method; matters for the catch-all buckets */
     uint64_t count;
 };
 
+/* How a route takes a request body (http.h, "Request bodies"). */
+enum route_body {
+    ROUTE_BODY_NONE = 0, /* any body: 413 before it is read (the default of GET, HEAD, DELETE, OPTIONS) */
+    ROUTE_BODY_JSON,     /* buffered whole, up to body_max (the default of POST, PUT, PATCH) */
+    ROUTE_BODY_STREAM,   /* pieces to the handler as they arrive, up to body_max */
+};
+
 struct http_route {
     enum http_method method;
+    enum route_body  body;
     const char      *pattern;
     http_handler     handler;
-    unsigned         roles;    /* 0: public; else a session with one of these roles */
+    unsigned         roles;    /* 0: public; else a session with a role bit in this mask (auth/roles.h) */
     int64_t          body_max; /* -1: server default */
     unsigned         flags;
     /* compiled pattern */

@@ -3,13 +3,15 @@
  * This table is the place to start when looking for where a request goes:
  * the handler names lead to src/http/handlers/<resource>.c.
  */
-#include "core/app.h"
+#include "http/routes.h"
+
+#include "auth/roles.h"
+#include "core/config.h"
 #include "http/handlers/handlers.h"
 #include "http/router.h"
 
-void app_routes(struct gss_app *app)
+void http_routes(struct router *r, const struct gss_config *cfg)
 {
-    struct router *r = &app->router;
     router_add(r, HTTP_M_GET, "/healthz", h_healthz, 0);
     router_add(r, HTTP_M_GET, "/readyz", h_readyz, 0);
     router_add(r, HTTP_M_GET, "/metrics", h_metrics, 0);
@@ -39,13 +41,30 @@ void app_routes(struct gss_app *app)
     router_add(r, HTTP_M_POST, "/api/v1/tickets", h_tickets_create, ROLE_CS | ROLE_ADMIN)->body_max = 16384;
     router_add(r, HTTP_M_GET, "/api/v1/tickets", h_tickets_list, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
     router_add(r, HTTP_M_GET, "/api/v1/tickets/{id}", h_tickets_get, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
+    router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/cancel", h_tickets_cancel, ROLE_CS | ROLE_ADMIN)->body_max = 4096;
+
+    /* field work (field.c, letter.c, attachments.c); ticket access in field_access */
+    router_add(r, HTTP_M_GET, "/api/v1/tickets/{id}/letter.pdf", h_tickets_letter, ROLE_TS | ROLE_CS | ROLE_ADMIN);
+    router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/checkin", h_field_checkin, ROLE_TS)->body_max = 4096;
+    router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/checkout", h_field_checkout, ROLE_TS)->body_max = 4096;
+    router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/complete", h_field_complete, ROLE_TS)->body_max = 1024;
+    {
+        struct http_route *up = router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/attachments", h_attachments_upload,
+                                           ROLE_TS | ROLE_CS | ROLE_ADMIN);
+        up->body = ROUTE_BODY_STREAM;
+        /* the larger of the two kinds; the handler applies its kind's cap */
+        up->body_max = cfg->upload_bast_max > cfg->upload_photo_max ? cfg->upload_bast_max : cfg->upload_photo_max;
+    }
+    router_add(r, HTTP_M_GET, "/api/v1/attachments/{id}", h_attachments_get,
+               ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
+    router_add(r, HTTP_M_GET, "/v/{token}", h_letter_verify, 0);
 
     /* websocket (ws.c) */
     router_add(r, HTTP_M_GET, "/api/v1/ws", h_ws, ROLE_ANY)->flags |= ROUTE_F_UPGRADE;
-    if (app->cfg.ws_echo)
+    if (cfg->ws_echo)
         router_add(r, HTTP_M_GET, "/api/v1/ws/echo", h_ws_echo, 0)->flags |= ROUTE_F_UPGRADE;
 
-    if (app->cfg.debug_routes) {
+    if (cfg->debug_routes) {
         router_add(r, HTTP_M_GET, "/api/v1/debug/sleep", h_debug_sleep, 0);
         router_add(r, HTTP_M_POST, "/api/v1/debug/echo", h_debug_echo, 0);
     }

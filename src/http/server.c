@@ -30,12 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/app.h"
+#include "auth/session.h"
+#include "core/config.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "http/conn.h"
-#include "auth/session.h"
-#include "http/static.h"
+#include "http/services.h"
 
 #define TQ_LINGER      3
 #define LINGER_MS      2000
@@ -47,6 +47,7 @@ const double http_latency_bounds[16] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 
 static llhttp_settings_t parser_settings;
 static void              conn_process(struct http_conn *c);
+static void              dispatch(struct http_conn *c);
 static void              conn_finish_close(struct http_conn *c);
 static void              conn_start_reading(struct http_conn *c);
 static void              flush_log(struct http_server *srv);
@@ -109,7 +110,7 @@ static struct http_req *req_new(struct http_conn *c)
 {
     struct http_req *r = xcalloc(1, sizeof(*r));
     r->conn = c;
-    r->app = c->srv->app;
+    r->svc = c->srv->svc;
     r->start_ns = now_ns();
     return r;
 }
@@ -218,6 +219,25 @@ int64_t http_param_id(const struct http_req *req, unsigned i)
         v = v * 10 + (ch - '0');
     }
     return v > 0 ? v : -1;
+}
+
+int http_idempotency_key(const struct http_req *req, char out[72])
+{
+    size_t      n;
+    const char *v = http_header(req, "Idempotency-Key", &n);
+    out[0] = '\0';
+    if (!v)
+        return 0;
+    if (n == 0 || n > 64)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return -1;
+    }
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return 1;
 }
 
 bool http_req_gone(const struct http_req *req)
@@ -399,13 +419,23 @@ void http_respond(struct http_req *req, int status, const char *content_type, co
     }
     req->answered = true;
     struct http_conn   *c = req->conn;
-    struct http_server *srv = c ? c->srv : req->app->http;
+    struct http_server *srv = c ? c->srv : req->svc->http;
     record(srv, req, status, len);
     if (!c) {
         req_free(req);
         return;
     }
-    bool       keep = req->keepalive && !c->close_after && !srv->draining && !c->parser.upgrade;
+    if (c->in_request)
+        timerq_disarm(&c->tnode); /* the body clock; the close path arms its own */
+    /* Answered before its body was read to the end (a refusal at the end
+     * of the headers, a streamed upload cut short): the rest of the body
+     * is still on the wire, so the connection cannot carry another request. */
+    bool       keep = req->keepalive && !c->close_after && !srv->draining && !c->parser.upgrade && !c->in_request;
+    req->held = false;
+    req->on_body_data = NULL;
+    req->on_body_end = NULL;
+    c->streaming = false;
+    c->stream_hold = false;
     bool       head = req->method == HTTP_M_HEAD;
     bool       nobody = head || status == 304 || status == 204;
     struct buf out = {0};
@@ -491,10 +521,20 @@ static void on_close(uv_handle_t *h)
     if (c->ws && c->ws_on_close)
         c->ws_on_close(c->ws);
     if (c->req) {
-        if (c->state == CS_HANDLING && !c->req->answered)
-            c->req->conn = NULL; /* the handler still holds it; freed when it answers */
-        else
-            req_free(c->req);
+        struct http_req *r = c->req;
+        c->req = NULL;
+        if (r->held && !r->answered) {
+            /* the auth step or a handler holds it: detach, it frees on its answer */
+            r->conn = NULL;
+            if (c->streaming && r->on_body_end) {
+                http_body_end_cb end = r->on_body_end;
+                r->on_body_data = NULL;
+                r->on_body_end = NULL;
+                end(r, UV_ECONNRESET, r->body_ud);
+            }
+        } else {
+            req_free(r);
+        }
     }
     buf_free(&c->in);
     timerq_disarm(&c->tnode); /* never leave a freed node linked in the queue */
@@ -692,6 +732,78 @@ static bool valid_rid(const char *s, size_t n)
     return true;
 }
 
+/* 100 Continue, when the client waits for it: only once the request may
+ * send its body. -1 if the write failed and the connection is gone. */
+static int send_continue(struct http_conn *c)
+{
+    size_t      el;
+    const char *expect = http_header(c->req, "Expect", &el);
+    if (!expect || el != 12 || strncasecmp(expect, "100-continue", 12) != 0 || c->body_cap <= 0)
+        return 0;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    http_conn_write_owned(c, xstrndup(cont, sizeof(cont) - 1), sizeof(cont) - 1);
+    /* The write failed and aborted the connection (client gone): stop
+     * here. Going on would re-arm the timer of a connection about to be
+     * freed (left linked in the timer queue) and run its handler. */
+    return c->closed ? -1 : 0;
+}
+
+/* A streamed body that will not complete: the handler hears why (and
+ * answers). Returns HPE_USER for a parser callback to stop with. */
+static int stream_stop(struct http_conn *c, int status)
+{
+    struct http_req *r = c->req;
+    c->streaming = false;
+    c->stream_hold = false;
+    if (r && r->on_body_end) {
+        http_body_end_cb end = r->on_body_end;
+        r->on_body_data = NULL;
+        r->on_body_end = NULL;
+        end(r, status, r->body_ud);
+    }
+    if (!c->closed && c->state != CS_CLOSING)
+        c->close_after = true;
+    return HPE_USER;
+}
+
+int http_body_stream(struct http_req *req, http_body_data_cb on_data, http_body_end_cb on_end, void *ud)
+{
+    struct http_conn *c = req->conn;
+    if (!c || req->answered || req->route->body != ROUTE_BODY_STREAM || c->state != CS_HANDLING || !c->in_request)
+        return -1;
+    req->on_body_data = on_data;
+    req->on_body_end = on_end;
+    req->body_ud = ud;
+    c->streaming = true;
+    c->streamed = 0;
+    if (send_continue(c) < 0)
+        return -1;
+    c->state = CS_READ;
+    c->stream_hold = false;
+    conn_start_reading(c);
+    /* Body bytes that came with the headers are parsed on the next turn
+     * (TQ_KICK, which then starts the body clock): never call back from
+     * inside this function. */
+    timerq_arm(&c->srv->tq, &c->tnode, c->in.len ? TQ_KICK : TQ_STREAM);
+    return 0;
+}
+
+void http_body_resume(struct http_req *req)
+{
+    struct http_conn *c = req->conn;
+    if (!c || !c->stream_hold)
+        return;
+    c->stream_hold = false;
+    conn_start_reading(c);
+    if (c->in.len && !c->in_parse)
+        conn_process(c);
+}
+
+int64_t http_body_length(const struct http_req *req)
+{
+    return req->content_length;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct http_conn   *c = conn_of(p);
@@ -725,35 +837,48 @@ static int on_headers_complete(llhttp_t *p)
     } else {
         make_rid(srv, r->rid);
     }
-    /* Route now, so the body cap is known before the body is read. */
+    /* Route now, so the body rule and cap are known before the body is read. */
     char               allow[64];
     enum router_result rr = router_match(srv->router, r->method, r->path.p, r->path.n, &r->route, r->params,
                                          &r->nparams, allow, sizeof(allow));
-    c->body_cap = srv->body_max;
-    if (rr == ROUTER_FOUND && r->route->body_max >= 0)
-        c->body_cap = r->route->body_max;
     if (rr == ROUTER_BAD_METHOD)
         http_add_header(r, "Allow", allow);
     c->upgrade_ok = rr == ROUTER_FOUND && (r->route->flags & ROUTE_F_UPGRADE);
+    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+    r->content_length = (p->flags & F_CHUNKED) ? -1 : (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : 0;
+    if (!has_body) {
+        /* Nothing to read: the message completes at once and dispatch runs
+         * the auth step as for any request. */
+        c->body_cap = 0;
+        return 0;
+    }
+    if (rr != ROUTER_FOUND) {
+        /* 404 or 405 now; the body is never read (the connection closes). */
+        c->early = EARLY_ANSWER;
+        return HPE_PAUSED;
+    }
+    c->body_cap = r->route->body_max >= 0 ? r->route->body_max : srv->body_max;
+    if (r->route->body == ROUTE_BODY_NONE || c->upgrade_ok) {
+        c->err_status = 413;
+        c->err_code = "payload_too_large";
+        c->err_message = "this request takes no body";
+        return HPE_USER;
+    }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > (uint64_t)c->body_cap) {
         c->err_status = 413;
         c->err_code = "payload_too_large";
         return HPE_USER;
     }
-    size_t      el;
-    const char *expect = http_header(r, "Expect", &el);
-    if (expect && el == 12 && strncasecmp(expect, "100-continue", 12) == 0 && c->body_cap > 0) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        http_conn_write_owned(c, xstrndup(cont, sizeof(cont) - 1), sizeof(cont) - 1);
-        /* The write failed and aborted the connection (client gone): stop
-         * here. Going on would re-arm the timer of a connection about to be
-         * freed (left linked in the timer queue) and run its handler. */
-        if (c->closed)
-            return HPE_USER;
+    if (r->route->roles || r->route->body == ROUTE_BODY_STREAM) {
+        /* Who is asking, before a byte of the body is taken (and before
+         * 100 Continue invites it). */
+        c->early = EARLY_AUTH;
+        return HPE_PAUSED;
     }
-    /* Reading the body: idle timeout between its pieces, not the header clock. */
-    timerq_arm(&srv->tq, &c->tnode, TQ_IDLE);
-    /* Upgrade requests we accept carry no body; llhttp then stops at the headers. */
+    /* A public route with a small body (login): read it now. */
+    if (send_continue(c) < 0)
+        return HPE_USER;
+    timerq_arm(&srv->tq, &c->tnode, TQ_BODY);
     return 0;
 }
 
@@ -761,10 +886,28 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
     struct http_req  *r = c->req;
-    if (r->body.len + len > (uint64_t)c->body_cap) {
+    if (!r || c->state == CS_CLOSING || c->closed)
+        return HPE_USER; /* answered meanwhile: stop here, the connection closes */
+    if (r->body.len + len > (uint64_t)c->body_cap || (c->streaming && (uint64_t)c->streamed + len > (uint64_t)c->body_cap)) {
+        if (c->streaming) {
+            /* the handler holds the request: it answers */
+            c->streamed += len;
+            return stream_stop(c, UV_E2BIG);
+        }
         c->err_status = 413;
         c->err_code = "payload_too_large";
         return HPE_USER;
+    }
+    if (c->streaming) {
+        c->streamed += len;
+        int rc = r->on_body_data ? r->on_body_data(r, at, len, r->body_ud) : -1;
+        if (c->closed || c->state == CS_CLOSING || c->req != r || r->answered)
+            return HPE_USER; /* the handler answered (and the connection is closing) */
+        if (rc < 0)
+            return HPE_USER;
+        if (rc > 0)
+            c->stream_hold = true; /* reading stops after this buffer (conn_process) */
+        return 0;
     }
     buf_append(&r->body, at, len);
     return 0;
@@ -775,6 +918,15 @@ static int on_message_complete(llhttp_t *p)
     struct http_conn *c = conn_of(p);
     timerq_disarm(&c->tnode);
     c->in_request = false;
+    if (c->streaming) {
+        /* The handler has been running since the headers: tell it the body
+         * is complete; it answers when it is done. Parsing pauses here, so a
+         * pipelined next request waits for that answer. */
+        struct http_req *r = c->req;
+        c->streaming = false;
+        c->early = EARLY_STREAM_END;
+        (void)r;
+    }
     return HPE_PAUSED;
 }
 
@@ -782,7 +934,74 @@ static int on_message_complete(llhttp_t *p)
 
 static void run_handler(struct http_req *req)
 {
+    req->held = true;
     req->route->handler(req);
+}
+
+/* The auth step admitted a request whose body is not read yet. */
+static void on_early_authed(struct http_req *req)
+{
+    struct http_conn *c = req->conn;
+    if (!c) {
+        /* the client went away while its session was looked up */
+        http_error(req, 400, "client_gone", "the client went away");
+        return;
+    }
+    req->authed = true;
+    if (req->route->body == ROUTE_BODY_STREAM) {
+        /* The handler runs before the body; http_body_stream starts it. */
+        c->state = CS_HANDLING;
+        run_handler(req);
+        return;
+    }
+    /* A small JSON body: read it, then dispatch runs the handler. */
+    req->held = false;
+    if (send_continue(c) < 0)
+        return;
+    c->state = CS_READ;
+    timerq_arm(&c->srv->tq, &c->tnode, TQ_BODY);
+    conn_start_reading(c);
+    if (!c->in_parse)
+        conn_process(c);
+}
+
+static void early_step(struct http_conn *c, int step)
+{
+    struct http_server *srv = c->srv;
+    struct http_req    *r = c->req;
+    if (step == EARLY_STREAM_END) {
+        /* the handler holds the request since the headers */
+        c->state = CS_HANDLING;
+        if (r && r->on_body_end) {
+            http_body_end_cb end = r->on_body_end;
+            r->on_body_data = NULL;
+            r->on_body_end = NULL;
+            end(r, 0, r->body_ud);
+        }
+        return;
+    }
+    /* Stop reading: not a byte of this body is taken until it is admitted. */
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    timerq_disarm(&c->tnode);
+    if (step == EARLY_ANSWER) {
+        dispatch(c); /* 404 / 405 / static; keep is false: in_request */
+        return;
+    }
+    c->state = CS_AUTH;
+    if (!r->route->roles) {
+        on_early_authed(r);
+        return;
+    }
+    if (!srv->auth) {
+        c->state = CS_HANDLING;
+        http_error(r, 401, "unauthorized", "a session is required");
+        return;
+    }
+    r->held = true;
+    srv->auth(r, on_early_authed);
 }
 
 static void dispatch(struct http_conn *c)
@@ -799,8 +1018,10 @@ static void dispatch(struct http_conn *c)
             http_error(r, 405, "method_not_allowed", "this method is not allowed on this path");
             return;
         }
-        if ((r->method == HTTP_M_GET || r->method == HTTP_M_HEAD) && http_static_serve(srv->app, r)) {
-            return;
+        if ((r->method == HTTP_M_GET || r->method == HTTP_M_HEAD) && srv->fallback) {
+            r->route = &srv->static_route;
+            if (srv->fallback(srv->fallback_ud, r))
+                return;
         }
         r->route = &srv->unmatched_route;
         http_error(r, 404, "not_found", "no such path");
@@ -808,11 +1029,12 @@ static void dispatch(struct http_conn *c)
     }
     if (c->parser.upgrade && !(r->route->flags & ROUTE_F_UPGRADE))
         r->keepalive = false; /* we do not switch protocols here; answer and close */
-    if (r->route->roles) {
+    if (r->route->roles && !r->authed) {
         if (!srv->auth) {
             http_error(r, 401, "unauthorized", "a session is required");
             return;
         }
+        r->held = true;
         srv->auth(r, run_handler);
         return;
     }
@@ -844,14 +1066,29 @@ static void conn_process(struct http_conn *c)
             llhttp_resume(&c->parser);
             if (err == HPE_PAUSED_UPGRADE)
                 llhttp_resume_after_upgrade(&c->parser);
+            if (c->early) {
+                int step = c->early;
+                c->early = 0;
+                early_step(c, step);
+                continue;
+            }
             dispatch(c);
             continue;
+        }
+        if (c->state == CS_CLOSING || c->state == CS_HANDLING) {
+            /* A body callback stopped the parser after the request was
+             * answered, or handed to its handler to answer: nothing more to
+             * parse on this connection. */
+            buf_reset(&c->in);
+            break;
         }
         /* A callback that refused the request set err_status (llhttp reports
          * on_headers_complete's refusal as HPE_CB_HEADERS_COMPLETE, others as HPE_USER). */
         if (c->err_status)
             conn_fail(c, c->err_status, c->err_code,
-                      c->err_status == 413 ? "request body too large" : "request header block too large");
+                      c->err_message                ? c->err_message
+                      : c->err_status == 413 ? "request body too large"
+                                             : "request header block too large");
         else
             conn_fail(c, 400, "bad_request",
                       llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser) : "malformed request");
@@ -860,6 +1097,16 @@ static void conn_process(struct http_conn *c)
     c->in_parse = false;
     if (c->closed || c->state == CS_CLOSING || c->state == CS_WS)
         return;
+    if (c->state == CS_AUTH)
+        return; /* reading stays off until the auth step has decided */
+    if (c->stream_hold) {
+        /* the streaming handler asked for a pause (its write is in flight) */
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+        return;
+    }
     /* Backpressure: stop reading while a request is handled and input piles up. */
     if (c->state != CS_READ && c->in.len > IN_HIGH_WATER && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -910,8 +1157,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     c->in.len += (size_t)nread;
     c->in.data[c->in.len] = '\0';
-    if (c->state == CS_READ && c->in_request && c->req && c->req->route)
-        timerq_arm(&c->srv->tq, &c->tnode, TQ_IDLE); /* body progress */
     if (c->state == CS_READ)
         conn_process(c);
     else if (c->in.len > IN_HIGH_WATER && c->reading) {
@@ -996,7 +1241,7 @@ int http_server_adopt(struct http_server *srv, uv_os_sock_t fd)
 {
     struct http_conn *c = xcalloc(1, sizeof(*c));
     c->srv = srv;
-    uv_tcp_init(srv->app->loop, &c->tcp);
+    uv_tcp_init(srv->svc->loop, &c->tcp);
     c->tcp.data = c;
     int rc = uv_tcp_open(&c->tcp, fd);
     if (rc < 0) {
@@ -1032,6 +1277,17 @@ static void on_timeout(struct timerq *tq, struct timerq_node *n)
         http_conn_abort(c);
         return;
     }
+    if (n->kind == TQ_KICK) {
+        timerq_arm(&c->srv->tq, &c->tnode, TQ_STREAM);
+        if (c->state == CS_READ && !c->in_parse)
+            conn_process(c);
+        return;
+    }
+    if (c->streaming) {
+        /* the handler holds the request; it answers (408) */
+        stream_stop(c, UV_ETIMEDOUT);
+        return;
+    }
     if (c->state == CS_READ && c->in_request) {
         conn_fail(c, 408, "request_timeout", "the request took too long to arrive");
         return;
@@ -1041,14 +1297,15 @@ static void on_timeout(struct timerq *tq, struct timerq_node *n)
 
 /* ---- set-up and teardown ------------------------------------------------ */
 
-int http_server_init(struct http_server *srv, struct gss_app *app, const struct router *router)
+int http_server_init(struct http_server *srv, struct gss_services *svc, const struct router *router)
 {
     memset(srv, 0, sizeof(*srv));
-    srv->app = app;
+    const struct gss_config *cfg = svc->cfg;
+    srv->svc = svc;
     srv->router = router;
-    srv->max_conns = (size_t)app->cfg.max_conns;
-    srv->body_max = app->cfg.body_max;
-    srv->log_requests = app->cfg.log_requests;
+    srv->max_conns = (size_t)cfg->max_conns;
+    srv->body_max = cfg->body_max;
+    srv->log_requests = cfg->log_requests;
     srv->static_route.pattern = "static";
     srv->unmatched_route.pattern = "unmatched";
     llhttp_settings_init(&parser_settings);
@@ -1062,21 +1319,26 @@ int http_server_init(struct http_server *srv, struct gss_app *app, const struct 
     uint8_t rnd[4];
     crypto_random(rnd, sizeof(rnd));
     crypto_hex(rnd, sizeof(rnd), srv->rid_prefix);
-    int rc = timerq_init(&srv->tq, app->loop, on_timeout);
+    int rc = timerq_init(&srv->tq, svc->loop, on_timeout);
     if (rc < 0)
         return rc;
     srv->tq.data = srv;
-    timerq_set_duration(&srv->tq, TQ_HEADER, (uint64_t)app->cfg.header_timeout_ms);
-    timerq_set_duration(&srv->tq, TQ_IDLE, (uint64_t)app->cfg.idle_timeout_ms);
+    timerq_set_duration(&srv->tq, TQ_HEADER, (uint64_t)cfg->header_timeout_ms);
+    timerq_set_duration(&srv->tq, TQ_IDLE, (uint64_t)cfg->idle_timeout_ms);
     timerq_set_duration(&srv->tq, TQ_WS, 75000); /* two missed pings and change */
     timerq_set_duration(&srv->tq, TQ_LINGER, LINGER_MS);
-    uv_prepare_init(app->loop, &srv->flush);
+    /* A small body must follow its headers as fast as the headers had to;
+     * an upload gets GSS_BODY_DEADLINE_MS. Neither is re-armed by reads. */
+    timerq_set_duration(&srv->tq, TQ_BODY, (uint64_t)svc->cfg->header_timeout_ms);
+    timerq_set_duration(&srv->tq, TQ_STREAM, (uint64_t)svc->cfg->upload_deadline_ms);
+    timerq_set_duration(&srv->tq, TQ_KICK, 0);
+    uv_prepare_init(svc->loop, &srv->flush);
     srv->flush.data = srv;
     uv_prepare_start(&srv->flush, on_prepare);
     uv_unref((uv_handle_t *)&srv->flush);
-    uv_timer_init(app->loop, &srv->drain_timer);
+    uv_timer_init(svc->loop, &srv->drain_timer);
     srv->drain_timer.data = srv;
-    uv_tcp_init(app->loop, &srv->listener);
+    uv_tcp_init(svc->loop, &srv->listener);
     srv->listener.data = srv;
     return 0;
 }
@@ -1200,7 +1462,7 @@ struct http_conn *http_upgrade(struct http_req *req, const char *extra_headers)
     if (req->answered)
         return NULL;
     req->answered = true;
-    struct http_server *srv = c ? c->srv : req->app->http;
+    struct http_server *srv = c ? c->srv : req->svc->http;
     record(srv, req, 101, 0);
     if (!c) {
         req_free(req);

@@ -31,13 +31,21 @@
 
 #define HTTP_MAX_HEADER_BYTES (16 * 1024)
 
-enum { TQ_HEADER = 0, TQ_IDLE = 1, TQ_WS = 2 };
+/* Timeout kinds (one timer queue; each kind has one duration). TQ_BODY and
+ * TQ_STREAM run from the end of the headers and are never re-armed by
+ * reads, so a body trickled a byte at a time cannot hold a connection past
+ * them. */
+enum { TQ_HEADER = 0, TQ_IDLE = 1, TQ_WS = 2, TQ_BODY = 4, TQ_STREAM = 5, TQ_KICK = 6 /* 0 ms: parse on the next turn */ };
 
 struct http_server;
 typedef void (*http_auth_fn)(struct http_req *req, void (*next)(struct http_req *req));
+/* Serves a GET/HEAD that no route matched (the web app's files): answers
+ * and returns true, or sends nothing and returns false (the server then
+ * answers 404). The request's route is the "static" metrics bucket. */
+typedef bool (*http_fallback_fn)(void *ud, struct http_req *req);
 
 struct http_server {
-    struct gss_app      *app;
+    struct gss_services *svc;      /* not owned */
     uv_tcp_t             listener; /* owned */
     bool                 listening;
     struct timerq        tq;     /* header/idle timeouts of every connection */
@@ -46,7 +54,9 @@ struct http_server {
     size_t               max_conns;
     int64_t              body_max;
     const struct router *router;
-    http_auth_fn         auth;                          /* may be NULL: routes needing roles then get 401 */
+    http_auth_fn         auth;     /* may be NULL: routes needing roles then get 401 */
+    http_fallback_fn     fallback; /* may be NULL: unmatched paths get 404 */
+    void                *fallback_ud;
     struct http_route    static_route, unmatched_route; /* metric buckets */
     bool                 draining;
     uv_timer_t           drain_timer;
@@ -68,7 +78,9 @@ struct http_server {
     int      closing_handles;
 };
 
-int http_server_init(struct http_server *srv, struct gss_app *app, const struct router *router);
+/* Limits and timeouts from svc->cfg, handles on svc->loop; requests carry
+ * svc (req->svc). auth and fallback are set by the caller afterwards. */
+int http_server_init(struct http_server *srv, struct gss_services *svc, const struct router *router);
 /* Binds and listens; reuseport for --workers. 0 or a libuv error. */
 int http_server_listen(struct http_server *srv, const char *host, int port, bool reuseport);
 /* Serves HTTP on an already connected socket (tests and fuzzing: a socketpair). */

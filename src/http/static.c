@@ -10,11 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/app.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "http/http.h"
-#include "http/server.h"
 
 #define STATIC_MAX_BYTES (64u << 20)
 #define STATIC_MAX_DEPTH 8
@@ -242,22 +240,21 @@ static bool is_app_deep_link(const char *path, size_t len)
     return true;
 }
 
-bool http_static_serve(struct gss_app *app, struct http_req *req)
+bool http_static_serve(const struct static_files *sf, struct http_req *req)
 {
     char   path[1024];
     size_t len;
-    if (!app->web || !decode_path(req->path.p, req->path.n, path, sizeof(path) - 16, &len))
+    if (!sf || !decode_path(req->path.p, req->path.n, path, sizeof(path) - 16, &len))
         return false;
     if (len == 0 || path[len - 1] == '/') {
         memcpy(path + len, "index.html", 11);
         len += 10;
     }
-    const struct static_file *f = static_lookup(app->web, path, len);
+    const struct static_file *f = static_lookup(sf, path, len);
     if (!f && is_app_deep_link(path, len))
-        f = static_lookup(app->web, "/index.html", 11);
+        f = static_lookup(sf, "/index.html", 11);
     if (!f)
         return false;
-    req->route = &app->http->static_route;
     http_add_header(req, "ETag", f->etag);
     http_add_header(req, "Cache-Control", "no-cache");
     http_add_header(req, "X-Content-Type-Options", "nosniff");

@@ -14,7 +14,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct gss_app;
 struct http_req;
 
 struct static_file {
@@ -38,7 +37,9 @@ void                      static_free(struct static_files *sf);
 const struct static_file *static_lookup(const struct static_files *sf, const char *path, size_t len);
 const char               *static_mime(const char *path);
 
-/* Serves req if its path names a file; false (nothing sent) otherwise. */
-bool http_static_serve(struct gss_app *app, struct http_req *req);
+/* Serves req from sf if its path names a file (also HEAD and 304 from
+ * If-None-Match); false (nothing sent) otherwise, and when sf is NULL.
+ * Shaped to be the server's fallback handler (server.h). */
+bool http_static_serve(const struct static_files *sf, struct http_req *req);
 
 #endif

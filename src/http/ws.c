@@ -28,12 +28,14 @@
 #include <strings.h>
 #include <yyjson.h>
 
+#include "auth/roles.h"
 #include "auth/session.h"
-#include "core/app.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/timerq.h"
 #include "http/conn.h"
 #include "http/server.h"
+#include "http/services.h"
 #include "http/ws_frame.h"
 
 #define WS_READ_BUF      (64 * 1024)
@@ -81,14 +83,14 @@ struct ws_write {
 };
 
 struct ws_hub {
-    struct gss_app *app;
-    struct ws_conn *socks; /* every socket until its TCP handle is closed */
-    size_t          nsocks, nboards;
-    size_t          max_message; /* bytes, GSS_WS_MAX_MESSAGE */
-    size_t          max_queued;  /* bytes, GSS_WS_MAX_QUEUED */
-    uv_timer_t      ping;        /* owned; every WS_PING_INTERVAL_MS */
-    struct timerq   closeq;      /* owned; close deadlines (WS_CLOSE_WAIT_MS) */
-    bool            stopped;
+    struct gss_services *svc;   /* not owned */
+    struct ws_conn      *socks; /* every socket until its TCP handle is closed */
+    size_t               nsocks, nboards;
+    size_t               max_message; /* bytes, GSS_WS_MAX_MESSAGE */
+    size_t               max_queued;  /* bytes, GSS_WS_MAX_QUEUED */
+    uv_timer_t           ping;        /* owned; every WS_PING_INTERVAL_MS */
+    struct timerq        closeq;      /* owned; close deadlines (WS_CLOSE_WAIT_MS) */
+    bool                 stopped;
     /* metrics */
     uint64_t upgrades, broadcasts, broadcast_writes, dropped_slow, protocol_errors;
     uint64_t messages_in, rejected;
@@ -421,7 +423,7 @@ static bool ws__origin_ok(const struct http_req *req)
         if (ohl == hl && strncasecmp(oh, host, hl) == 0)
             return true;
     }
-    const char *pu = req->app->cfg.public_url;
+    const char *pu = req->svc->cfg->public_url;
     const char *psep = pu ? strstr(pu, "://") : NULL;
     if (!psep)
         return false;
@@ -443,10 +445,9 @@ static void ws__refuse(struct ws_hub *hub, struct http_req *req, int status, con
 
 void ws_hub_accept(struct ws_hub *hub, struct http_req *req, bool echo)
 {
-    struct gss_app *app = req->app;
-    size_t          n;
-    const char     *v;
-    if (!hub || hub->stopped || app->http->draining) {
+    size_t      n;
+    const char *v;
+    if (!hub || hub->stopped || req->svc->http->draining) {
         ws__refuse(hub, req, 503, "unavailable", "the server is shutting down");
         return;
     }
@@ -552,16 +553,16 @@ static void ws__on_ping_timer(uv_timer_t *t)
     }
 }
 
-struct ws_hub *ws_hub_new(struct gss_app *app)
+struct ws_hub *ws_hub_new(struct gss_services *svc)
 {
     struct ws_hub *hub = xcalloc(1, sizeof(*hub));
-    hub->app = app;
-    hub->max_message = (size_t)app->cfg.ws_max_message;
-    hub->max_queued = (size_t)app->cfg.ws_max_queued;
-    uv_timer_init(app->loop, &hub->ping);
+    hub->svc = svc;
+    hub->max_message = (size_t)svc->cfg->ws_max_message;
+    hub->max_queued = (size_t)svc->cfg->ws_max_queued;
+    uv_timer_init(svc->loop, &hub->ping);
     hub->ping.data = hub;
     uv_timer_start(&hub->ping, ws__on_ping_timer, WS_PING_INTERVAL_MS, WS_PING_INTERVAL_MS);
-    timerq_init(&hub->closeq, app->loop, ws__on_close_wait);
+    timerq_init(&hub->closeq, svc->loop, ws__on_close_wait);
     hub->closeq.data = hub;
     timerq_set_duration(&hub->closeq, WS_TQ_CLOSE_WAIT, WS_CLOSE_WAIT_MS);
     return hub;

@@ -59,7 +59,7 @@
 
 #include "core/buf.h"
 
-struct gss_app;
+struct gss_services;
 struct http_req;
 struct ws_hub;
 
@@ -68,9 +68,10 @@ struct ws_hub;
  * the bytes queued before it) before it is dropped. */
 #define WS_CLOSE_WAIT_MS 5000u
 
-/* Creates the hub of app (limits from app->cfg) and starts its ping timer.
- * Never NULL (allocation failure aborts, as everywhere). */
-struct ws_hub *ws_hub_new(struct gss_app *app);
+/* Creates the hub (limits from svc->cfg, timers on svc->loop; svc must
+ * outlive it) and starts its ping timer. Never NULL (allocation failure
+ * aborts, as everywhere). */
+struct ws_hub *ws_hub_new(struct gss_services *svc);
 /* Drops any socket still open and closes the hub's timers. Call once, after
  * the HTTP server has drained; the handles are gone when the loop returns. */
 void ws_hub_stop(struct ws_hub *hub);
@@ -85,7 +86,7 @@ void ws_hub_accept(struct ws_hub *hub, struct http_req *req, bool echo);
 
 /* Sends the text message json (len bytes, valid UTF-8, normally
  * {"type":..,"seq":..,"data":..}) to every open board socket whose session
- * role has a bit in role_mask (ROLE_* of router.h). Encoded once; the caller
+ * role has a bit in role_mask (ROLE_* of auth/roles.h). Encoded once; the caller
  * keeps ownership of json. Sockets that cannot take it are closed with 1008. */
 void ws_hub_broadcast(struct ws_hub *hub, unsigned role_mask, const char *json, size_t len);
 /* Sends {"type":"resync"} to every board socket: the live feed had a gap, so

@@ -25,8 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/app.h"
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "pool/pool.h"
 #include "store/pg.h"
@@ -80,7 +80,7 @@ static const char apply_sql[] =
 
 static void stream_key(struct persister *ps, char *out, size_t n)
 {
-    snprintf(out, n, "%sevents", ps->app->pool->kp);
+    snprintf(out, n, "%sevents", ps->pool->kp);
 }
 
 static void schedule(struct persister *ps, uint64_t ms)
@@ -221,7 +221,7 @@ static void on_applied(void *ud, PGresult *res, enum pg_err err, const char *sta
 static void apply(struct persister *ps)
 {
     const char *params[1] = {ps->batch.data};
-    if (pg_query(ps->app->pg, apply_sql, 1, params, on_applied, ps) < 0)
+    if (pg_query(ps->pg, apply_sql, 1, params, on_applied, ps) < 0)
         on_applied(ps, NULL, PG_ERR_DOWN, "", "postgres unavailable");
 }
 
@@ -331,8 +331,8 @@ static void persister_next(struct persister *ps)
     } else if (ps->from_pending) {
         const char *argv[] = {"XREADGROUP", "GROUP", "persist", ps->consumer, "COUNT", BATCH_MAX, "STREAMS", key, "0"};
         rc = rds_cmd(&ps->conn, on_read, ps, 9, argv, NULL);
-    } else if (uv_now(ps->app->loop) >= ps->next_autoclaim) {
-        ps->next_autoclaim = uv_now(ps->app->loop) + 10000;
+    } else if (uv_now(ps->loop) >= ps->next_autoclaim) {
+        ps->next_autoclaim = uv_now(ps->loop) + 10000;
         const char *argv[] = {"XAUTOCLAIM", key, "persist", ps->consumer, CLAIM_IDLE_MS, "0-0", "COUNT", BATCH_MAX};
         rc = rds_cmd(&ps->conn, on_autoclaim, ps, 8, argv, NULL);
     } else {
@@ -358,21 +358,25 @@ static void on_conn_up(struct rds *r)
     persister_next(ps);
 }
 
-int persister_start(struct persister *ps, struct gss_app *app)
+int persister_start(struct persister *ps, uv_loop_t *loop, const struct gss_config *cfg, struct pg_pool *pg,
+                    struct pool_service *pool, int worker_id)
 {
     memset(ps, 0, sizeof(*ps));
-    ps->app = app;
+    ps->loop = loop;
+    ps->cfg = cfg;
+    ps->pg = pg;
+    ps->pool = pool;
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     /* Stable across restarts of the same process (so it re-reads its own
      * pending entries), distinct between processes on one host (the listen
      * address tells them apart; workers sharing a port by their number). */
-    snprintf(ps->consumer, sizeof(ps->consumer), "%s-%s-%d", host, app->cfg.listen, app->worker_id);
-    if (rds_init(&ps->conn, app->loop, app->cfg.redis_url, "persist") < 0)
+    snprintf(ps->consumer, sizeof(ps->consumer), "%s-%s-%d", host, cfg->listen, worker_id);
+    if (rds_init(&ps->conn, loop, cfg->redis_url, "persist") < 0)
         return -1;
     ps->conn.data = ps;
     ps->conn.on_up = on_conn_up;
-    uv_timer_init(app->loop, &ps->timer);
+    uv_timer_init(loop, &ps->timer);
     ps->timer.data = ps;
     rds_start(&ps->conn);
     return 0;

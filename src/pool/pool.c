@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/app.h"
+#include "core/config.h"
 #include "core/log.h"
 
 static const char *const result_codes[POOL_RESULT_COUNT] = {
@@ -27,18 +27,19 @@ static enum pool_claim_result parse_code(const char *s)
     return POOL_UNAVAILABLE;
 }
 
-int pool_init(struct pool_service *p, struct gss_app *app)
+int pool_init(struct pool_service *p, const struct gss_config *cfg, struct rds *redis)
 {
     memset(p, 0, sizeof(*p));
-    p->app = app;
+    p->cfg = cfg;
+    p->redis = redis;
     if (rds_script_init(&p->s_open, "open") < 0 || rds_script_init(&p->s_claim, "claim") < 0 ||
         rds_script_init(&p->s_release, "release") < 0 || rds_script_init(&p->s_close, "close") < 0 ||
         rds_script_init(&p->s_snapshot, "snapshot") < 0) {
         log_error("pool", "an embedded Lua script is missing");
         return -1;
     }
-    p->kplen = (size_t)snprintf(p->kp, sizeof(p->kp), "%s:{%s}:", app->cfg.redis_prefix, app->cfg.region);
-    snprintf(p->channel, sizeof(p->channel), "%s:live", app->cfg.redis_prefix);
+    p->kplen = (size_t)snprintf(p->kp, sizeof(p->kp), "%s:{%s}:", cfg->redis_prefix, cfg->region);
+    snprintf(p->channel, sizeof(p->channel), "%s:live", cfg->redis_prefix);
     return 0;
 }
 
@@ -148,7 +149,7 @@ static int call_script(struct pool_service *p, const struct rds_script *s, int n
     c->cb = cb;
     c->ud = ud;
     c->is_claim = is_claim;
-    if (rds_evalsha(p->app->redis, s, nkeys, k->n, k->argv, k->lens, on_reply, c) < 0) {
+    if (rds_evalsha(p->redis, s, nkeys, k->n, k->argv, k->lens, on_reply, c) < 0) {
         free(c);
         if (is_claim)
             p->results[POOL_UNAVAILABLE]++;
@@ -206,7 +207,7 @@ int pool_claim(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_cb 
     char id[24], tech[24], maxa[24], now[24];
     dec(job_id, id);
     dec(tech_id, tech);
-    dec(p->app->cfg.tech_max_active, maxa);
+    dec(p->cfg->tech_max_active, maxa);
     dec(now_ms(), now);
     job_tech_keys(&k, p, id, tech);
     arg(&k, id);
@@ -265,4 +266,43 @@ void pool_metrics(struct pool_service *p, struct buf *b)
                        (unsigned long long)p->results[i]);
     buf_printf(b, "# TYPE gss_pool_live_messages_total counter\ngss_pool_live_messages_total %llu\n",
                (unsigned long long)p->broadcasts);
+}
+
+/* ---- who holds a slot ----------------------------------------------------- */
+
+struct slot_call {
+    pool_slot_cb cb;
+    void        *ud;
+};
+
+static void on_slot_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct slot_call *c = priv;
+    redisReply       *r = reply;
+    (void)ac;
+    int slot = -1;
+    if (r && r->type == REDIS_REPLY_NIL)
+        slot = 0;
+    else if (r && r->type == REDIS_REPLY_STRING)
+        slot = atoi(r->str) > 0 ? atoi(r->str) : 0;
+    c->cb(c->ud, slot);
+    free(c);
+}
+
+int pool_slot_of(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_slot_cb cb, void *ud)
+{
+    struct keyset k = {.n = 0};
+    char          id[24], tid[24];
+    dec(job_id, id);
+    dec(tech_id, tid);
+    key(&k, p, "job:", id, ":slots");
+    const char       *argv[3] = {"HGET", k.argv[0], tid};
+    struct slot_call *c = xmalloc(sizeof(*c));
+    c->cb = cb;
+    c->ud = ud;
+    if (rds_cmd(p->redis, on_slot_reply, c, 3, argv, NULL) < 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
 }

@@ -14,9 +14,9 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "pool/redis.h"
+#include "store/redis.h"
 
-struct gss_app;
+struct gss_config;
 
 enum pool_claim_result {
     POOL_OK = 0,
@@ -33,13 +33,14 @@ enum pool_claim_result {
 };
 
 struct pool_service {
-    struct gss_app   *app;
-    struct rds_script s_open, s_claim, s_release, s_close, s_snapshot;
-    char              kp[160]; /* key prefix "P:{R}:" */
-    size_t            kplen;
-    char              channel[96];                /* "P:live" */
-    uint64_t          results[POOL_RESULT_COUNT]; /* claims by outcome, for /metrics */
-    uint64_t          broadcasts;
+    const struct gss_config *cfg;   /* not owned; outlives the service */
+    struct rds              *redis; /* commands and scripts; not owned */
+    struct rds_script        s_open, s_claim, s_release, s_close, s_snapshot;
+    char                     kp[160]; /* key prefix "P:{R}:" */
+    size_t                   kplen;
+    char                     channel[96];                /* "P:live" */
+    uint64_t                 results[POOL_RESULT_COUNT]; /* claims by outcome, for /metrics */
+    uint64_t                 broadcasts;
 };
 
 /* What a new job shows on the board. */
@@ -54,12 +55,21 @@ struct pool_job {
 
 typedef void (*pool_cb)(void *ud, enum pool_claim_result r, int slot, int64_t seq);
 
-int pool_init(struct pool_service *p, struct gss_app *app);
+/* Fills p (keys from cfg->redis_prefix and cfg->region); scripts go out on
+ * redis. 0, or -1 if an embedded script is missing. */
+int pool_init(struct pool_service *p, const struct gss_config *cfg, struct rds *redis);
 /* Each returns 0 (cb will run once) or -1 (Redis down; cb will not run). */
 int pool_open(struct pool_service *p, const struct pool_job *job, pool_cb cb, void *ud);
 int pool_claim(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_cb cb, void *ud);
 int pool_release(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_cb cb, void *ud);
 int pool_close(struct pool_service *p, int64_t job_id, const char *reason, pool_cb cb, void *ud);
+
+/* The slot technician tech_id holds in job job_id, as Redis has it now (the
+ * truth of a claim, ahead of PostgreSQL): cb gets the slot (>= 1), 0 for
+ * none, or -1 when Redis failed. 0 (cb runs once, later) or -1 (Redis down;
+ * cb will not run). */
+typedef void (*pool_slot_cb)(void *ud, int slot);
+int pool_slot_of(struct pool_service *p, int64_t job_id, int64_t tech_id, pool_slot_cb cb, void *ud);
 
 const char *pool_result_code(enum pool_claim_result r);
 void        pool_metrics(struct pool_service *p, struct buf *b);

@@ -13,11 +13,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/app.h"
+#include "core/config.h"
 #include "core/log.h"
-#include "http/handlers/handlers.h"
 #include "http/conn.h"
+#include "http/handlers/handlers.h"
+#include "http/router.h"
 #include "http/server.h"
+#include "http/services.h"
 
 static void h_param(struct http_req *req)
 {
@@ -30,28 +32,31 @@ static void h_param(struct http_req *req)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int            ready;
-    static struct gss_app app;
+    static int                 ready;
+    static struct gss_config   cfg;
+    static struct router       router;
+    static struct gss_services svc;
     if (!ready) {
         char err[256];
         setenv("GSS_BODY_MAX", "4096", 1);
         setenv("GSS_LOG_REQUESTS", "0", 1);
         setenv("GSS_LOG_LEVEL", "error", 1);
-        config_load(&app.cfg, err, sizeof(err));
+        config_load(&cfg, err, sizeof(err));
         log_set_level(LOG_ERROR);
-        router_init(&app.router);
-        router_add(&app.router, HTTP_M_GET, "/healthz", h_healthz, 0);
-        router_add(&app.router, HTTP_M_POST, "/api/v1/debug/echo", h_debug_echo, 0);
-        router_add(&app.router, HTTP_M_GET, "/api/v1/things/{id}/x", h_param, 0);
-        router_add(&app.router, HTTP_M_POST, "/api/v1/things/{id}", h_param, 0)->body_max = 100;
+        svc.cfg = &cfg;
+        router_init(&router);
+        router_add(&router, HTTP_M_GET, "/healthz", h_healthz, 0);
+        router_add(&router, HTTP_M_POST, "/api/v1/debug/echo", h_debug_echo, 0);
+        router_add(&router, HTTP_M_GET, "/api/v1/things/{id}/x", h_param, 0);
+        router_add(&router, HTTP_M_POST, "/api/v1/things/{id}", h_param, 0)->body_max = 100;
         ready = 1;
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
-    app.loop = &loop;
+    svc.loop = &loop;
     struct http_server srv;
-    app.http = &srv;
-    http_server_init(&srv, &app, &app.router);
+    svc.http = &srv;
+    http_server_init(&srv, &svc, &router);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         abort();

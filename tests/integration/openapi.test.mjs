@@ -1,7 +1,7 @@
 // Keeps docs/openapi.yaml true to gssd.
 //
 // Part 1, static: reads src/http/routes.c (every router_add: method, pattern,
-// roles, flags, body cap, and the `if (app->cfg.X)` it sits under), router.h
+// roles, flags, body cap, and the `if (cfg->X)` it sits under), auth/roles.h
 // (the ROLE_* bits) and config.c (which GSS_* variable sets cfg.X), and checks
 // both ways that every route is documented with the same method and path and
 // every documented operation is a route (or the static catch-all, marked
@@ -227,7 +227,7 @@ function descriptionRoles(opNode) {
 }
 
 // ---------------------------------------------------------------------------
-// The source: routes.c, router.h, config.c
+// The source: routes.c, auth/roles.h, config.c
 
 function readSource(rel) {
   return fs.readFileSync(path.join(SOURCE_DIR, rel), 'utf8');
@@ -259,7 +259,7 @@ function stripComments(c) {
 
 /** {ROLE_ADMIN: 1, ...} (single bits only) and {1: 'admin', ...}. */
 function roleBits() {
-  const text = readSource('src/http/router.h');
+  const text = readSource('src/auth/roles.h');
   const bits = {};
   const names = {};
   for (const m of text.matchAll(/#define\s+(ROLE_[A-Z_]+)\s+(0x[0-9a-fA-F]+|\d+)u?\b/g)) {
@@ -346,8 +346,8 @@ function parseRoutes() {
     const t = m[0];
     if (t.startsWith('if')) {
       const [cond, next] = balanced(text, m.index + t.length - 1);
-      const cm = /^\s*app->cfg\.(\w+)\s*$/.exec(cond);
-      if (!cm) throw new Error(`routes.c: the test only understands "if (app->cfg.X)", not "if (${cond})"`);
+      const cm = /^\s*cfg->(\w+)\s*$/.exec(cond);
+      if (!cm) throw new Error(`routes.c: the test only understands "if (cfg->X)", not "if (${cond})"`);
       const rest = text.slice(next);
       const brace = /^\s*\{/.exec(rest);
       if (brace) {

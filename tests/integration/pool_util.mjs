@@ -122,14 +122,6 @@ export async function loginAll(g, users, limit = 20) {
   return users;
 }
 
-/** loginAvailable(g) → null when POST /api/v1/auth/login exists, else why not. */
-export async function loginAvailable(g) {
-  const r = await http(`${g.url}/api/v1/auth/login`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":"nobody","password":"x"}',
-  });
-  return r.status === 404 ? 'POST /api/v1/auth/login answers 404 (login not implemented yet)' : null;
-}
-
 /** api(g, token, method, path, body) → harness http() result, Bearer auth. */
 export function api(g, token, method, p, body) {
   const headers = { authorization: `Bearer ${token}` };

@@ -178,6 +178,22 @@ static const struct {
     VI("GSS_LOGIN_MAX_FAILURES", "1000", login_max_failures, 1000, "5"),
     VB("GSS_ARGON2_FAST", "1", argon2_fast, 1, "0"),
     VI("GSS_LOGIN_WINDOW_S", "86400", login_window_s, 86400, "300"),
+    VI("GSS_GEOFENCE_M", "150", geofence_m, 150, "200"),
+    VI("GSS_LATE_GRACE_S", "60", late_grace_s, 60, "900"),
+    VI("GSS_OFFLINE_MAX_S", "3600", offline_max_s, 3600, "21600"),
+    VI("GSS_UPLOAD_PHOTO_MAX", "2048", upload_photo_max, 2048, "10485760"),
+    VI("GSS_UPLOAD_BAST_MAX", "4096", upload_bast_max, 4096, "20971520"),
+    VI("GSS_BODY_DEADLINE_MS", "5000", upload_deadline_ms, 5000, "300000"),
+    VI("GSS_LETTER_VALID_H", "48", letter_valid_h, 48, "24"),
+    VI("GSS_ARGON2_THREADS", "3", argon2_threads, 3, "2"),
+    VI("GSS_ARGON2_QUEUE", "5", argon2_queue, 5, "64"),
+    VI("GSS_RENDER_THREADS", "4", render_threads, 4, "2"),
+    VI("GSS_RENDER_QUEUE", "6", render_queue, 6, "64"),
+    VS("GSS_COMPANY_NAME", "PT Contoh", company_name, "PT Gemilang Servis Sejahtera"),
+    VS("GSS_COMPANY_ADDRESS", "Jl. Contoh 1", company_address, "Jl. Jend. Sudirman No. 1, Jakarta Pusat 10220"),
+    VS("GSS_COMPANY_PHONE", "+62 21 1", company_phone, "+62 21 555 0100"),
+    VS("GSS_FONT_PATH", "/f/a.ttf", font_path, "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf"),
+    VS("GSS_FONT_BOLD_PATH", "/f/b.ttf", font_bold_path, "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf"),
 #undef VS
 #undef VI
 #undef VB

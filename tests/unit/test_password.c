@@ -1,7 +1,8 @@
 /*
  * Unit tests for core/password: argon2id hash/verify, the encoded form,
- * needs_rehash, the length policy, and the threadpool variants on a real
- * libuv loop (each loop must close cleanly: a leaked handle fails the test).
+ * needs_rehash, the length policy, and the async variants on a real libuv
+ * loop and a core/workers pool (each loop must close cleanly: a leaked
+ * handle fails the test).
  *
  * main() sets GSS_ARGON2_FAST=1 so nearly everything uses t=1, m=1 MiB;
  * one test hashes once with the production defaults.
@@ -18,6 +19,7 @@
 #include <uv.h>
 
 #include "core/password.h"
+#include "core/workers.h"
 
 static const struct password_params fast = {
     .t_cost = PASSWORD_T_COST_FAST,
@@ -299,32 +301,52 @@ static void drop_pw(char *c)
     free(c);
 }
 
+/* A loop with an argon2-style pool on it; env_close() runs the loop until
+ * the pool is gone and checks that the loop then closes clean. */
+struct env {
+    uv_loop_t      loop;
+    struct workers w;
+};
+
+static void env_open(struct env *e, unsigned threads, unsigned max_queue)
+{
+    assert_int_equal(uv_loop_init(&e->loop), 0);
+    assert_int_equal(workers_init(&e->w, &e->loop, "argon2", threads, max_queue), 0);
+}
+
+static void env_close(struct env *e)
+{
+    workers_close(&e->w, NULL);
+    assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+}
+
 static void test_async_hash_verify(void **state)
 {
     (void)state;
-    uv_loop_t   loop;
+    struct env  e;
     struct seen h = {0}, ok = {0}, wrong = {0}, dummy = {0}, bad = {0};
     char       *pw;
 
-    assert_int_equal(uv_loop_init(&loop), 0);
+    env_open(&e, 2, 8);
 
     pw = scratch_pw("async password");
-    assert_int_equal(password_hash_async(&loop, pw, strlen("async password"), &fast, on_hashed, &h), 0);
+    assert_int_equal(password_hash_async(&e.w, pw, strlen("async password"), &fast, on_hashed, &h), 0);
     drop_pw(pw);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_run(&e.loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(h.calls, 1);
     assert_int_equal(h.status, 0);
     assert_int_equal(password_verify(h.encoded, "async password", 14), 1);
 
     pw = scratch_pw("async password");
-    assert_int_equal(password_verify_async(&loop, h.encoded, pw, 14, on_verified, &ok), 0);
+    assert_int_equal(password_verify_async(&e.w, h.encoded, pw, 14, on_verified, &ok), 0);
     drop_pw(pw);
-    assert_int_equal(password_verify_async(&loop, h.encoded, "async passw0rd", 14, on_verified, &wrong), 0);
-    assert_int_equal(password_verify_async(&loop, NULL, "nobody's", 8, on_verified, &dummy), 0);
-    assert_int_equal(password_verify_async(&loop, "$argon2id$nope", "x", 1, on_verified, &bad), 0);
+    assert_int_equal(password_verify_async(&e.w, h.encoded, "async passw0rd", 14, on_verified, &wrong), 0);
+    assert_int_equal(password_verify_async(&e.w, NULL, "nobody's", 8, on_verified, &dummy), 0);
+    assert_int_equal(password_verify_async(&e.w, "$argon2id$nope", "x", 1, on_verified, &bad), 0);
     /* Callbacks run on the loop thread, never from inside the call. */
     assert_int_equal(ok.calls + wrong.calls + dummy.calls + bad.calls, 0);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_run(&e.loop, UV_RUN_DEFAULT), 0);
 
     assert_int_equal(ok.calls, 1);
     assert_int_equal(ok.result, 1);
@@ -334,85 +356,121 @@ static void test_async_hash_verify(void **state)
     assert_int_equal(dummy.result, 0);
     assert_int_equal(bad.calls, 1);
     assert_int_equal(bad.result, -1);
-    assert_null(password__last_queued());
+    assert_int_equal(workers_queued(&e.w), 0);
 
-    assert_int_equal(uv_loop_close(&loop), 0);
+    env_close(&e);
+}
+
+/* Holds the pool's only thread until the test posts go. */
+struct blocker {
+    uv_sem_t started;
+    uv_sem_t go;
+    int      done_calls;
+    int      status;
+};
+
+static void blocker_work(void *arg)
+{
+    struct blocker *b = arg;
+    uv_sem_post(&b->started);
+    uv_sem_wait(&b->go);
+}
+
+static void blocker_done(void *arg, int status)
+{
+    struct blocker *b = arg;
+    b->done_calls++;
+    b->status = status;
+}
+
+static void blocker_init(struct blocker *b)
+{
+    memset(b, 0, sizeof *b);
+    assert_int_equal(uv_sem_init(&b->started, 0), 0);
+    assert_int_equal(uv_sem_init(&b->go, 0), 0);
+}
+
+static void blocker_destroy(struct blocker *b)
+{
+    uv_sem_destroy(&b->started);
+    uv_sem_destroy(&b->go);
 }
 
 static void test_async_rejects(void **state)
 {
     (void)state;
-    uv_loop_t              loop;
+    struct env             e;
     struct seen            s = {0};
     struct password_params p = fast;
+    struct blocker         b;
 
-    assert_int_equal(uv_loop_init(&loop), 0);
+    env_open(&e, 1, 1);
     p.m_cost_kib = 1;
-    assert_int_equal(password_hash_async(&loop, "password", 8, &p, on_hashed, &s), UV_EINVAL);
-    assert_int_equal(password_hash_async(&loop, "password", 8, &fast, NULL, &s), UV_EINVAL);
-    assert_int_equal(password_hash_async(&loop, NULL, 8, &fast, on_hashed, &s), UV_EINVAL);
-    assert_int_equal(password_verify_async(&loop, kat, "password", 8, NULL, &s), UV_EINVAL);
+    assert_int_equal(password_hash_async(&e.w, "password", 8, &p, on_hashed, &s), UV_EINVAL);
+    assert_int_equal(password_hash_async(&e.w, "password", 8, &fast, NULL, &s), UV_EINVAL);
+    assert_int_equal(password_hash_async(&e.w, NULL, 8, &fast, on_hashed, &s), UV_EINVAL);
+    assert_int_equal(password_hash_async(NULL, "password", 8, &fast, on_hashed, &s), UV_EINVAL);
+    assert_int_equal(password_verify_async(&e.w, kat, "password", 8, NULL, &s), UV_EINVAL);
     assert_int_equal(password_verify_async(NULL, kat, "password", 8, on_verified, &s), UV_EINVAL);
-    /* Nothing was queued, so nothing runs. */
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+
+    /* A full pool (its one slot taken by the blocker) refuses with
+     * WORKERS_EFULL, the code callers turn into 503 + Retry-After. */
+    blocker_init(&b);
+    assert_int_equal(workers_submit(&e.w, blocker_work, blocker_done, &b), 0);
+    uv_sem_wait(&b.started);
+    assert_int_equal(password_hash_async(&e.w, "password", 8, &fast, on_hashed, &s), WORKERS_EFULL);
+    assert_int_equal(password_verify_async(&e.w, kat, "password", 8, on_verified, &s), WORKERS_EFULL);
+    assert_int_equal(password_verify_async(&e.w, NULL, "password", 8, on_verified, &s), WORKERS_EFULL);
+    uv_sem_post(&b.go);
+    assert_int_equal(uv_run(&e.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(b.done_calls, 1);
+
+    /* A closing pool refuses with UV_ECANCELED. */
+    workers_close(&e.w, NULL);
+    assert_int_equal(password_hash_async(&e.w, "password", 8, &fast, on_hashed, &s), UV_ECANCELED);
+    assert_int_equal(password_verify_async(&e.w, kat, "password", 8, on_verified, &s), UV_ECANCELED);
+    assert_int_equal(uv_run(&e.loop, UV_RUN_DEFAULT), 0);
+    /* Nothing was queued, so nothing of ours ran. */
     assert_int_equal(s.calls, 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(uv_loop_close(&e.loop), 0);
+    blocker_destroy(&b);
 }
 
-/* Cancellation: occupy the only pool thread (main sets UV_THREADPOOL_SIZE=1)
- * with a job that waits on a semaphore, queue ours behind it, cancel ours,
- * then release the blocker. */
-struct blocker {
-    uv_work_t req;
-    uv_sem_t  go;
-    int       done;
-};
-
-static void blocker_work(uv_work_t *req)
-{
-    struct blocker *b = req->data;
-    uv_sem_wait(&b->go);
-}
-
-static void blocker_after(uv_work_t *req, int status)
-{
-    struct blocker *b = req->data;
-    assert_int_equal(status, 0);
-    b->done = 1;
-}
-
+/* Cancellation: occupy the pool's only thread with a job that waits on a
+ * semaphore, queue ours behind it, close the pool, then release the
+ * blocker. */
 static void test_async_cancel(void **state)
 {
     (void)state;
-    uv_loop_t      loop;
-    struct blocker b = {0};
+    struct env     e;
+    struct blocker b;
     struct seen    h = {0}, v = {0}, d = {0};
 
-    assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(uv_sem_init(&b.go, 0), 0);
-    b.req.data = &b;
-    assert_int_equal(uv_queue_work(&loop, &b.req, blocker_work, blocker_after), 0);
+    env_open(&e, 1, 4);
+    blocker_init(&b);
+    assert_int_equal(workers_submit(&e.w, blocker_work, blocker_done, &b), 0);
+    uv_sem_wait(&b.started);
 
-    assert_int_equal(password_hash_async(&loop, "password", 8, &fast, on_hashed, &h), 0);
-    assert_int_equal(uv_cancel((uv_req_t *)password__last_queued()), 0);
-    assert_int_equal(password_verify_async(&loop, kat, "password", 8, on_verified, &v), 0);
-    assert_int_equal(uv_cancel((uv_req_t *)password__last_queued()), 0);
-    assert_int_equal(password_verify_async(&loop, NULL, "password", 8, on_verified, &d), 0);
-    assert_int_equal(uv_cancel((uv_req_t *)password__last_queued()), 0);
+    assert_int_equal(password_hash_async(&e.w, "password", 8, &fast, on_hashed, &h), 0);
+    assert_int_equal(password_verify_async(&e.w, kat, "password", 8, on_verified, &v), 0);
+    assert_int_equal(password_verify_async(&e.w, NULL, "password", 8, on_verified, &d), 0);
+    workers_close(&e.w, NULL);
+    assert_int_equal(h.calls + v.calls + d.calls, 0);
 
     uv_sem_post(&b.go);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(b.done, 1);
+    assert_int_equal(uv_run(&e.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(b.done_calls, 1);
+    assert_int_equal(b.status, 0);
     assert_int_equal(h.calls, 1);
     assert_int_equal(h.status, UV_ECANCELED);
     assert_string_equal(h.encoded, "");
     assert_int_equal(v.calls, 1);
-    assert_int_equal(v.result, -1);
+    assert_int_equal(v.result, UV_ECANCELED);
     assert_int_equal(d.calls, 1);
-    assert_int_equal(d.result, -1);
+    assert_int_equal(d.result, UV_ECANCELED);
 
-    uv_sem_destroy(&b.go);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(uv_loop_close(&e.loop), 0);
+    blocker_destroy(&b);
 }
 
 /* Many jobs at once through a one-thread pool: each callback exactly once,
@@ -421,31 +479,29 @@ static void test_async_many(void **state)
 {
     (void)state;
     enum { N = 12 };
-    uv_loop_t   loop;
+    struct env  e;
     struct seen s[N];
     char        enc[PASSWORD_ENCODED_MAX];
 
     memset(s, 0, sizeof s);
     assert_int_equal(password_hash("right-password", 14, &fast, enc, sizeof enc), 0);
-    assert_int_equal(uv_loop_init(&loop), 0);
+    env_open(&e, 1, N);
     for (int i = 0; i < N; i++) {
         const char *pw = i % 2 == 0 ? "right-password" : "wrong-password";
-        assert_int_equal(password_verify_async(&loop, enc, pw, 14, on_verified, &s[i]), 0);
+        assert_int_equal(password_verify_async(&e.w, enc, pw, 14, on_verified, &s[i]), 0);
     }
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_run(&e.loop, UV_RUN_DEFAULT), 0);
     for (int i = 0; i < N; i++) {
         assert_int_equal(s[i].calls, 1);
         assert_int_equal(s[i].result, i % 2 == 0 ? 1 : 0);
     }
-    assert_int_equal(uv_loop_close(&loop), 0);
+    env_close(&e);
 }
 
 int main(void)
 {
-    /* Before any hashing: cheap parameters, and a one-thread pool so the
-     * cancel test can hold it. libuv reads the size when the pool starts. */
+    /* Before any hashing: cheap parameters. */
     setenv(PASSWORD_FAST_ENV, "1", 1);
-    setenv("UV_THREADPOOL_SIZE", "1", 1);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params_default),

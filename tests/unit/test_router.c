@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "auth/roles.h"
 #include "http/router.h"
 
 /* Distinct handlers, so a test can tell which route matched by its handler. */

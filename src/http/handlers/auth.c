@@ -18,10 +18,12 @@
 #include <yyjson.h>
 
 #include "auth/auth.h"
-#include "core/app.h"
 #include "core/log.h"
 #include "core/password.h"
+#include "core/workers.h"
+#include "http/auth_step.h"
 #include "http/handlers/handlers.h"
+#include "http/services.h"
 #include "store/pg.h"
 
 #define INVALID_CREDENTIALS_MSG "wrong username or password"
@@ -39,6 +41,8 @@ struct login_ctx {
     char             name[AUTH_NAME_MAX];
     char             username[AUTH_USERNAME_MAX];
     char            *hash; /* owned: the stored encoded hash, if found */
+    struct auth_session *session; /* the new session (a reference), once made */
+    char             token[CRYPTO_TOKEN_SIZE];
 };
 
 static void login_free(struct login_ctx *lc)
@@ -48,6 +52,8 @@ static void login_free(struct login_ctx *lc)
         free(lc->pw);
     }
     free(lc->hash);
+    auth_session_release(lc->session);
+    explicit_bzero(lc->token, sizeof(lc->token));
     free(lc);
 }
 
@@ -66,9 +72,9 @@ static void answer_unavailable(struct http_req *req)
 /* ---- rehash on login ---------------------------------------------------- */
 
 struct rehash_ctx {
-    struct gss_app *app;
-    int64_t         uid;
-    char           *old; /* owned: the hash being replaced, so a concurrent change wins */
+    struct gss_services *svc;
+    int64_t              uid;
+    char                *old; /* owned: the hash being replaced, so a concurrent change wins */
 };
 
 static void on_rehash_saved(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
@@ -90,7 +96,7 @@ static void on_rehashed(void *ud, int status, const char *encoded)
         const char *params[3] = {encoded, idb, rc->old};
         int64_t    *uid = xmalloc(sizeof(*uid));
         *uid = rc->uid;
-        if (pg_query(rc->app->pg,
+        if (pg_query(rc->svc->pg,
                      "UPDATE users SET password_hash = $1, updated_at = now()"
                      " WHERE id = $2 AND password_hash = $3",
                      3, params, on_rehash_saved, uid) < 0)
@@ -109,10 +115,10 @@ static void maybe_rehash(struct login_ctx *lc)
     if (!password_needs_rehash(lc->hash, &p))
         return;
     struct rehash_ctx *rc = xcalloc(1, sizeof(*rc));
-    rc->app = lc->req->app;
+    rc->svc = lc->req->svc;
     rc->uid = lc->uid;
     rc->old = xstrdup(lc->hash);
-    if (password_hash_async(rc->app->loop, lc->pw, lc->pwlen, NULL, on_rehashed, rc) < 0) {
+    if (password_hash_async(rc->svc->argon2, lc->pw, lc->pwlen, NULL, on_rehashed, rc) < 0) {
         free(rc->old);
         free(rc);
     }
@@ -137,6 +143,79 @@ static void on_audit_done(void *ud, PGresult *res, enum pg_err err, const char *
         log_warn("audit", "login entry not written: %s %s", state ? state : "", msg ? msg : "");
 }
 
+/* The answer of a login whose session exists and whose account was
+ * re-checked after it was made. */
+static void login_answer(struct login_ctx *lc)
+{
+    struct http_req     *req = lc->req;
+    struct auth_session *s = lc->session;
+    const char          *token = lc->token;
+    auth_count_login(req->svc->auth, AUTH_LOGIN_OK);
+    log_info("login", "user %lld logged in from %s", (long long)s->user_id, lc->addr);
+    char idb[24];
+    snprintf(idb, sizeof(idb), "%lld", (long long)s->user_id);
+    const char *params[2] = {idb, lc->addr};
+    pg_query(req->svc->pg,
+             "INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
+             " VALUES ($1, 'user', $1, 'login', jsonb_build_object('ip', $2::text))",
+             2, params, on_audit_done, NULL);
+
+    /* only now: a rehash changes the stored hash the re-check compares */
+    maybe_rehash(lc);
+    struct buf b = {0}, cookie = {0};
+    buf_printf(&b, "{\"token\":\"%s\",\"csrf_token\":\"%s\",\"user\":", token, s->csrf);
+    user_brief(&b, s);
+    buf_putc(&b, '}');
+    auth_cookie_value(req->svc->cfg, token, &cookie);
+    http_add_header(req, "Set-Cookie", cookie.data);
+    http_add_header(req, "Cache-Control", "no-store");
+    http_respond_json(req, 200, b.data, b.len);
+    explicit_bzero(b.data, b.len);
+    explicit_bzero(cookie.data, cookie.len);
+    buf_free(&b);
+    buf_free(&cookie);
+    login_free(lc);
+}
+
+static void on_stale_session_ended(void *ud, int status)
+{
+    struct login_ctx *lc = ud;
+    (void)status;
+    auth_count_login(lc->req->svc->auth, AUTH_LOGIN_FAILED);
+    http_error(lc->req, 401, "invalid_credentials", INVALID_CREDENTIALS_MSG);
+    login_free(lc);
+}
+
+/*
+ * The account as it is now, read after the session was made. Hashing takes
+ * long (tens of ms to seconds): an admin may deactivate the user, change
+ * their role or reset their password meanwhile. Such a change commits
+ * first and then ends all the user's sessions (auth_kill_user). Reading the
+ * row after our session exists closes the gap both ways: if the change
+ * committed before this read we see it and end our session ourselves; if it
+ * commits after, its kill finds our session already registered.
+ */
+static void on_recheck(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct login_ctx *lc = ud;
+    bool              same = false;
+    if (err != PG_OK) {
+        log_warn("login", "re-check of user %lld failed: %s %s", (long long)lc->uid, state ? state : "",
+                 msg ? msg : "");
+    } else if (PQntuples(res) == 1) {
+        same = PQgetvalue(res, 0, 0)[0] == 't' && auth_role_parse(PQgetvalue(res, 0, 1)) == lc->role &&
+               lc->hash && !strcmp(PQgetvalue(res, 0, 2), lc->hash);
+    }
+    if (same) {
+        login_answer(lc);
+        return;
+    }
+    if (err == PG_OK)
+        log_info("login", "user %lld changed while logging in; session ended", (long long)lc->uid);
+    if (auth_session_end(lc->req->svc->auth, lc->session, on_stale_session_ended, lc) < 0)
+        on_stale_session_ended(lc, -1);
+}
+
 static void on_session(void *ud, int status, struct auth_session *s, const char *token)
 {
     struct login_ctx *lc = ud;
@@ -146,30 +225,14 @@ static void on_session(void *ud, int status, struct auth_session *s, const char 
         login_free(lc);
         return;
     }
-    auth_count_login(req->app, AUTH_LOGIN_OK);
-    log_info("login", "user %lld logged in from %s", (long long)s->user_id, lc->addr);
+    lc->session = s;
+    snprintf(lc->token, sizeof(lc->token), "%s", token);
     char idb[24];
-    snprintf(idb, sizeof(idb), "%lld", (long long)s->user_id);
-    const char *params[2] = {idb, lc->addr};
-    pg_query(req->app->pg,
-             "INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
-             " VALUES ($1, 'user', $1, 'login', jsonb_build_object('ip', $2::text))",
-             2, params, on_audit_done, NULL);
-
-    struct buf b = {0}, cookie = {0};
-    buf_printf(&b, "{\"token\":\"%s\",\"csrf_token\":\"%s\",\"user\":", token, s->csrf);
-    user_brief(&b, s);
-    buf_putc(&b, '}');
-    auth_cookie_value(req->app, token, &cookie);
-    http_add_header(req, "Set-Cookie", cookie.data);
-    http_add_header(req, "Cache-Control", "no-store");
-    http_respond_json(req, 200, b.data, b.len);
-    explicit_bzero(b.data, b.len);
-    explicit_bzero(cookie.data, cookie.len);
-    buf_free(&b);
-    buf_free(&cookie);
-    auth_session_release(s);
-    login_free(lc);
+    snprintf(idb, sizeof(idb), "%lld", (long long)lc->uid);
+    const char *params[1] = {idb};
+    if (pg_query(req->svc->pg, "SELECT active, role, password_hash FROM users WHERE id = $1", 1, params, on_recheck,
+                 lc) < 0)
+        on_recheck(lc, NULL, PG_ERR_DOWN, "", "postgres unavailable");
 }
 
 static void on_failure_counted(void *ud)
@@ -183,20 +246,25 @@ static void on_verified(void *ud, int result)
 {
     struct login_ctx *lc = ud;
     struct http_req  *req = lc->req;
+    if (result == UV_ECANCELED) {
+        /* shutting down: not the user's failure */
+        answer_unavailable(req);
+        login_free(lc);
+        return;
+    }
     if (result != 1 || !lc->found || !lc->active) {
-        auth_count_login(req->app, AUTH_LOGIN_FAILED);
+        auth_count_login(req->svc->auth, AUTH_LOGIN_FAILED);
         /* The username is not logged: people type passwords into it. */
         if (lc->found)
             log_info("login", "failed for user %lld from %s%s", (long long)lc->uid, lc->addr,
                      lc->active ? "" : " (inactive)");
         else
             log_info("login", "failed for an unknown username from %s", lc->addr);
-        auth_throttle_fail(req->app, lc->account, lc->addr, on_failure_counted, lc);
+        auth_throttle_fail(req->svc->auth, lc->account, lc->addr, on_failure_counted, lc);
         return;
     }
-    auth_throttle_reset(req->app, lc->account);
-    maybe_rehash(lc);
-    if (auth_session_create(req->app, lc->uid, lc->role, lc->name, lc->username, on_session, lc) < 0) {
+    auth_throttle_reset(req->svc->auth, lc->account);
+    if (auth_session_create(req->svc->auth, lc->uid, lc->role, lc->name, lc->username, on_session, lc) < 0) {
         answer_unavailable(req);
         login_free(lc);
     }
@@ -204,11 +272,18 @@ static void on_verified(void *ud, int result)
 
 static void verify(struct login_ctx *lc)
 {
-    if (password_verify_async(lc->req->app->loop, lc->found ? lc->hash : NULL, lc->pw, lc->pwlen, on_verified, lc) <
-        0) {
+    int rc = password_verify_async(lc->req->svc->argon2, lc->found ? lc->hash : NULL, lc->pw, lc->pwlen, on_verified,
+                                   lc);
+    if (rc == 0)
+        return;
+    if (rc == WORKERS_EFULL || rc == UV_ECANCELED) {
+        /* every hashing thread is busy and the queue is full: shed load */
+        http_add_header(lc->req, "Retry-After", "1");
+        answer_unavailable(lc->req);
+    } else {
         http_error(lc->req, 500, "internal", "the login could not be processed");
-        login_free(lc);
     }
+    login_free(lc);
 }
 
 static void on_user(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
@@ -249,7 +324,7 @@ static void on_throttle(void *ud, int status, int64_t retry_after_s)
         char ra[24];
         snprintf(ra, sizeof(ra), "%lld", (long long)retry_after_s);
         http_add_header(req, "Retry-After", ra);
-        auth_count_login(req->app, AUTH_LOGIN_THROTTLED);
+        auth_count_login(req->svc->auth, AUTH_LOGIN_THROTTLED);
         log_info("login", "throttled from %s", lc->addr);
         http_error(req, 429, "too_many_attempts", "too many failed logins; wait and try again");
         login_free(lc);
@@ -260,7 +335,7 @@ static void on_throttle(void *ud, int status, int64_t retry_after_s)
         return;
     }
     const char *params[1] = {lc->account};
-    if (pg_query(req->app->pg, "SELECT id, role, name, username, active, password_hash FROM users WHERE username = $1",
+    if (pg_query(req->svc->pg, "SELECT id, role, name, username, active, password_hash FROM users WHERE username = $1",
                  1, params, on_user, lc) < 0) {
         answer_unavailable(req);
         login_free(lc);
@@ -311,7 +386,7 @@ void h_auth_login(struct http_req *req)
     wipe_body(req);
     if (!http_req_peer(req, lc->addr, sizeof(lc->addr)))
         snprintf(lc->addr, sizeof(lc->addr), "unknown");
-    if (auth_throttle_check(req->app, lc->account, lc->addr, on_throttle, lc) < 0) {
+    if (auth_throttle_check(req->svc->auth, lc->account, lc->addr, on_throttle, lc) < 0) {
         answer_unavailable(req);
         login_free(lc);
     }
@@ -327,7 +402,7 @@ static void on_logged_out(void *ud, int status)
         return;
     }
     struct buf cookie = {0};
-    auth_cookie_value(req->app, NULL, &cookie);
+    auth_cookie_value(req->svc->cfg, NULL, &cookie);
     http_add_header(req, "Set-Cookie", cookie.data);
     http_add_header(req, "Cache-Control", "no-store");
     buf_free(&cookie);
@@ -337,7 +412,7 @@ static void on_logged_out(void *ud, int status)
 
 void h_auth_logout(struct http_req *req)
 {
-    if (auth_session_end(req->app, req->session, on_logged_out, req) < 0)
+    if (auth_session_end(req->svc->auth, req->session, on_logged_out, req) < 0)
         answer_unavailable(req);
 }
 
@@ -352,9 +427,9 @@ void h_me(struct http_req *req)
      * the session itself slides in Redis. */
     char token[CRYPTO_TOKEN_SIZE];
     bool via_cookie = false;
-    if (auth_request_token(req, token, &via_cookie) && via_cookie) {
+    if (http_auth_request_token(req, token, &via_cookie) && via_cookie) {
         struct buf cookie = {0};
-        auth_cookie_value(req->app, token, &cookie);
+        auth_cookie_value(req->svc->cfg, token, &cookie);
         http_add_header(req, "Set-Cookie", cookie.data);
         explicit_bzero(cookie.data, cookie.len);
         buf_free(&cookie);

@@ -20,10 +20,10 @@
 #include <yyjson.h>
 
 #include "auth/session.h"
-#include "core/app.h"
 #include "core/jw.h"
 #include "core/log.h"
 #include "http/handlers/handlers.h"
+#include "http/services.h"
 #include "store/pg.h"
 
 #define CUSTOMER_COLS                                                                                                  \
@@ -249,7 +249,7 @@ static void on_taken_lookup(void *ud, PGresult *res, enum pg_err err, const char
 static void answer_taken(struct http_req *req, const char *phone)
 {
     const char *params[1] = {phone};
-    if (pg_query(req->app->pg, "SELECT id FROM customers WHERE phone = $1", 1, params, on_taken_lookup, req) < 0)
+    if (pg_query(req->svc->pg, "SELECT id FROM customers WHERE phone = $1", 1, params, on_taken_lookup, req) < 0)
         on_taken_lookup(req, NULL, PG_ERR_DOWN, NULL, NULL);
 }
 
@@ -301,7 +301,7 @@ void h_customers_create(struct http_req *req)
     cx->req = req;
     cx->status = 201;
     memcpy(cx->phone, in.phone, sizeof(cx->phone));
-    int rc = pg_query(req->app->pg, sql, 4, params, on_written, cx);
+    int rc = pg_query(req->svc->pg, sql, 4, params, on_written, cx);
     input_free(&in);
     if (rc < 0) {
         free(cx);
@@ -351,7 +351,7 @@ void h_customers_update(struct http_req *req)
     cx->req = req;
     cx->status = 200;
     memcpy(cx->phone, in.phone, sizeof(cx->phone));
-    int rc = pg_query(req->app->pg, sql, 6, params, on_written, cx);
+    int rc = pg_query(req->svc->pg, sql, 6, params, on_written, cx);
     input_free(&in);
     if (rc < 0) {
         free(cx);
@@ -447,7 +447,7 @@ void h_customers_list(struct http_req *req)
                               "    OR c.name ILIKE '%' || $1 || '%' ESCAPE '\\'"
                               "    OR ($2::text IS NOT NULL AND strpos(c.phone, $2) > 0)"
                               " ORDER BY lower(c.name), c.id LIMIT $3::int";
-    int               rc = pg_query(req->app->pg, sql, 3, params, on_listed, req);
+    int               rc = pg_query(req->svc->pg, sql, 3, params, on_listed, req);
     free(pattern);
     if (rc < 0)
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
@@ -481,6 +481,6 @@ void h_customers_get(struct http_req *req)
     char idb[24];
     snprintf(idb, sizeof(idb), "%lld", (long long)id);
     const char *params[1] = {idb};
-    if (pg_query(req->app->pg, "SELECT " CUSTOMER_COLS " FROM customers c WHERE c.id = $1", 1, params, on_got, req) < 0)
+    if (pg_query(req->svc->pg, "SELECT " CUSTOMER_COLS " FROM customers c WHERE c.id = $1", 1, params, on_got, req) < 0)
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
 }

@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/app.h"
 #include "core/crypto.h"
 #include "http/handlers/handlers.h"
+#include "http/services.h"
 
-/* Sleepers are listed in the app so a forced shutdown can end them. */
+/* Sleepers are listed in the services (svc->debug_sleepers) so a forced shutdown can end them. */
 struct sleep_ctx {
     uv_timer_t        t;
     struct http_req  *req;
@@ -25,19 +25,19 @@ static void on_slept_closed(uv_handle_t *h)
 
 static void sleeper_unlink(struct sleep_ctx *s)
 {
-    struct gss_app *app = s->req->app;
+    struct gss_services *svc = s->req->svc;
     if (s->prev)
         s->prev->next = s->next;
     else
-        app->debug_sleepers = s->next;
+        svc->debug_sleepers = s->next;
     if (s->next)
         s->next->prev = s->prev;
 }
 
-void debug_cancel_all(struct gss_app *app)
+void debug_cancel_all(struct gss_services *svc)
 {
-    while (app->debug_sleepers) {
-        struct sleep_ctx *s = app->debug_sleepers;
+    while (svc->debug_sleepers) {
+        struct sleep_ctx *s = svc->debug_sleepers;
         sleeper_unlink(s);
         uv_timer_stop(&s->t);
         http_error(s->req, 503, "shutting_down", "the server is shutting down");
@@ -68,12 +68,12 @@ void h_debug_sleep(struct http_req *req)
     struct sleep_ctx *s = xcalloc(1, sizeof(*s));
     s->req = req;
     s->ms = ms;
-    uv_timer_init(req->app->loop, &s->t);
+    uv_timer_init(req->svc->loop, &s->t);
     s->t.data = s;
-    s->next = req->app->debug_sleepers;
+    s->next = req->svc->debug_sleepers;
     if (s->next)
         s->next->prev = s;
-    req->app->debug_sleepers = s;
+    req->svc->debug_sleepers = s;
     uv_timer_start(&s->t, on_slept, (uint64_t)ms, 0);
 }
 

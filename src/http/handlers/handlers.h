@@ -16,8 +16,9 @@ void h_metrics(struct http_req *req);
 /* debug.c (GSS_DEBUG_ROUTES=1 only) */
 void h_debug_sleep(struct http_req *req);
 void h_debug_echo(struct http_req *req);
-struct gss_app;
-void debug_cancel_all(struct gss_app *app);
+struct gss_services;
+/* Answers every sleeping debug request 503 (forced shutdown). */
+void debug_cancel_all(struct gss_services *svc);
 
 /* pool.c */
 void h_pool_list(struct http_req *req);
@@ -27,6 +28,23 @@ void h_pool_claim(struct http_req *req);
 void h_tickets_create(struct http_req *req);
 void h_tickets_list(struct http_req *req);
 void h_tickets_get(struct http_req *req);
+
+/* field.c (a technician's visit; CS's cancel) */
+void h_field_checkin(struct http_req *req);
+void h_field_checkout(struct http_req *req);
+void h_field_complete(struct http_req *req);
+void h_tickets_cancel(struct http_req *req);
+
+/* letter.c (Surat Tugas and its verification page) */
+void h_tickets_letter(struct http_req *req);
+void h_letter_verify(struct http_req *req);
+
+/* attachments.c (BAST and photos) */
+void h_attachments_upload(struct http_req *req);
+void h_attachments_get(struct http_req *req);
+/* Start-up, blocking: creates upload_dir/tmp and removes unfinished
+ * uploads a killed process left there. 0 or -1. */
+int attachments_prepare(const char *upload_dir);
 
 /* ws.c (the WebSocket routes; the protocol is in http/ws.c) */
 void h_ws(struct http_req *req);

@@ -2,11 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/app.h"
 #include "http/handlers/handlers.h"
 #include "http/server.h"
-#include "pool/redis.h"
+#include "http/services.h"
 #include "store/pg.h"
+#include "store/redis.h"
 
 void h_healthz(struct http_req *req)
 {
@@ -17,11 +17,11 @@ void h_healthz(struct http_req *req)
 
 void h_readyz(struct http_req *req)
 {
-    struct gss_app *app = req->app;
-    bool            redis_up = app->redis && app->redis->up;
-    bool            pg_up = app->pg && app->pg->up > 0;
-    char            body[256];
-    int             n;
+    struct gss_services *svc = req->svc;
+    bool                 redis_up = svc->redis && svc->redis->up;
+    bool                 pg_up = svc->pg && svc->pg->up > 0;
+    char                 body[256];
+    int                  n;
     http_add_header(req, "Cache-Control", "no-store");
     if (redis_up && pg_up) {
         n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"redis\":\"up\",\"postgres\":\"up\"}");
@@ -47,13 +47,13 @@ static void route_counts(struct buf *b, const struct http_route *rt)
 
 void h_metrics(struct http_req *req)
 {
-    struct gss_app     *app = req->app;
-    struct http_server *srv = app->http;
-    struct buf          b = {0};
+    struct gss_services *svc = req->svc;
+    struct http_server  *srv = svc->http;
+    struct buf           b = {0};
     buf_puts(&b, "# HELP gss_http_requests_total HTTP requests answered, by route pattern and status.\n"
                  "# TYPE gss_http_requests_total counter\n");
-    for (unsigned i = 0; i < app->router.n; i++)
-        route_counts(&b, &app->router.routes[i]);
+    for (unsigned i = 0; i < srv->router->n; i++)
+        route_counts(&b, &srv->router->routes[i]);
     route_counts(&b, &srv->static_route);
     route_counts(&b, &srv->unmatched_route);
     buf_puts(&b, "# HELP gss_http_request_duration_seconds Time from a request's first byte to its answer.\n"
@@ -79,9 +79,9 @@ void h_metrics(struct http_req *req)
                "# TYPE gss_redis_commands_total counter\ngss_redis_commands_total %llu\n"
                "# HELP gss_redis_hangs_total Connections dropped because Redis stopped answering.\n"
                "# TYPE gss_redis_hangs_total counter\ngss_redis_hangs_total %llu\n",
-               app->redis && app->redis->up, app->redis_sub && app->redis_sub->up,
-               (unsigned long long)(app->redis ? app->redis->commands : 0),
-               (unsigned long long)(app->redis ? app->redis->hangs : 0));
+               svc->redis && svc->redis->up, svc->redis_sub && svc->redis_sub->up,
+               (unsigned long long)(svc->redis ? svc->redis->commands : 0),
+               (unsigned long long)(svc->redis ? svc->redis->hangs : 0));
     buf_printf(&b,
                "# HELP gss_postgres_up Whether at least one PostgreSQL connection is ready.\n"
                "# TYPE gss_postgres_up gauge\ngss_postgres_up %d\n"
@@ -89,10 +89,11 @@ void h_metrics(struct http_req *req)
                "# TYPE gss_postgres_queued gauge\ngss_postgres_queued %zu\n"
                "# TYPE gss_postgres_queries_total counter\ngss_postgres_queries_total %llu\n"
                "# TYPE gss_postgres_errors_total counter\ngss_postgres_errors_total %llu\n",
-               app->pg && app->pg->up > 0, app->pg ? app->pg->up : 0, app->pg ? app->pg->queued : 0,
-               (unsigned long long)(app->pg ? app->pg->queries : 0),
-               (unsigned long long)(app->pg ? app->pg->errors : 0));
-    app_metrics_extra(app, &b);
+               svc->pg && svc->pg->up > 0, svc->pg ? svc->pg->up : 0, svc->pg ? svc->pg->queued : 0,
+               (unsigned long long)(svc->pg ? svc->pg->queries : 0),
+               (unsigned long long)(svc->pg ? svc->pg->errors : 0));
+    if (svc->metrics_extra)
+        svc->metrics_extra(svc, &b);
     http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     buf_free(&b);
 }

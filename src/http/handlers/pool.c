@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "auth/session.h"
-#include "core/app.h"
 #include "http/handlers/handlers.h"
+#include "http/services.h"
 #include "pool/pool.h"
 
 static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
@@ -26,13 +26,13 @@ static void on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
 
 void h_pool_list(struct http_req *req)
 {
-    struct pool_service *p = req->app->pool;
+    struct pool_service *p = req->svc->pool;
     char                 kpool[200], kseq[200], kjob[200];
     snprintf(kpool, sizeof(kpool), "%spool", p->kp);
     snprintf(kseq, sizeof(kseq), "%sseq", p->kp);
     snprintf(kjob, sizeof(kjob), "%sjob:", p->kp);
     const char *argv[3] = {kpool, kseq, kjob};
-    if (rds_evalsha(req->app->redis, &p->s_snapshot, 2, 3, argv, NULL, on_snapshot, req) < 0)
+    if (rds_evalsha(req->svc->redis, &p->s_snapshot, 2, 3, argv, NULL, on_snapshot, req) < 0)
         http_error(req, 503, "unavailable", "the job pool is unavailable; try again");
 }
 
@@ -66,6 +66,6 @@ void h_pool_claim(struct http_req *req)
         http_error(req, 404, "not_found", "no such job");
         return;
     }
-    if (pool_claim(req->app->pool, id, req->session->user_id, on_claimed, req) < 0)
+    if (pool_claim(req->svc->pool, id, req->session->user_id, on_claimed, req) < 0)
         http_error(req, 503, "unavailable", "the job pool is unavailable; try again");
 }

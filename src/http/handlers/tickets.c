@@ -14,13 +14,14 @@
 #include <yyjson.h>
 
 #include "auth/session.h"
-#include "core/app.h"
+#include "core/config.h"
 #include "core/jw.h"
 #include "core/log.h"
 #include "http/handlers/handlers.h"
+#include "http/services.h"
 #include "pool/pool.h"
-#include "pool/redis.h"
 #include "store/pg.h"
+#include "store/redis.h"
 
 #define TICKET_COLS                                                                                                    \
     "t.id, t.code, t.customer_id, t.problem, t.address, t.area, t.lat, t.lng,"                                         \
@@ -122,7 +123,7 @@ static void on_inserted(void *ud, PGresult *res, enum pg_err err, const char *st
         .slots_total = atoi(PQgetvalue(res, 0, 9)),
         .urgent = PQgetvalue(res, 0, 11)[0] == 't',
     };
-    if (pool_open(req->app->pool, &job, on_opened, cx) < 0)
+    if (pool_open(req->svc->pool, &job, on_opened, cx) < 0)
         on_opened(cx, POOL_UNAVAILABLE, 0, 0);
 }
 
@@ -175,7 +176,7 @@ void h_tickets_create(struct http_req *req)
         http_error(req, 422, "validation_failed", msg);
         return;
     }
-    if (!req->app->redis->up) {
+    if (!req->svc->redis->up) {
         yyjson_doc_free(doc);
         http_error(req, 503, "unavailable", "the job pool is unavailable; try again");
         return;
@@ -199,7 +200,7 @@ void h_tickets_create(struct http_req *req)
                                     nbuf,
                                     actor,
                               urgent && yyjson_get_bool(urgent) ? "t" : "f",
-                                    req->app->cfg.region};
+                                    req->svc->cfg->region};
     static const char sql[] =
         "WITH code AS ("
         "  INSERT INTO ticket_code_counters (yymm, last)"
@@ -228,7 +229,7 @@ void h_tickets_create(struct http_req *req)
         " FROM t JOIN customers c ON c.id = t.customer_id";
     struct create_ctx *cx = xcalloc(1, sizeof(*cx));
     cx->req = req;
-    int rc = pg_query(req->app->pg, sql, 11, params, on_inserted, cx);
+    int rc = pg_query(req->svc->pg, sql, 11, params, on_inserted, cx);
     yyjson_doc_free(doc);
     if (rc < 0) {
         free(cx);
@@ -283,7 +284,7 @@ void h_tickets_list(struct http_req *req)
         "   AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM assignments a WHERE a.ticket_id = t.id"
         "        AND a.tech_id = $2 AND a.released_at IS NULL))"
         " ORDER BY t.scheduled_at DESC, t.id DESC LIMIT $3";
-    if (pg_query(req->app->pg, sql, 3, params, on_list, req) < 0)
+    if (pg_query(req->svc->pg, sql, 3, params, on_list, req) < 0)
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
 }
 
@@ -320,6 +321,6 @@ void h_tickets_get(struct http_req *req)
     static const char sql[] = "SELECT " TICKET_COLS " FROM tickets t JOIN customers c ON c.id = t.customer_id"
                               " WHERE t.id = $1 AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM assignments a"
                               "   WHERE a.ticket_id = t.id AND a.tech_id = $2 AND a.released_at IS NULL))";
-    if (pg_query(req->app->pg, sql, 2, params, on_get, req) < 0)
+    if (pg_query(req->svc->pg, sql, 2, params, on_get, req) < 0)
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
 }

@@ -4,7 +4,7 @@
  * A user as JSON is {"id","username","name","role","phone","active",
  * "telegram_linked","created_at"}, built by PostgreSQL (USER_JSON) so every
  * answer has the same shape; the password hash never leaves the database.
- * Passwords are hashed in the threadpool (password_hash_async) before the
+ * Passwords are hashed on the argon2 worker pool (password_hash_async) before the
  * statement is sent. Every change writes its audit entry in the same
  * statement. Deactivating, changing the role or resetting the password ends
  * all of the user's sessions in every process (auth_kill_user) before the
@@ -16,10 +16,11 @@
 #include <yyjson.h>
 
 #include "auth/auth.h"
-#include "core/app.h"
 #include "core/log.h"
 #include "core/password.h"
+#include "core/workers.h"
 #include "http/handlers/handlers.h"
+#include "http/services.h"
 #include "store/pg.h"
 
 #define USER_OBJ                                                                                                       \
@@ -249,7 +250,7 @@ void h_users_list(struct http_req *req)
         }
         params[1] = active;
     }
-    if (pg_query(req->app->pg,
+    if (pg_query(req->svc->pg,
                  "SELECT coalesce(json_agg(" USER_OBJ " ORDER BY u.id), '[]')::text FROM users u"
                  " WHERE ($1::text IS NULL OR u.role = $1) AND ($2::boolean IS NULL OR u.active = $2)",
                  2, params, on_listed, req) < 0)
@@ -282,7 +283,7 @@ void h_users_get(struct http_req *req)
     char idb[24];
     snprintf(idb, sizeof(idb), "%lld", (long long)id);
     const char *params[1] = {idb};
-    if (pg_query(req->app->pg, "SELECT " USER_JSON " FROM users u WHERE u.id = $1", 1, params, on_one, req) < 0)
+    if (pg_query(req->svc->pg, "SELECT " USER_JSON " FROM users u WHERE u.id = $1", 1, params, on_one, req) < 0)
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
 }
 
@@ -332,7 +333,7 @@ static void send_create(struct user_ctx *cx)
         "       SELECT $6, 'user', u.id, 'create', jsonb_build_object('username', u.username, 'role', u.role)"
         "       FROM u)"
         " SELECT " USER_JSON " FROM u";
-    if (pg_query(req->app->pg, sql, 6, params, on_created, cx) < 0) {
+    if (pg_query(req->svc->pg, sql, 6, params, on_created, cx) < 0) {
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
         ctx_free(cx);
     }
@@ -360,8 +361,14 @@ static void on_hashed(void *ud, int status, const char *encoded)
 
 static bool start_hash(struct user_ctx *cx)
 {
-    if (password_hash_async(cx->req->app->loop, cx->in.pw, cx->in.pwlen, NULL, on_hashed, cx) < 0) {
-        http_error(cx->req, 500, "internal", "the password could not be hashed");
+    int rc = password_hash_async(cx->req->svc->argon2, cx->in.pw, cx->in.pwlen, NULL, on_hashed, cx);
+    if (rc < 0) {
+        if (rc == WORKERS_EFULL || rc == UV_ECANCELED) {
+            http_add_header(cx->req, "Retry-After", "1");
+            http_error(cx->req, 503, "unavailable", "the server is busy; try again");
+        } else {
+            http_error(cx->req, 500, "internal", "the password could not be hashed");
+        }
         ctx_free(cx);
         return false;
     }
@@ -410,7 +417,7 @@ static void on_updated(void *ud, PGresult *res, enum pg_err err, const char *sta
         on_killed(cx, 0);
         return;
     }
-    if (auth_kill_user(req->app, cx->id, on_killed, cx) < 0)
+    if (auth_kill_user(req->svc->auth, cx->id, on_killed, cx) < 0)
         on_killed(cx, -1);
 }
 
@@ -474,7 +481,7 @@ static void send_update(struct user_ctx *cx)
                               " a AS (INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
                               "       SELECT $8, 'user', u.id, 'update', $9::jsonb FROM u)"
                               " SELECT " USER_JSON " FROM u";
-    int               rc = pg_query(req->app->pg, sql, 9, params, on_updated, cx);
+    int               rc = pg_query(req->svc->pg, sql, 9, params, on_updated, cx);
     buf_free(&audit);
     if (rc < 0) {
         http_error(req, 503, "unavailable", "the database is unavailable; try again");

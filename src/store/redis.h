@@ -14,8 +14,8 @@
  * EVAL, which also caches the script again. The caller's callback sees only
  * the final reply.
  */
-#ifndef GSS_POOL_REDIS_H
-#define GSS_POOL_REDIS_H
+#ifndef GSS_STORE_REDIS_H
+#define GSS_STORE_REDIS_H
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>

@@ -12,8 +12,8 @@
  * callback; hiredis calls cleanup when it frees the context, after which the
  * struct forgets the context (a poll callback may still be queued).
  */
-#ifndef GSS_POOL_REDIS_UV_H
-#define GSS_POOL_REDIS_UV_H
+#ifndef GSS_STORE_REDIS_UV_H
+#define GSS_STORE_REDIS_UV_H
 
 #include <hiredis/async.h>
 #include <stdlib.h>

@@ -6,32 +6,32 @@
  * If the subscription drops, messages published meanwhile are lost; boards
  * are told to resync (fetch GET /api/v1/pool again) when it comes back.
  */
+#include "app/live.h"
+
 #include <stdio.h>
 
-#include "auth/session.h"
-#include "core/app.h"
-#include "http/router.h"
+#include "auth/roles.h"
+#include "http/services.h"
 #include "http/ws.h"
-#include "pool/live.h"
 #include "pool/pool.h"
-#include "pool/sub.h"
+#include "store/sub.h"
 
 static void on_live(void *ud, const char *msg, size_t len)
 {
-    struct gss_app *app = ud;
-    app->pool->broadcasts++;
-    if (app->hub)
-        ws_hub_broadcast(app->hub, ROLE_TS | ROLE_CS | ROLE_ADMIN, msg, len);
+    struct gss_services *svc = ud;
+    svc->pool->broadcasts++;
+    if (svc->hub)
+        ws_hub_broadcast(svc->hub, ROLE_TS | ROLE_CS | ROLE_ADMIN, msg, len);
 }
 
 static void on_resync(void *ud)
 {
-    struct gss_app *app = ud;
-    if (app->hub)
-        ws_hub_broadcast_resync(app->hub);
+    struct gss_services *svc = ud;
+    if (svc->hub)
+        ws_hub_broadcast_resync(svc->hub);
 }
 
-int live_start(struct gss_app *app)
+int live_start(struct gss_services *svc)
 {
-    return sub_register(app->sub, app->pool->channel, on_live, on_resync, app);
+    return sub_register(svc->sub, svc->pool->channel, on_live, on_resync, svc);
 }

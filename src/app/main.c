@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "app/app.h"
 #include "cli/cli.h"
-#include "core/app.h"
 #include "core/log.h"
 #include "core/password.h"
 #include "store/migrate.h"
@@ -88,7 +88,7 @@ static int serve_workers(struct gss_app *app)
         }
         if (pid == 0) {
             free(pids);
-            app->worker_id = i;
+            app->svc.worker_id = i;
             int rc = app_serve(app);
             config_free(&app->cfg);
             _exit(rc);

@@ -12,7 +12,7 @@
  * return 0 (a leaked handle is a bug, reported in the exit status). A second
  * signal skips the wait.
  */
-#include "core/app.h"
+#include "app/app.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -22,17 +22,23 @@
 
 #include "core/log.h"
 #include "http/handlers/handlers.h"
+#include "http/routes.h"
 #include "http/server.h"
 #include "http/static.h"
-#include "pool/redis.h"
-#include "pool/sub.h"
 #include "store/pg.h"
+#include "store/redis.h"
+#include "store/sub.h"
 
 static void app_close_all(struct gss_app *app);
 
+static bool serve_web(void *ud, struct http_req *req)
+{
+    return http_static_serve(ud, req);
+}
+
 static void on_drained(struct http_server *srv)
 {
-    struct gss_app *app = srv->app;
+    struct gss_app *app = container_of(srv->svc, struct gss_app, svc);
     app_close_all(app);
 }
 
@@ -40,21 +46,21 @@ static void on_stop_deadline(uv_timer_t *t)
 {
     struct gss_app *app = t->data;
     /* Work that is not a connection (timers of debug routes) ends here too. */
-    debug_cancel_all(app);
+    debug_cancel_all(&app->svc);
 }
 
 static void begin_stop(struct gss_app *app, int signum)
 {
-    if (app->stopping) {
+    if (app->svc.stopping) {
         log_warn("shutdown", "second signal %d: closing connections now", signum);
-        debug_cancel_all(app);
-        http_server_drain(app->http, 0, on_drained);
+        debug_cancel_all(&app->svc);
+        http_server_drain(app->svc.http, 0, on_drained);
         return;
     }
-    app->stopping = true;
+    app->svc.stopping = true;
     log_info("shutdown", "signal %d: draining (up to %lld ms)", signum, (long long)app->cfg.shutdown_timeout_ms);
     uv_timer_start(&app->stop_timer, on_stop_deadline, (uint64_t)app->cfg.shutdown_timeout_ms, 0);
-    http_server_drain(app->http, (uint64_t)app->cfg.shutdown_timeout_ms, on_drained);
+    http_server_drain(app->svc.http, (uint64_t)app->cfg.shutdown_timeout_ms, on_drained);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -63,8 +69,8 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum == SIGHUP) {
         struct static_files fresh;
         if (static_load(&fresh, app->cfg.web_dir) == 0) {
-            static_free(app->web);
-            *app->web = fresh;
+            static_free(app->svc.web);
+            *app->svc.web = fresh;
             log_info("static", "reloaded %zu files from %s", fresh.n, app->cfg.web_dir);
         }
         return;
@@ -74,15 +80,15 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static void app_close_all(struct gss_app *app)
 {
-    debug_cancel_all(app);
+    debug_cancel_all(&app->svc);
     app_modules_stop(app);
-    if (app->pg)
-        pg_pool_close(app->pg);
-    if (app->redis)
-        rds_close(app->redis);
-    if (app->redis_sub)
-        rds_close(app->redis_sub);
-    http_server_close(app->http);
+    if (app->svc.pg)
+        pg_pool_close(app->svc.pg);
+    if (app->svc.redis)
+        rds_close(app->svc.redis);
+    if (app->svc.redis_sub)
+        rds_close(app->svc.redis_sub);
+    http_server_close(app->svc.http);
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sighup, NULL);
@@ -95,7 +101,9 @@ int app_serve(struct gss_app *app)
     int        rc, exit_code = 0;
     uv_loop_t *loopp = &app->loop_storage;
     uv_loop_init(loopp);
-    app->loop = loopp;
+    struct gss_services *svc = &app->svc;
+    svc->loop = loopp;
+    svc->cfg = &app->cfg;
 #define loop (*loopp)
     signal(SIGPIPE, SIG_IGN);
 
@@ -103,21 +111,25 @@ int app_serve(struct gss_app *app)
     struct http_server  http;
     struct pg_pool      pg;
     struct rds          redis, redis_sub;
-    app->web = &web;
-    app->http = &http;
-    app->pg = &pg;
-    app->redis = &redis;
-    app->redis_sub = &redis_sub;
+    svc->web = &web;
+    svc->http = &http;
+    svc->pg = &pg;
+    svc->redis = &redis;
+    svc->redis_sub = &redis_sub;
+    /* svc->argon2 and svc->render stay NULL until those pools exist. */
 
     if (static_load(&web, app->cfg.web_dir) < 0)
         memset(&web, 0, sizeof(web)); /* serve the API even without a web folder */
     router_init(&app->router);
-    app_routes(app);
+    http_routes(&app->router, &app->cfg);
 
-    if ((rc = http_server_init(&http, app, &app->router)) < 0) {
+    if ((rc = http_server_init(&http, svc, &app->router)) < 0) {
         log_error("start", "http server: %s", uv_strerror(rc));
         return 1;
     }
+    /* Paths no route claims are the web app's files. */
+    http.fallback = serve_web;
+    http.fallback_ud = &web;
     char host[64];
     int  port;
     config_split_hostport(app->cfg.listen, host, sizeof(host), &port);
@@ -134,17 +146,15 @@ int app_serve(struct gss_app *app)
         log_error("start", "%s", err);
         return 1;
     }
-    pg.data = app;
     pg_pool_set_statement_timeout(&pg, app->cfg.pg_statement_timeout_ms);
     if (rds_init(&redis, &loop, app->cfg.redis_url, "main") < 0 ||
         rds_init(&redis_sub, &loop, app->cfg.redis_url, "sub") < 0) {
         log_error("start", "bad GSS_REDIS_URL %s", app->cfg.redis_url);
         return 1;
     }
-    redis.data = redis_sub.data = app;
     struct sub_state sub;
-    sub_init(&sub, app);
-    app->sub = &sub;
+    sub_init(&sub, &redis_sub);
+    svc->sub = &sub;
     if (app_modules_start(app) < 0)
         return 1;
     pg_pool_start(&pg);

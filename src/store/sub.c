@@ -1,12 +1,11 @@
-#include "pool/sub.h"
+#include "store/sub.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/app.h"
 #include "core/buf.h"
 #include "core/log.h"
-#include "pool/redis.h"
+#include "store/redis.h"
 
 static void on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -26,13 +25,12 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 static void subscribe_one(struct sub_state *s, struct sub_entry *e)
 {
     const char *argv[2] = {"SUBSCRIBE", e->channel};
-    rds_cmd(s->app->redis_sub, on_sub_reply, s, 2, argv, NULL);
+    rds_cmd(s->redis, on_sub_reply, s, 2, argv, NULL);
 }
 
 static void on_up(struct rds *r)
 {
-    struct gss_app   *app = r->data;
-    struct sub_state *s = app->sub;
+    struct sub_state *s = r->data;
     s->connects++;
     for (int i = 0; i < s->n; i++) {
         subscribe_one(s, &s->entries[i]);
@@ -43,21 +41,21 @@ static void on_up(struct rds *r)
 
 static void on_down(struct rds *r)
 {
-    struct gss_app   *app = r->data;
-    struct sub_state *s = app->sub;
+    struct sub_state *s = r->data;
     /* Messages are being missed from now on: caches must not be trusted. */
     for (int i = 0; i < s->n; i++)
         if (s->entries[i].on_resync)
             s->entries[i].on_resync(s->entries[i].ud);
 }
 
-void sub_init(struct sub_state *s, struct gss_app *app)
+void sub_init(struct sub_state *s, struct rds *redis_sub)
 {
     memset(s, 0, sizeof(*s));
-    s->app = app;
-    app->redis_sub->on_up = on_up;
-    app->redis_sub->on_down = on_down;
-    app->redis_sub->quiet = true; /* in subscribe mode only pushes arrive */
+    s->redis = redis_sub;
+    redis_sub->data = s;
+    redis_sub->on_up = on_up;
+    redis_sub->on_down = on_down;
+    redis_sub->quiet = true; /* in subscribe mode only pushes arrive */
 }
 
 int sub_register(struct sub_state *s, const char *channel, sub_message_cb on_message, sub_resync_cb on_resync, void *ud)
@@ -69,7 +67,7 @@ int sub_register(struct sub_state *s, const char *channel, sub_message_cb on_mes
     e->on_message = on_message;
     e->on_resync = on_resync;
     e->ud = ud;
-    if (s->app->redis_sub->up)
+    if (s->redis->up)
         subscribe_one(s, e);
     return 0;
 }

@@ -1,6 +1,6 @@
-#include "pool/redis.h"
+#include "store/redis.h"
 
-#include "pool/redis_uv.h"
+#include "store/redis_uv.h"
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdarg.h>

@@ -1,0 +1,125 @@
+/*
+ * modules: the feature modules' start and stop, in one place, so app.c does
+ * not grow a line per feature, and the wiring between them: each module gets
+ * its dependencies one by one, and what one must tell another (sessions
+ * ended -> WebSocket boards closed; pool changes -> boards) goes through a
+ * callback set here. Order matters: start after the store clients exist;
+ * stop before they close.
+ */
+#include <stdlib.h>
+
+#include "app/app.h"
+#include "app/live.h"
+#include "auth/auth.h"
+#include "core/log.h"
+#include "http/auth_step.h"
+#include "http/handlers/handlers.h"
+#include "http/handlers/letter.h"
+#include "http/server.h"
+#include "http/ws.h"
+#include "pool/persister.h"
+#include "pool/pool.h"
+
+/* An invalidation named one session: its live boards must stop receiving. */
+static void on_session_ended(void *ud, const char *token_hash)
+{
+    struct gss_services *svc = ud;
+    if (svc->hub)
+        ws_hub_close_session(svc->hub, token_hash);
+}
+
+/* An invalidation named a user (deactivated, role changed, ...). */
+static void on_user_killed(void *ud, int64_t uid)
+{
+    struct gss_services *svc = ud;
+    if (svc->hub)
+        ws_hub_close_user(svc->hub, uid);
+}
+
+int app_modules_start(struct gss_app *app)
+{
+    struct gss_services *svc = &app->svc;
+    svc->metrics_extra = app_metrics_extra;
+    /* CPU-heavy work off the loop, each kind on threads of its own with a
+     * bounded queue: a burst of logins never delays a letter, and the
+     * other way round (DESIGN.md §2). */
+    if (workers_init(&app->argon2, svc->loop, "argon2", (unsigned)app->cfg.argon2_threads,
+                     (unsigned)(app->cfg.argon2_queue + app->cfg.argon2_threads)) < 0 ||
+        workers_init(&app->render, svc->loop, "render", (unsigned)app->cfg.render_threads,
+                     (unsigned)(app->cfg.render_queue + app->cfg.render_threads)) < 0) {
+        log_error("start", "cannot start the worker threads");
+        return -1;
+    }
+    app->workers_up = true;
+    svc->argon2 = &app->argon2;
+    svc->render = &app->render;
+    svc->letters = letter_cache_new();
+    if (attachments_prepare(app->cfg.upload_dir) < 0)
+        return -1;
+    /* sessions (auth.c) and the auth step (http/auth_step.c) */
+    svc->auth = auth_start(svc->loop, svc->cfg, svc->redis, svc->sub);
+    if (!svc->auth)
+        return -1;
+    struct auth_events ev = {.on_session_ended = on_session_ended, .on_user_killed = on_user_killed, .ud = svc};
+    auth_set_events(svc->auth, &ev);
+    svc->http->auth = http_auth_step;
+    /* the WebSocket hub (before anything that broadcasts) */
+    svc->hub = ws_hub_new(svc);
+    /* the pool */
+    svc->pool = xcalloc(1, sizeof(*svc->pool));
+    if (pool_init(svc->pool, svc->cfg, svc->redis) < 0)
+        return -1;
+    if (live_start(svc) < 0)
+        return -1;
+    app->persister = xcalloc(1, sizeof(*app->persister));
+    if (persister_start(app->persister, svc->loop, svc->cfg, svc->pg, svc->pool, svc->worker_id) < 0)
+        return -1;
+    return 0;
+}
+
+void app_modules_stop(struct gss_app *app)
+{
+    if (app->workers_up) {
+        /* jobs not started are cancelled (their requests get 503); the
+         * loop runs until the threads have finished */
+        workers_close(&app->argon2, NULL);
+        workers_close(&app->render, NULL);
+    }
+    auth_stop(app->svc.auth);
+    ws_hub_stop(app->svc.hub);
+    if (app->persister)
+        persister_stop(app->persister);
+}
+
+void app_modules_free(struct gss_app *app)
+{
+    letter_cache_free(app->svc.letters);
+    app->svc.letters = NULL;
+    auth_free(app->svc.auth);
+    app->svc.auth = NULL;
+    ws_hub_free(app->svc.hub);
+    app->svc.hub = NULL;
+    if (app->persister) {
+        persister_free(app->persister);
+        free(app->persister);
+        app->persister = NULL;
+    }
+    free(app->svc.pool);
+    app->svc.pool = NULL;
+}
+
+void app_metrics_extra(struct gss_services *svc, struct buf *b)
+{
+    struct gss_app *app = container_of(svc, struct gss_app, svc);
+    auth_metrics(svc->auth, b);
+    ws_hub_metrics(svc->hub, b);
+    if (svc->pool)
+        pool_metrics(svc->pool, b);
+    if (app->persister)
+        persister_metrics(app->persister, b);
+    if (app->workers_up) {
+        workers_metrics(&app->argon2, b, "gss_argon2");
+        workers_metrics(&app->render, b, "gss_render");
+    }
+    letter_cache_metrics(svc->letters, b);
+}

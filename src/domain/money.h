@@ -1,0 +1,57 @@
+/*
+ * money: integer Rupiah (DESIGN.md §1: BIGINT, computed server-side).
+ *
+ * The Rupiah has no minor unit in use, so an amount is an int64_t count of
+ * Rupiah and nothing here ever touches floating point. Every sum and product
+ * is checked for overflow; out-of-range input is refused, never clamped, so
+ * an invoice total is either right or an error.
+ *
+ * Limits (the validation the invoice API applies):
+ *   qty         1 .. MONEY_QTY_MAX (10 000)
+ *   unit_price  0 .. MONEY_PRICE_MAX (10^12, one trillion Rupiah)
+ *   discount    0 .. subtotal
+ * A line total is therefore at most 10^16, and a sum of lines is checked.
+ *
+ * Errors: 0 on success, a negative MONEY_E* on failure; outputs are written
+ * only on success. money_err_code names an error for the 422 body.
+ *
+ * Memory and threads: no allocation, no state; safe from any thread.
+ */
+#ifndef GSS_DOMAIN_MONEY_H
+#define GSS_DOMAIN_MONEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MONEY_QTY_MAX   10000
+#define MONEY_PRICE_MAX 1000000000000LL
+
+/* Room for the longest formatted amount, "-Rp 9.223.372.036.854.775.808" and its NUL. */
+#define MONEY_IDR_MAX 32
+
+enum {
+    MONEY_OK = 0,
+    MONEY_EQTY = -1,      /* qty outside 1..MONEY_QTY_MAX */
+    MONEY_EPRICE = -2,    /* unit_price outside 0..MONEY_PRICE_MAX */
+    MONEY_EOVERFLOW = -3, /* a sum does not fit int64 */
+    MONEY_ELINE = -4,     /* a negative line total */
+    MONEY_EDISCOUNT = -5, /* discount outside 0..subtotal */
+};
+
+/* *out = qty * unit_price. */
+int money_line_total(int64_t qty, int64_t unit_price, int64_t *out);
+
+/* *subtotal = sum of the n line totals (each >= 0; line_totals may be NULL
+ * when n is 0), *total = *subtotal - discount. */
+int money_invoice_total(const int64_t *line_totals, size_t n, int64_t discount, int64_t *subtotal, int64_t *total);
+
+/* "invalid_qty", "invalid_unit_price", "amount_overflow", "invalid_line_total",
+ * "invalid_discount"; "ok" for 0; "invalid_amount" for anything else. */
+const char *money_err_code(int err);
+
+/* Formats v the Indonesian way: "Rp 1.250.000", "-Rp 5.000", "Rp 0".
+ * MONEY_IDR_MAX bytes are always enough; when n is too small out becomes ""
+ * (when n > 0) rather than a truncated, wrong-looking amount. */
+void money_format_idr(int64_t v, char *out, size_t n);
+
+#endif

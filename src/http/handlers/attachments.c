@@ -1,0 +1,804 @@
+/*
+ * Attachments: a BAST or a photo streamed from the phone to disk, and
+ * served back to whoever may see its ticket. docs/fieldwork.md, "Uploads".
+ *
+ * Upload, one request:
+ *   headers complete, session checked by the server (nothing buffered yet)
+ *   -> kind, cap (413 on Content-Length), Idempotency-Key replay, ticket access
+ *   -> open upload_dir/tmp/<random>.part (uv_fs), then accept the body
+ *      (100 Continue goes out only now): each chunk is sniffed (first bytes),
+ *      hashed, copied into a staging buffer and written with uv_fs_write; while
+ *      a write is in flight and the staging buffer is full the body is paused,
+ *      so memory per upload is bounded by two buffers whatever the client sends
+ *   -> end of body: last write, fsync, close
+ *   -> BEGIN; INSERT the row; mkdir yyyy/mm; rename .part -> yyyy/mm/<sha256>;
+ *      COMMIT -> 201.
+ * Any failure unlinks the temporary file (or the renamed one, unless another
+ * row already pointed at the same content) and rolls back: a client that
+ * vanishes leaves nothing. A SIGKILLed gssd can leave only a .part file,
+ * which the next start sweeps (attachments_sweep_tmp).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "auth/roles.h"
+#include "auth/session.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/jw.h"
+#include "core/log.h"
+#include "http/handlers/field.h"
+#include "http/handlers/handlers.h"
+#include "http/services.h"
+#include "store/pg.h"
+
+#define STAGE_CAP (256 * 1024) /* bytes copied from the socket before a write must finish */
+
+enum up_state { UP_PREP, UP_STREAM, UP_FLUSH, UP_DB, UP_DONE };
+
+struct upload {
+    struct http_req         *req; /* NULL once answered */
+    uv_loop_t               *loop;
+    struct pg_pool          *pg;
+    const char              *upload_dir; /* the config's */
+    enum up_state            state;
+    int64_t                  ticket_id, user_id, cap, size;
+    char                     kind[16];
+    char                     idem[72];
+    char                     tmp_path[512], final_rel[128], final_path[512];
+    uv_file                  fd;
+    uv_fs_t                  fs;       /* the one fs request in flight */
+    bool                     fs_busy;  /* fs is in flight */
+    struct buf               stage;    /* copied body bytes waiting for the next write */
+    struct buf               writing;  /* bytes the write in flight owns */
+    int64_t                  offset;   /* file offset of the next write */
+    bool                     body_done, paused, answered, renamed, existed;
+    unsigned char            head[8];  /* first bytes, for the type */
+    size_t                   nhead;
+    const char              *ctype;    /* sniffed */
+    struct crypto_sha256_ctx sha;
+    char                     sha_hex[65];
+    struct pg_tx            *tx;
+    int                      db_step;
+    int                      err_status;
+    const char              *err_code, *err_msg;
+    int64_t                  row_id;
+};
+
+static void up_next(struct upload *u);
+
+static bool valid_kind(const char *k)
+{
+    return !strcmp(k, "bast") || !strcmp(k, "photo");
+}
+
+/* The type from the magic bytes; NULL when not one we take. */
+static const char *sniff(const unsigned char *p, size_t n)
+{
+    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
+        return "image/jpeg";
+    if (n >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8))
+        return "image/png";
+    if (n >= 5 && !memcmp(p, "%PDF-", 5))
+        return "application/pdf";
+    return NULL;
+}
+
+static const char *ext_of(const char *ctype)
+{
+    return !strcmp(ctype, "image/jpeg") ? "jpg" : !strcmp(ctype, "image/png") ? "png" : "pdf";
+}
+
+static void up_free(struct upload *u)
+{
+    buf_free(&u->stage);
+    buf_free(&u->writing);
+    crypto_sha256_end(&u->sha, NULL);
+    free(u);
+}
+
+/* Records the first failure; the request is answered once the file is cleaned up. */
+static void up_fail(struct upload *u, int status, const char *code, const char *msg)
+{
+    if (!u->err_status) {
+        u->err_status = status;
+        u->err_code = code;
+        u->err_msg = msg;
+    }
+    if (u->tx) {
+        pg_tx_rollback(u->tx);
+        u->tx = NULL;
+    }
+    /* Answer at once (the client may stop sending); cleanup continues. */
+    if (!u->answered) {
+        u->answered = true;
+        if (status == 503)
+            http_add_header(u->req, "Retry-After", "1");
+        http_error(u->req, status, code, msg);
+        u->req = NULL;
+        /* an answered request gets no more body callbacks (http.h) */
+        u->body_done = true;
+    }
+    u->state = UP_DONE;
+    up_next(u);
+}
+
+static int fs_status_http(int err, const char **code, const char **msg)
+{
+    if (err == UV_ENOSPC || err == -EDQUOT) {
+        *code = "insufficient_storage";
+        *msg = "the server's disk is full; the file was not stored";
+        return 507;
+    }
+    *code = "storage_failed";
+    *msg = "the file could not be stored";
+    return 500;
+}
+
+/* ---- the file ------------------------------------------------------------ */
+
+static void on_fs(uv_fs_t *f);
+
+static void fs_begin(struct upload *u)
+{
+    u->fs_busy = true;
+    u->fs.data = u;
+}
+
+static void start_write(struct upload *u)
+{
+    if (u->fs_busy || u->stage.len == 0 || u->fd < 0)
+        return;
+    struct buf t = u->writing;
+    u->writing = u->stage;
+    u->stage = t;
+    buf_reset(&u->stage);
+    uv_buf_t b = uv_buf_init(u->writing.data, (unsigned)u->writing.len);
+    fs_begin(u);
+    int rc = uv_fs_write(u->loop, &u->fs, u->fd, &b, 1, u->offset, on_fs);
+    if (rc < 0) {
+        u->fs_busy = false;
+        const char *code, *msg;
+        int         st = fs_status_http(rc, &code, &msg);
+        up_fail(u, st, code, msg);
+    }
+}
+
+/* The cleanup and DB steps after the body, driven from here. */
+static void up_next(struct upload *u);
+
+static void on_fs(uv_fs_t *f)
+{
+    struct upload *u = f->data;
+    ssize_t        r = f->result;
+    uv_fs_type     type = f->fs_type;
+    uv_fs_req_cleanup(f);
+    u->fs_busy = false;
+    if (type == UV_FS_WRITE) {
+        if (r < 0) {
+            const char *code, *msg;
+            int         st = fs_status_http((int)r, &code, &msg);
+            up_fail(u, st, code, msg);
+            return;
+        }
+        if ((size_t)r < u->writing.len) {
+            /* short write: the rest goes next (front of the stage) */
+            struct buf rest = {0};
+            buf_append(&rest, u->writing.data + r, u->writing.len - (size_t)r);
+            buf_append(&rest, u->stage.data, u->stage.len);
+            buf_free(&u->stage);
+            u->stage = rest;
+        }
+        u->offset += r;
+        buf_reset(&u->writing);
+        if (u->state == UP_DONE) {
+            up_next(u);
+            return;
+        }
+        if (u->paused && u->stage.len < STAGE_CAP && u->req) {
+            u->paused = false;
+            http_body_resume(u->req);
+        }
+        if (u->stage.len)
+            start_write(u);
+        else if (u->body_done)
+            up_next(u);
+        return;
+    }
+    if (type == UV_FS_OPEN) {
+        if (r < 0) {
+            const char *code, *msg;
+            int         st = fs_status_http((int)r, &code, &msg);
+            up_fail(u, st, code, msg);
+            return;
+        }
+        u->fd = (uv_file)r;
+    }
+    if (type == UV_FS_FSYNC && r < 0) {
+        const char *code, *msg;
+        int         st = fs_status_http((int)r, &code, &msg);
+        up_fail(u, st, code, msg);
+        return;
+    }
+    if (type == UV_FS_RENAME) {
+        if (r < 0) {
+            log_error("upload", "rename %s -> %s: %s", u->tmp_path, u->final_path, uv_strerror((int)r));
+            const char *code, *msg;
+            int         st = fs_status_http((int)r, &code, &msg);
+            up_fail(u, st, code, msg);
+            return;
+        }
+        u->renamed = true;
+    }
+    up_next(u);
+}
+
+/* ---- the database ------------------------------------------------------- */
+
+static void on_db(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg);
+
+static const char insert_sql[] =
+    "INSERT INTO attachments (ticket_id, kind, content_type, size, sha256, path, uploaded_by, idempotency_key)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " RETURNING id, EXISTS (SELECT 1 FROM attachments o WHERE o.path = $6)";
+
+static void answer_created(struct upload *u, int status, bool replayed)
+{
+    struct buf b = {0};
+    jw_obj(&b);
+    jw_key_int(&b, "id", u->row_id);
+    jw_key_str(&b, "sha256", u->sha_hex);
+    jw_key_int(&b, "size", u->size);
+    jw_key_str(&b, "kind", u->kind);
+    jw_key_str(&b, "content_type", u->ctype);
+    if (replayed)
+        jw_key_bool(&b, "replayed", true);
+    jw_end_obj(&b);
+    u->answered = true;
+    u->body_done = true; /* answered: no more body callbacks */
+    http_respond_json(u->req, status, b.data, b.len);
+    u->req = NULL;
+    buf_free(&b);
+}
+
+static void on_db(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct upload *u = ud;
+    if (u->db_step == 0)
+        u->tx = tx;
+    if (err != PG_OK) {
+        if (u->db_step == 0 || u->db_step == 3)
+            u->tx = NULL; /* no transaction (begin failed), or commit ended it */
+        if (err == PG_ERR_SQL && state && !strcmp(state, "23505")) {
+            up_fail(u, 409, "duplicate_request", "the same upload is being stored; retry to read its result");
+            return;
+        }
+        int st = pg_http_status(err, state);
+        if (st != 503)
+            log_error("upload", "query failed: %s %s", state ? state : "", msg ? msg : "");
+        up_fail(u, st, st == 503 ? "unavailable" : "internal",
+                st == 503 ? "the database is unavailable; try again" : "the upload failed");
+        return;
+    }
+    if (!u->req || http_req_gone(u->req)) {
+        /* the client went away before the row was committed */
+        up_fail(u, 499, "client_gone", "the client went away");
+        return;
+    }
+    if (u->db_step == 0) {
+        char tid[24], sz[24], uid[24];
+        snprintf(tid, sizeof(tid), "%lld", (long long)u->ticket_id);
+        snprintf(sz, sizeof(sz), "%lld", (long long)u->size);
+        snprintf(uid, sizeof(uid), "%lld", (long long)u->user_id);
+        const char *p[8] = {tid, u->kind, u->ctype, sz, u->sha_hex, u->final_rel, uid, u->idem[0] ? u->idem : NULL};
+        u->db_step = 1;
+        if (pg_tx_query(u->tx, insert_sql, 8, p, on_db, u) < 0)
+            up_fail(u, 503, "unavailable", "the database is unavailable; try again");
+        return;
+    }
+    if (u->db_step == 1) {
+        u->row_id = atoll(PQgetvalue(res, 0, 0));
+        u->existed = PQgetvalue(res, 0, 1)[0] == 't';
+        u->db_step = 2;
+        /* the row is written (not yet committed): put the file in place */
+        char dir[512];
+        snprintf(dir, sizeof(dir), "%s", u->final_path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        /* mkdir -p of upload_dir/yyyy/mm: two levels, EEXIST is fine; done
+         * synchronously-free through the fs request chain in up_next */
+        u->state = UP_DB;
+        up_next(u);
+        return;
+    }
+    /* db_step 3: committed */
+    u->tx = NULL;
+    answer_created(u, 201, false);
+    u->state = UP_DONE;
+    up_next(u);
+}
+
+/*
+ * up_next: the one place that decides what happens after any fs or db
+ * step. States:
+ *   UP_STREAM  body arriving; nothing to do here until body_done
+ *   UP_FLUSH   body done: wait for writes, fsync, close, then the DB
+ *   UP_DB      row inserted: mkdir, rename, commit
+ *   UP_DONE    answered or failed: close the file, unlink what is left, free
+ */
+static void up_next(struct upload *u)
+{
+    uv_loop_t *loop = u->loop;
+    if (u->fs_busy)
+        return; /* on_fs comes back here */
+    switch (u->state) {
+    case UP_PREP:
+    case UP_STREAM: return;
+    case UP_FLUSH:
+        if (u->stage.len) {
+            start_write(u);
+            return;
+        }
+        if (u->fd >= 0 && u->db_step == 0 && !u->sha_hex[0]) {
+            uint8_t d[CRYPTO_SHA256_LEN];
+            crypto_sha256_end(&u->sha, d);
+            crypto_hex(d, sizeof(d), u->sha_hex);
+            time_t    t = time(NULL);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            snprintf(u->final_rel, sizeof(u->final_rel), "%04d/%02d/%s", tm.tm_year + 1900, tm.tm_mon + 1,
+                     u->sha_hex);
+            snprintf(u->final_path, sizeof(u->final_path), "%s/%s", u->upload_dir, u->final_rel);
+            fs_begin(u);
+            if (uv_fs_fsync(loop, &u->fs, u->fd, on_fs) < 0) {
+                u->fs_busy = false;
+                up_fail(u, 500, "storage_failed", "the file could not be stored");
+            }
+            return;
+        }
+        if (u->fd >= 0) {
+            uv_fs_t close_req;
+            uv_fs_close(NULL, &close_req, u->fd, NULL); /* close(2) of a regular file: no wait worth a round trip */
+            uv_fs_req_cleanup(&close_req);
+            u->fd = -1;
+        }
+        if (!u->req || http_req_gone(u->req)) {
+            up_fail(u, 499, "client_gone", "the client went away");
+            return;
+        }
+        if (pg_tx_begin(u->pg, on_db, u) < 0)
+            up_fail(u, 503, "unavailable", "the database is unavailable; try again");
+        return;
+    case UP_DB: {
+        /* mkdir upload_dir/yyyy, then upload_dir/yyyy/mm, then rename */
+        char dir[512];
+        if (u->db_step == 2) {
+            snprintf(dir, sizeof(dir), "%s/%.4s", u->upload_dir, u->final_rel);
+            u->db_step = 20;
+            fs_begin(u);
+            uv_fs_mkdir(loop, &u->fs, dir, 0750, on_fs);
+            return;
+        }
+        if (u->db_step == 20) {
+            snprintf(dir, sizeof(dir), "%s/%.7s", u->upload_dir, u->final_rel);
+            u->db_step = 21;
+            fs_begin(u);
+            uv_fs_mkdir(loop, &u->fs, dir, 0750, on_fs);
+            return;
+        }
+        if (u->db_step == 21) {
+            u->db_step = 22;
+            fs_begin(u);
+            uv_fs_rename(loop, &u->fs, u->tmp_path, u->final_path, on_fs);
+            return;
+        }
+        if (u->db_step == 22 && u->renamed) {
+            if (!u->req || http_req_gone(u->req)) {
+                up_fail(u, 499, "client_gone", "the client went away");
+                return;
+            }
+            u->db_step = 3;
+            if (pg_tx_commit(u->tx, on_db, u) < 0)
+                up_fail(u, 503, "unavailable", "the database is unavailable; try again");
+        }
+        return;
+    }
+    case UP_DONE:
+        if (u->fd >= 0) {
+            uv_fs_t close_req;
+            uv_fs_close(NULL, &close_req, u->fd, NULL);
+            uv_fs_req_cleanup(&close_req);
+            u->fd = -1;
+        }
+        if (u->err_status) {
+            /* nothing of a failed upload stays on disk */
+            if (u->renamed && !u->existed)
+                unlink(u->final_path);
+            else if (!u->renamed && u->tmp_path[0])
+                unlink(u->tmp_path);
+        }
+        if (!u->body_done)
+            return; /* the server still holds our body callbacks: on_body_end frees */
+        up_free(u);
+        return;
+    }
+}
+
+/* ---- the body ------------------------------------------------------------ */
+
+static int on_body_data(struct http_req *req, const char *data, size_t len, void *ud)
+{
+    struct upload *u = ud;
+    (void)req;
+    if (u->state != UP_STREAM)
+        return -1;
+    if (u->size + (int64_t)len > u->cap) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "a %s may be at most %lld bytes", u->kind, (long long)u->cap);
+        up_fail(u, 413, "payload_too_large", u->kind[0] == 'b' ? "a BAST file is too large" : "a photo is too large");
+        (void)msg;
+        return -1;
+    }
+    if (!u->ctype) {
+        size_t take = len < sizeof(u->head) - u->nhead ? len : sizeof(u->head) - u->nhead;
+        memcpy(u->head + u->nhead, data, take);
+        u->nhead += take;
+        if (u->nhead >= sizeof(u->head) || (u->nhead >= 5 && sniff(u->head, u->nhead))) {
+            u->ctype = sniff(u->head, u->nhead);
+            if (!u->ctype) {
+                up_fail(u, 415, "unsupported_type", "only JPEG, PNG or PDF files are accepted");
+                return -1;
+            }
+        }
+    }
+    crypto_sha256_update(&u->sha, data, len);
+    u->size += (int64_t)len;
+    buf_append(&u->stage, data, len);
+    if (!u->fs_busy)
+        start_write(u);
+    if (u->state == UP_STREAM && u->stage.len >= STAGE_CAP) {
+        u->paused = true;
+        return 1;
+    }
+    return u->state == UP_STREAM ? 0 : -1;
+}
+
+static void on_body_end(struct http_req *req, int status, void *ud)
+{
+    struct upload *u = ud;
+    (void)req;
+    u->body_done = true;
+    if (status < 0) {
+        /* the client vanished or took too long: nothing stays */
+        if (!u->answered) {
+            u->answered = true;
+            http_error(u->req, status == UV_ETIMEDOUT ? 408 : 400, status == UV_ETIMEDOUT ? "request_timeout" : "aborted",
+                       "the upload did not complete");
+            u->req = NULL;
+        }
+        if (!u->err_status)
+            u->err_status = 400;
+        u->state = UP_DONE;
+        up_next(u);
+        return;
+    }
+    if (u->state == UP_DONE) {
+        up_next(u);
+        return;
+    }
+    if (u->size == 0 || !u->ctype) {
+        up_fail(u, u->size == 0 ? 422 : 415, u->size == 0 ? "empty_body" : "unsupported_type",
+                u->size == 0 ? "the file is empty" : "only JPEG, PNG or PDF files are accepted");
+        return;
+    }
+    u->state = UP_FLUSH;
+    up_next(u);
+}
+
+/* ---- start --------------------------------------------------------------- */
+
+static void on_tmp_open(struct upload *u)
+{
+    u->state = UP_STREAM;
+    if (http_body_stream(u->req, on_body_data, on_body_end, u) < 0) {
+        /* the client is gone already */
+        u->body_done = true;
+        up_fail(u, 499, "client_gone", "the client went away");
+    }
+}
+
+static void on_open_fs(uv_fs_t *f)
+{
+    struct upload *u = f->data;
+    ssize_t        r = f->result;
+    uv_fs_req_cleanup(f);
+    u->fs_busy = false;
+    if (r < 0) {
+        const char *code, *msg;
+        int         st = fs_status_http((int)r, &code, &msg);
+        log_error("upload", "cannot create %s: %s", u->tmp_path, uv_strerror((int)r));
+        u->tmp_path[0] = '\0';
+        u->body_done = true;
+        up_fail(u, st, code, msg);
+        return;
+    }
+    u->fd = (uv_file)r;
+    if (!u->req || http_req_gone(u->req)) {
+        u->body_done = true;
+        up_fail(u, 499, "client_gone", "the client went away");
+        return;
+    }
+    on_tmp_open(u);
+}
+
+static void on_replay(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct upload *u = ud;
+    (void)state;
+    (void)msg;
+    if (err != PG_OK) {
+        u->body_done = true;
+        up_fail(u, 503, "unavailable", "the database is unavailable; try again");
+        return;
+    }
+    if (PQntuples(res) > 0) {
+        u->row_id = atoll(PQgetvalue(res, 0, 0));
+        snprintf(u->sha_hex, sizeof(u->sha_hex), "%s", PQgetvalue(res, 0, 1));
+        u->size = atoll(PQgetvalue(res, 0, 2));
+        u->ctype = !strcmp(PQgetvalue(res, 0, 3), "image/png")         ? "image/png"
+                   : !strcmp(PQgetvalue(res, 0, 3), "application/pdf") ? "application/pdf"
+                                                                         : "image/jpeg";
+        u->body_done = true;
+        answer_created(u, 200, true);
+        u->state = UP_DONE;
+        up_next(u);
+        return;
+    }
+    uint8_t rnd[16];
+    char    hex[33];
+    crypto_random(rnd, sizeof(rnd));
+    crypto_hex(rnd, sizeof(rnd), hex);
+    snprintf(u->tmp_path, sizeof(u->tmp_path), "%s/tmp/%s.part", u->upload_dir, hex);
+    fs_begin(u);
+    if (uv_fs_open(u->loop, &u->fs, u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640,
+                   on_open_fs) < 0) {
+        u->fs_busy = false;
+        u->tmp_path[0] = '\0';
+        u->body_done = true;
+        up_fail(u, 500, "storage_failed", "the file could not be stored");
+    }
+}
+
+static void on_upload_access(struct http_req *req, enum field_verdict v, void *ud)
+{
+    struct upload *u = ud;
+    if (v != FIELD_ALLOWED) {
+        u->body_done = true;
+        if (v == FIELD_UNAVAILABLE)
+            up_fail(u, 503, "unavailable", "the database is unavailable; try again");
+        else
+            up_fail(u, 404, "not_found", "no such ticket");
+        return;
+    }
+    if (u->idem[0]) {
+        char uid[24];
+        snprintf(uid, sizeof(uid), "%lld", (long long)u->user_id);
+        const char *p[2] = {uid, u->idem};
+        if (pg_query(req->svc->pg,
+                     "SELECT id, sha256, size, content_type FROM attachments"
+                     " WHERE uploaded_by = $1 AND idempotency_key = $2",
+                     2, p, on_replay, u) < 0) {
+            u->body_done = true;
+            up_fail(u, 503, "unavailable", "the database is unavailable; try again");
+        }
+        return;
+    }
+    on_replay(u, NULL, PG_OK, NULL, NULL);
+}
+
+void h_attachments_upload(struct http_req *req)
+{
+    struct gss_services *svc = req->svc;
+    int64_t              id = http_param_id(req, 0);
+    char                 kind[16];
+    if (id <= 0) {
+        http_error(req, 404, "not_found", "no such ticket");
+        return;
+    }
+    if (!http_query(req, "kind", kind, sizeof(kind)) || !valid_kind(kind)) {
+        http_error(req, 422, "validation_failed", "kind: bast or photo");
+        return;
+    }
+    int64_t cap = !strcmp(kind, "bast") ? svc->cfg->upload_bast_max : svc->cfg->upload_photo_max;
+    int64_t declared = http_body_length(req);
+    if (declared > cap) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "a %s may be at most %lld bytes", kind, (long long)cap);
+        http_error(req, 413, "payload_too_large", msg);
+        return;
+    }
+    if (declared == 0) {
+        http_error(req, 422, "empty_body", "the file is empty");
+        return;
+    }
+    char idem[72];
+    if (http_idempotency_key(req, idem) < 0) {
+        http_error(req, 400, "bad_idempotency_key", "Idempotency-Key: 1 to 64 of A-Z a-z 0-9 - _");
+        return;
+    }
+    struct upload *u = xcalloc(1, sizeof(*u));
+    u->req = req;
+    u->ticket_id = id;
+    u->user_id = req->session->user_id;
+    u->cap = cap;
+    u->fd = -1;
+    u->loop = svc->loop;
+    u->pg = svc->pg;
+    u->upload_dir = svc->cfg->upload_dir;
+    snprintf(u->kind, sizeof(u->kind), "%s", kind);
+    memcpy(u->idem, idem, sizeof(idem));
+    crypto_sha256_begin(&u->sha);
+    field_access(req, id, on_upload_access, u);
+}
+
+/* ---- download ------------------------------------------------------------- */
+
+struct download {
+    struct http_req *req;
+    char             path[512], ctype[32], kind[16];
+    int64_t          id, size;
+    uv_fs_t          fs;
+    uv_file          fd;
+    char            *data;
+};
+
+static void dl_fail(struct download *d, int status, const char *code, const char *msg)
+{
+    http_error(d->req, status, code, msg);
+    free(d->data);
+    free(d);
+}
+
+static void on_dl_read(uv_fs_t *f)
+{
+    struct download *d = f->data;
+    ssize_t          r = f->result;
+    uv_fs_req_cleanup(f);
+    uv_fs_t close_req;
+    uv_fs_close(NULL, &close_req, d->fd, NULL);
+    uv_fs_req_cleanup(&close_req);
+    if (r != d->size) {
+        log_error("attachments", "reading %s: %s", d->path, r < 0 ? uv_strerror((int)r) : "short read");
+        dl_fail(d, 500, "storage_failed", "the file could not be read");
+        return;
+    }
+    char disp[96];
+    snprintf(disp, sizeof(disp), "inline; filename=\"%s-%lld.%s\"", d->kind, (long long)d->id, ext_of(d->ctype));
+    http_add_header(d->req, "X-Content-Type-Options", "nosniff");
+    http_add_header(d->req, "Content-Disposition", disp);
+    http_add_header(d->req, "Content-Security-Policy", "sandbox; default-src 'none'");
+    http_add_header(d->req, "Cache-Control", "private, max-age=3600");
+    http_respond(d->req, 200, d->ctype, d->data, (size_t)d->size);
+    free(d->data);
+    free(d);
+}
+
+static void on_dl_open(uv_fs_t *f)
+{
+    struct download *d = f->data;
+    ssize_t          r = f->result;
+    uv_fs_req_cleanup(f);
+    if (r < 0) {
+        log_error("attachments", "opening %s: %s", d->path, uv_strerror((int)r));
+        dl_fail(d, r == UV_ENOENT ? 404 : 500, r == UV_ENOENT ? "not_found" : "storage_failed",
+                r == UV_ENOENT ? "the file is missing" : "the file could not be read");
+        return;
+    }
+    d->fd = (uv_file)r;
+    d->data = xmalloc(d->size ? (size_t)d->size : 1);
+    uv_buf_t b = uv_buf_init(d->data, (unsigned)d->size);
+    d->fs.data = d;
+    uv_fs_read(d->req->svc->loop, &d->fs, d->fd, &b, 1, 0, on_dl_read);
+}
+
+static void on_dl_access(struct http_req *req, enum field_verdict v, void *ud)
+{
+    struct download *d = ud;
+    if (v != FIELD_ALLOWED) {
+        dl_fail(d, v == FIELD_UNAVAILABLE ? 503 : 404, v == FIELD_UNAVAILABLE ? "unavailable" : "not_found",
+                v == FIELD_UNAVAILABLE ? "the database is unavailable; try again" : "no such attachment");
+        return;
+    }
+    d->fs.data = d;
+    if (uv_fs_open(req->svc->loop, &d->fs, d->path, O_RDONLY | O_CLOEXEC, 0, on_dl_open) < 0)
+        dl_fail(d, 500, "storage_failed", "the file could not be read");
+}
+
+static void on_dl_row(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct download *d = ud;
+    if (err != PG_OK) {
+        int st = pg_http_status(err, state);
+        if (st != 503)
+            log_error("attachments", "lookup failed: %s %s", state ? state : "", msg ? msg : "");
+        dl_fail(d, st, st == 503 ? "unavailable" : "internal", "the request failed");
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        dl_fail(d, 404, "not_found", "no such attachment");
+        return;
+    }
+    int64_t ticket = atoll(PQgetvalue(res, 0, 0));
+    snprintf(d->path, sizeof(d->path), "%s/%s", d->req->svc->cfg->upload_dir, PQgetvalue(res, 0, 1));
+    snprintf(d->ctype, sizeof(d->ctype), "%s", PQgetvalue(res, 0, 2));
+    snprintf(d->kind, sizeof(d->kind), "%s", PQgetvalue(res, 0, 3));
+    d->size = atoll(PQgetvalue(res, 0, 4));
+    field_access(d->req, ticket, on_dl_access, d);
+}
+
+void h_attachments_get(struct http_req *req)
+{
+    int64_t id = http_param_id(req, 0);
+    if (id <= 0) {
+        http_error(req, 404, "not_found", "no such attachment");
+        return;
+    }
+    struct download *d = xcalloc(1, sizeof(*d));
+    d->req = req;
+    d->id = id;
+    d->fd = -1;
+    char idb[24];
+    snprintf(idb, sizeof(idb), "%lld", (long long)id);
+    const char *p[1] = {idb};
+    if (pg_query(req->svc->pg, "SELECT ticket_id, path, content_type, kind, size FROM attachments WHERE id = $1", 1, p,
+                 on_dl_row, d) < 0)
+        dl_fail(d, 503, "unavailable", "the database is unavailable; try again");
+}
+
+/* ---- start-up --------------------------------------------------------------- */
+
+int attachments_prepare(const char *upload_dir)
+{
+    /* Blocking, at start-up only: the folders, and no .part left by a
+     * process that died mid-upload. */
+    char path[512];
+    snprintf(path, sizeof(path), "%s", upload_dir);
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(path, 0750);
+            *p = '/';
+        }
+    mkdir(path, 0750);
+    snprintf(path, sizeof(path), "%s/tmp", upload_dir);
+    if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+        log_error("upload", "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    uv_fs_t req;
+    int     n = uv_fs_scandir(NULL, &req, path, 0, NULL), swept = 0;
+    if (n >= 0) {
+        uv_dirent_t ent;
+        while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+            size_t l = strlen(ent.name);
+            if (l > 5 && !strcmp(ent.name + l - 5, ".part")) {
+                char f[600];
+                snprintf(f, sizeof(f), "%s/%s", path, ent.name);
+                if (unlink(f) == 0)
+                    swept++;
+            }
+        }
+    }
+    uv_fs_req_cleanup(&req);
+    if (swept)
+        log_info("upload", "removed %d unfinished upload(s) from %s", swept, path);
+    return 0;
+}

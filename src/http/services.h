@@ -1,0 +1,62 @@
+/*
+ * services: what a request handler (and the HTTP server, the WebSocket hub,
+ * the auth step) may reach of the running process.
+ *
+ * The composition root (src/app/app.c) owns every object named here, fills
+ * this struct at start-up, before the first connection, and clears nothing
+ * until the loop has returned; a handler reaches it as req->svc and may use
+ * any pointer for as long as it holds its request. A pointer is NULL while
+ * its module is not running (a store client that failed to start, a module
+ * not built yet): code that can run then checks.
+ *
+ * This header only names the types (forward declarations): include the
+ * module's own header (store/pg.h, pool/pool.h, auth/auth.h, ...) to use
+ * one. Nothing below src/http/ sees this struct: lower layers get their
+ * dependencies one by one.
+ *
+ * Threads: loop thread only.
+ */
+#ifndef GSS_HTTP_SERVICES_H
+#define GSS_HTTP_SERVICES_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+struct auth_state;
+struct buf;
+struct gss_config;
+struct http_server;
+struct letter_cache;
+struct pg_pool;
+struct pool_service;
+struct rds;
+struct static_files;
+struct sub_state;
+struct workers;
+struct ws_hub;
+
+struct gss_services {
+    uv_loop_t               *loop;
+    const struct gss_config *cfg;
+    struct http_server      *http;
+    struct pg_pool          *pg;
+    struct rds              *redis;     /* commands and scripts */
+    struct rds              *redis_sub; /* SUBSCRIBE only (sub) */
+    struct sub_state        *sub;       /* channel dispatch on redis_sub */
+    struct pool_service     *pool;
+    struct auth_state       *auth;
+    struct ws_hub           *hub;
+    struct static_files     *web;            /* the web app's files (static.c); reloaded on SIGHUP */
+    struct workers          *argon2;         /* password hashing pool (core/workers.h); NULL until it exists */
+    struct workers          *render;         /* PDF/QR rendering pool; NULL until it exists */
+    struct letter_cache     *letters; /* Surat Tugas PDFs (handlers/letter.c) */
+    void                    *debug_sleepers; /* GSS_DEBUG_ROUTES only (handlers/debug.c) */
+    int                      worker_id;      /* 0 for the only or first worker */
+    bool                     stopping;       /* a shutdown signal arrived */
+    /* Appends the metrics of modules the HTTP layer does not know (pool,
+     * persister, sessions, WebSocket) to /metrics; set by the composition
+     * root, may be NULL. */
+    void (*metrics_extra)(struct gss_services *svc, struct buf *b);
+};
+
+#endif
