@@ -105,10 +105,11 @@ for u in "${DEMO_USERS[@]}"; do
 done
 say "seeding demo customers and tickets (db/seed/demo.sql)"
 "${PSQL[@]}" -f db/seed/demo.sql
-if "$GSSD" --help 2>&1 | grep -q rebuild-pool; then
-  say "rebuilding the Redis pool from PostgreSQL"
-  "$GSSD" rebuild-pool
-fi
+# Every open ticket's job on the board (idempotent). Not behind a
+# `gssd --help | grep -q` test: with pipefail, grep quitting early made
+# gssd die of SIGPIPE and the pool stayed empty.
+say "rebuilding the Redis pool from PostgreSQL"
+"$GSSD" rebuild-pool
 
 # Its own session, so that Ctrl-C reaches only this script, and gssd gets
 # exactly one SIGTERM from cleanup rather than SIGINT and SIGTERM at once.

@@ -39,14 +39,14 @@ struct pg_query {
 
 struct pg_tx {
     struct pg_pool *pool;
-    struct pg_conn *conn;    /* pinned while open and not failed; NULL after */
-    int             refs;    /* the caller's (open && !ended) + each pg_query pointing here */
+    struct pg_conn *conn; /* pinned while open and not failed; NULL after */
+    int             refs; /* the caller's (open && !ended) + each pg_query pointing here */
     int64_t         timeout_ms;
-    bool            open;    /* BEGIN done: the caller has the handle */
-    bool            ended;   /* the caller called commit or rollback: no more calls */
-    bool            busy;    /* a statement's or the commit's callback is pending */
-    bool            failed;  /* rolled back (or being): statements are refused */
-    bool            told;    /* some callback has reported the failure */
+    bool            open;   /* BEGIN done: the caller has the handle */
+    bool            ended;  /* the caller called commit or rollback: no more calls */
+    bool            busy;   /* a statement's or the commit's callback is pending */
+    bool            failed; /* rolled back (or being): statements are refused */
+    bool            told;   /* some callback has reported the failure */
     enum pg_err     fail_err;
     char            fail_state[6];
 };
@@ -56,10 +56,10 @@ struct pg_conn {
     PGconn          *conn;
     struct uvpoll   *poll;
     enum pgc_state   state;
-    struct pg_query *cur;    /* in flight */
-    struct pg_tx    *tx;     /* pinned to this transaction */
-    PGresult        *result; /* the statement's result, kept until the NULL result */
-    uv_timer_t       retry;  /* backoff before a reconnect, or the deadline of a connect */
+    struct pg_query *cur;      /* in flight */
+    struct pg_tx    *tx;       /* pinned to this transaction */
+    PGresult        *result;   /* the statement's result, kept until the NULL result */
+    uv_timer_t       retry;    /* backoff before a reconnect, or the deadline of a connect */
     uv_timer_t       deadline; /* the pinned transaction's */
     uint64_t         backoff_ms;
     int              index;
@@ -386,9 +386,10 @@ static void conn_release(struct pg_conn *c, bool after_rollback)
 static void conn_send(struct pg_conn *c, struct pg_query *q)
 {
     struct pg_pool *p = c->pool;
-    bool simple = q->kind == PGQ_BEGIN || q->kind == PGQ_COMMIT || q->kind == PGQ_ROLLBACK;
-    int  ok = simple ? PQsendQuery(c->conn, q->sql)
-                     : PQsendQueryParams(c->conn, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL, 0);
+    bool            simple = q->kind == PGQ_BEGIN || q->kind == PGQ_COMMIT || q->kind == PGQ_ROLLBACK;
+    int             ok = simple
+                             ? PQsendQuery(c->conn, q->sql)
+                             : PQsendQueryParams(c->conn, q->sql, q->nparams, NULL, (const char *const *)q->params, NULL, NULL, 0);
     c->cur = q;
     if (!ok) {
         char msg[256];
@@ -1096,8 +1097,8 @@ static void on_chain_begin(void *ud, struct pg_tx *tx, PGresult *res, enum pg_er
     chain_run(ch, NULL);
 }
 
-int pg_chain_start(struct pg_chain *ch, struct pg_pool *p, int64_t timeout_ms, const pg_step *steps,
-                   pg_chain_done done, void *ud)
+int pg_chain_start(struct pg_chain *ch, struct pg_pool *p, int64_t timeout_ms, const pg_step *steps, pg_chain_done done,
+                   void *ud)
 {
     memset(ch, 0, sizeof(*ch));
     ch->ud = ud;

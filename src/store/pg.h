@@ -150,10 +150,10 @@ struct pg_pool {
     void (*on_state)(struct pg_pool *pool, bool up);
     void *data;
     /* private */
-    uv_idle_t        defer;                /* delivers the deferred list */
+    uv_idle_t        defer;                 /* delivers the deferred list */
     struct pg_query *done_head, *done_tail; /* answers waiting for a later loop turn */
-    bool             reported_up;          /* what on_state last said */
-    int              open_handles;         /* handles not yet closed after pg_pool_close */
+    bool             reported_up;           /* what on_state last said */
+    int              open_handles;          /* handles not yet closed after pg_pool_close */
 };
 
 /* Parses the URL/conninfo; resolves a host name once, here, so that the
@@ -162,7 +162,7 @@ int pg_pool_init(struct pg_pool *p, uv_loop_t *loop, const char *url, int size, 
 /* Every statement on the pool's connections is cancelled by PostgreSQL
  * after ms (the query's callback gets PG_ERR_SQL 57014), so a stuck query or
  * lock wait cannot hold a request forever. Call before pg_pool_start. */
-int  pg_pool_set_statement_timeout(struct pg_pool *p, int64_t ms);
+int pg_pool_set_statement_timeout(struct pg_pool *p, int64_t ms);
 /* The default transaction deadline (ms > 0). */
 void pg_pool_set_tx_timeout(struct pg_pool *p, int64_t ms);
 void pg_pool_start(struct pg_pool *p);
@@ -222,8 +222,7 @@ typedef int (*pg_step)(struct pg_chain *ch, PGresult *prev);
  * (stop > 0, PG_OK, rolled back), or failed (stop 0, err != PG_OK: begin,
  * a statement, the commit, or pg_chain_cancel's PG_ERR_ABORTED; rolled
  * back unless the commit's outcome is unknown, PG_ERR_CONN). */
-typedef void (*pg_chain_done)(struct pg_chain *ch, int stop, enum pg_err err, const char *sqlstate,
-                              const char *msg);
+typedef void (*pg_chain_done)(struct pg_chain *ch, int stop, enum pg_err err, const char *sqlstate, const char *msg);
 
 /* Embedded in the caller's context, which must live until done runs. */
 struct pg_chain {
@@ -242,8 +241,8 @@ struct pg_chain {
 /* Begins a transaction (timeout_ms <= 0: the pool's) and runs steps, a
  * NULL-terminated array that must outlive the chain. Returns 0 (done will
  * run), or < 0 as pg_tx_begin (done will not run). */
-int pg_chain_start(struct pg_chain *ch, struct pg_pool *p, int64_t timeout_ms, const pg_step *steps,
-                   pg_chain_done done, void *ud);
+int pg_chain_start(struct pg_chain *ch, struct pg_pool *p, int64_t timeout_ms, const pg_step *steps, pg_chain_done done,
+                   void *ud);
 /* From a step: the statement whose result the next step gets. 0 or -1. */
 int pg_chain_query(struct pg_chain *ch, const char *sql, int nparams, const char *const *params);
 /* Rolls the chain back as soon as it can (a client that vanished); done

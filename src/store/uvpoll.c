@@ -5,7 +5,7 @@
 struct uvpoll {
     uv_poll_t h;
     uvpoll_cb cb;
-    void     *owner;  /* NULL once closed: a queued callback is dropped */
+    void     *owner; /* NULL once closed: a queued callback is dropped */
     int       fd;
     int       events; /* what the handle is started with; 0 when stopped */
 };

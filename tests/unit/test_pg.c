@@ -46,7 +46,7 @@ static PGconn *g_admin; /* blocking, on our database */
 
 static void admin_exec(const char *sql)
 {
-    PGresult *r = PQexec(g_admin, sql);
+    PGresult      *r = PQexec(g_admin, sql);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
         fail_msg("admin: %s: %s", sql, PQerrorMessage(g_admin));
@@ -192,8 +192,8 @@ static void t_rollback(struct pg_tx *tx)
     pg_tx_rollback(tx);
     in_call = false;
 }
-static int t_chain_start(struct pg_chain *ch, struct pg_pool *p, int64_t ms, const pg_step *steps,
-                         pg_chain_done done, void *ud)
+static int t_chain_start(struct pg_chain *ch, struct pg_pool *p, int64_t ms, const pg_step *steps, pg_chain_done done,
+                         void *ud)
 {
     in_call = true;
     int rc = pg_chain_start(ch, p, ms, steps, done, ud);
@@ -216,14 +216,14 @@ static void t_pool_close(struct pg_pool *p)
 /* ---- what a callback saw -------------------------------------------------- */
 
 struct rec {
-    int          n; /* times called */
-    enum pg_err  err;
-    char         state[8];
-    char         msg[256];
-    char         val[64]; /* first cell, if any */
-    int          ntuples;
+    int           n; /* times called */
+    enum pg_err   err;
+    char          state[8];
+    char          msg[256];
+    char          val[64]; /* first cell, if any */
+    int           ntuples;
     struct pg_tx *tx;
-    uint64_t     at; /* uv_now */
+    uint64_t      at; /* uv_now */
 };
 
 static uv_loop_t *g_loop; /* the current test's, for uv_now in callbacks */
@@ -379,8 +379,7 @@ static struct pg_tx *begin_ok(struct env *e, int64_t ms)
     return b.tx;
 }
 
-static void txq_wait(struct env *e, struct pg_tx *tx, const char *sql, int n, const char *const *params,
-                     struct rec *r)
+static void txq_wait(struct env *e, struct pg_tx *tx, const char *sql, int n, const char *const *params, struct rec *r)
 {
     memset(r, 0, sizeof(*r));
     assert_int_equal(t_txq(tx, sql, n, params, on_tx, r), 0);
@@ -455,8 +454,8 @@ static void test_sql_error_rolls_back(void **state)
 
 /* pg_tx_rollback from inside a statement's callback. */
 static struct pg_tx *g_rollback_in_cb_tx;
-static void          on_insert_then_rollback(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err,
-                                             const char *state, const char *msg)
+static void on_insert_then_rollback(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state,
+                                    const char *msg)
 {
     rec_fill(ud, tx, res, err, state, msg);
     assert_ptr_equal(tx, g_rollback_in_cb_tx);
@@ -683,8 +682,7 @@ static void        order(const char *what)
 }
 
 static struct rec g_b_lock;
-static void       on_b_locked(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state,
-                              const char *msg)
+static void on_b_locked(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg)
 {
     rec_fill(ud, tx, res, err, state, msg);
     order("B locked");
@@ -972,8 +970,8 @@ static void test_down_refuses(void **state)
     env_open_with(&e, "postgresql://gss@127.0.0.1:1/none?connect_timeout=2", 1, 0, false);
     run_for(&e, 50);
     assert_int_equal(e.pool.up, 0);
-    struct rec    r = {0};
-    struct claim  c;
+    struct rec   r = {0};
+    struct claim c;
     assert_int_equal(t_query(&e.pool, "SELECT 1", 0, NULL, on_q, &r), -PG_ERR_DOWN);
     assert_int_equal(t_begin(&e.pool, 0, on_tx, &r), -PG_ERR_DOWN);
     claim_init(&c, 1, "", "");
@@ -993,7 +991,7 @@ static void test_close_with_work(void **state)
     struct rec    s = {0}, q = {0}, b = {0};
     assert_int_equal(t_txq(tx, "SELECT pg_sleep(5)", 0, NULL, on_tx, &s), 0);
     assert_int_equal(t_query(&e.pool, "SELECT 1", 0, NULL, on_q, &q), 0); /* queued */
-    assert_int_equal(t_begin(&e.pool, 0, on_tx, &b), 0);                   /* queued */
+    assert_int_equal(t_begin(&e.pool, 0, on_tx, &b), 0);                  /* queued */
     run_for(&e, 50);
     t_pool_close(&e.pool);
     e.closed = true;
@@ -1018,8 +1016,8 @@ static void test_close_with_work(void **state)
 /* ---- uvpoll ---------------------------------------------------------------- */
 
 struct poll_seen {
-    int n;
-    int events;
+    int  n;
+    int  events;
     bool close_in_cb;
 };
 

@@ -333,7 +333,7 @@ static const char write_fix_sql[] =
     " au AS ("
     "  INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
     "  SELECT $2, 'ticket', $1, CASE WHEN $3 = 'in' THEN 'assignment.checkin' ELSE 'assignment.checkout' END,"
-    "         $17, $14, json_build_object('tech_id', $2::bigint, 'checkin_id', c.id, 'geofence', $9::text,"
+    "         $17, $14, jsonb_build_object('tech_id', $2::bigint, 'checkin_id', c.id, 'geofence', $9::text,"
     "                                     'distance_m', $7::float8, 'late', $10::bool, 'flags', $11::text[])"
     "  FROM c"
     "  UNION ALL SELECT $2, 'ticket', $1, 'ticket.status', $15, $16, '{}'::jsonb WHERE $16 <> $15)"
@@ -346,7 +346,7 @@ static const char write_complete_sql[] =
     " t AS (UPDATE tickets SET status = $4, updated_at = now() WHERE id = $1 AND $4 <> $3 RETURNING 1),"
     " au AS ("
     "  INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
-    "  SELECT $2, 'ticket', $1, 'assignment.complete', $5, 'done', json_build_object('tech_id', $2::bigint)"
+    "  SELECT $2, 'ticket', $1, 'assignment.complete', $5, 'done', jsonb_build_object('tech_id', $2::bigint)"
     "  UNION ALL SELECT $2, 'ticket', $1, 'ticket.status', $3, $4, '{}'::jsonb WHERE $4 <> $3)"
     "SELECT (SELECT count(*) FROM a)";
 
@@ -359,7 +359,7 @@ static const char write_cancel_sql[] =
     "  WHERE ticket_id = $1 AND released_at IS NULL AND state NOT IN ('done', 'replaced', 'cancelled') RETURNING 1),"
     " au AS ("
     "  INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
-    "  VALUES ($2, 'ticket', $1, 'ticket.cancel', $4, 'cancelled', json_build_object('reason', $3::text)))"
+    "  VALUES ($2, 'ticket', $1, 'ticket.cancel', $4, 'cancelled', jsonb_build_object('reason', $3::text)))"
     "SELECT (SELECT count(*) FROM a)";
 
 static void field_write(struct field_ctx *fx, PGresult *res)

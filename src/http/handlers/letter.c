@@ -323,7 +323,11 @@ static void on_letter_row(void *ud, PGresult *res, enum pg_err err, const char *
     snprintf(j->filename, sizeof(j->filename), "%s", filename);
     j->off_code = job_str(j, PQgetvalue(res, 0, 1));
     j->off_cname = job_str(j, PQgetvalue(res, 0, 2));
-    j->off_cphone = job_str(j, PQgetvalue(res, 0, 3));
+    {
+        char cphone[40];
+        snprintf(cphone, sizeof(cphone), "+%s", PQgetvalue(res, 0, 3));
+        j->off_cphone = job_str(j, cphone);
+    }
     j->off_addr = job_str(j, PQgetvalue(res, 0, 4));
     j->off_work = job_str(j, PQgetvalue(res, 0, 5));
     yyjson_doc *doc = yyjson_read(PQgetvalue(res, 0, 7), (size_t)PQgetlength(res, 0, 7), 0);

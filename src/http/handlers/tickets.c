@@ -17,21 +17,43 @@
 #include "core/config.h"
 #include "core/jw.h"
 #include "core/log.h"
+#include "http/handlers/field.h"
 #include "http/handlers/handlers.h"
 #include "http/services.h"
 #include "pool/pool.h"
 #include "store/pg.h"
 #include "store/redis.h"
 
+/* A timestamptz as the API writes times: UTC, "2026-12-02T02:00:00Z". */
+#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
 #define TICKET_COLS                                                                                                    \
     "t.id, t.code, t.customer_id, t.problem, t.address, t.area, t.lat, t.lng,"                                         \
     " to_char(t.scheduled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.techs_needed, t.status,"         \
     " t.urgent, to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), c.name, c.phone,"          \
-    " (SELECT coalesce(json_agg(json_build_object('tech_id', a.tech_id, 'slot', a.slot, 'name', u.name)"               \
+    " (SELECT coalesce(json_agg(json_build_object('tech_id', a.tech_id, 'slot', a.slot, 'name', u.name,"              \
+    "     'phone', u.phone, 'state', a.state, 'checked_in_at', " ISO("a.checked_in_at") ","                              \
+    "     'checked_out_at', " ISO("a.checked_out_at") ", 'done_at', " ISO("a.done_at") ")"                               \
     "   ORDER BY a.slot), '[]') FROM assignments a JOIN users u ON u.id = a.tech_id"                                   \
-    "   WHERE a.ticket_id = t.id AND a.released_at IS NULL)"
+    "   WHERE a.ticket_id = t.id AND a.released_at IS NULL), t.geofence_m"
 
-static void ticket_json(struct buf *b, PGresult *r, int row)
+/* What GET /tickets/{id} adds to a ticket: its check-ins, attachments and
+ * timeline (audit rows), each one JSON column. */
+#define TICKET_DETAIL_COLS                                                                                             \
+    ", (SELECT coalesce(json_agg(json_build_object('id', k.id, 'tech_id', k.tech_id, 'tech_name', ku.name,"            \
+    "     'kind', k.kind, 'lat', k.lat, 'lng', k.lng, 'accuracy_m', k.accuracy_m, 'distance_m', round(k.distance_m::numeric, 1),"   \
+    "     'radius_m', k.radius_m, 'geofence', k.geofence, 'late', k.late, 'flags', k.flags,"                            \
+    "     'fix_at', " ISO("k.fix_at") ", 'received_at', " ISO("k.received_at") ") ORDER BY k.received_at, k.id), '[]')"     \
+    "   FROM checkins k JOIN users ku ON ku.id = k.tech_id WHERE k.ticket_id = t.id)"                                  \
+    ", (SELECT coalesce(json_agg(json_build_object('id', f.id, 'kind', f.kind, 'content_type', f.content_type,"       \
+    "     'size', f.size, 'sha256', f.sha256, 'uploaded_by', f.uploaded_by, 'uploader_name', fu.name,"                   \
+    "     'created_at', " ISO("f.created_at") ", 'url', '/api/v1/attachments/' || f.id) ORDER BY f.created_at, f.id), '[]')" \
+    "   FROM attachments f JOIN users fu ON fu.id = f.uploaded_by WHERE f.ticket_id = t.id)"                           \
+    ", (SELECT coalesce(json_agg(json_build_object('at', " ISO("l.at") ", 'actor_id', l.actor_id, 'actor_name', lu.name," \
+    "     'action', l.action, 'before', l.before, 'after', l.after, 'data', l.data) ORDER BY l.at, l.id), '[]')"          \
+    "   FROM audit_log l LEFT JOIN users lu ON lu.id = l.actor_id WHERE l.entity = 'ticket' AND l.entity_id = t.id)"
+
+static void ticket_fields(struct buf *b, PGresult *r, int row)
 {
     jw_obj(b);
     jw_key_int(b, "id", strtoll(PQgetvalue(r, row, 0), NULL, 10));
@@ -59,6 +81,16 @@ static void ticket_json(struct buf *b, PGresult *r, int row)
     jw_key_str(b, "created_at", PQgetvalue(r, row, 12));
     jw_key(b, "technicians");
     jw_raw(b, PQgetvalue(r, row, 15));
+    jw_key(b, "geofence_m");
+    if (PQgetisnull(r, row, 16))
+        jw_null(b);
+    else
+        jw_int(b, atoi(PQgetvalue(r, row, 16)));
+}
+
+static void ticket_json(struct buf *b, PGresult *r, int row)
+{
+    ticket_fields(b, r, row);
     jw_end_obj(b);
 }
 
@@ -116,10 +148,10 @@ static void on_inserted(void *ud, PGresult *res, enum pg_err err, const char *st
     struct pool_job job = {
         .id = strtoll(PQgetvalue(res, 0, 0), NULL, 10),
         .code = PQgetvalue(res, 0, 1),
-        .title = PQgetvalue(res, 0, 16),
+        .title = PQgetvalue(res, 0, 17),
         .area = PQgetvalue(res, 0, 5),
         .scheduled_at = PQgetvalue(res, 0, 8),
-        .sched_ms = strtoll(PQgetvalue(res, 0, 17), NULL, 10),
+        .sched_ms = strtoll(PQgetvalue(res, 0, 18), NULL, 10),
         .slots_total = atoi(PQgetvalue(res, 0, 9)),
         .urgent = PQgetvalue(res, 0, 11)[0] == 't',
     };
@@ -300,9 +332,34 @@ static void on_get(void *ud, PGresult *res, enum pg_err err, const char *state, 
         return;
     }
     struct buf b = {0};
-    ticket_json(&b, res, 0);
+    ticket_fields(&b, res, 0);
+    jw_key(&b, "checkins");
+    jw_raw(&b, PQgetvalue(res, 0, 17));
+    jw_key(&b, "attachments");
+    jw_raw(&b, PQgetvalue(res, 0, 18));
+    jw_key(&b, "timeline");
+    jw_raw(&b, PQgetvalue(res, 0, 19));
+    jw_end_obj(&b);
     http_respond_json(req, 200, b.data, b.len);
     buf_free(&b);
+}
+
+static void on_get_access(struct http_req *req, enum field_verdict v, void *ud)
+{
+    int64_t *id = ud;
+    char     idb[24];
+    snprintf(idb, sizeof(idb), "%lld", (long long)*id);
+    free(id);
+    if (v != FIELD_ALLOWED) {
+        http_error(req, v == FIELD_UNAVAILABLE ? 503 : 404, v == FIELD_UNAVAILABLE ? "unavailable" : "not_found",
+                   v == FIELD_UNAVAILABLE ? "the database is unavailable; try again" : "no such ticket");
+        return;
+    }
+    const char       *params[1] = {idb};
+    static const char sql[] = "SELECT " TICKET_COLS TICKET_DETAIL_COLS
+                              " FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.id = $1";
+    if (pg_query(req->svc->pg, sql, 1, params, on_get, req) < 0)
+        http_error(req, 503, "unavailable", "the database is unavailable; try again");
 }
 
 void h_tickets_get(struct http_req *req)
@@ -312,15 +369,9 @@ void h_tickets_get(struct http_req *req)
         http_error(req, 404, "not_found", "no such ticket");
         return;
     }
-    char idb[24], uid[24];
-    snprintf(idb, sizeof(idb), "%lld", (long long)id);
-    snprintf(uid, sizeof(uid), "%lld", (long long)req->session->user_id);
-    bool ts = req->session->role == ROLE_TS;
-    /* A technician sees a ticket only while holding a slot of it (404 otherwise: no probing). */
-    const char       *params[2] = {idb, ts ? uid : NULL};
-    static const char sql[] = "SELECT " TICKET_COLS " FROM tickets t JOIN customers c ON c.id = t.customer_id"
-                              " WHERE t.id = $1 AND ($2::bigint IS NULL OR EXISTS (SELECT 1 FROM assignments a"
-                              "   WHERE a.ticket_id = t.id AND a.tech_id = $2 AND a.released_at IS NULL))";
-    if (pg_query(req->svc->pg, sql, 2, params, on_get, req) < 0)
-        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+    /* A technician sees a ticket only while holding a slot of it (404
+     * otherwise: no probing), including one claimed a moment ago. */
+    int64_t *ctx = xmalloc(sizeof(*ctx));
+    *ctx = id;
+    field_access(req, id, on_get_access, ctx);
 }
