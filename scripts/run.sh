@@ -25,6 +25,7 @@ DEMO_USERS=(
   "ts1|ts|Teguh Teknisi"
   "ts2|ts|Tono Teknisi"
   "ts3|ts|Tari Teknisi"
+  "ts4|ts|Śantoso Wijaya"
 )
 
 say() { printf 'run.sh: %s\n' "$*"; }
@@ -133,6 +134,10 @@ kill -0 "$gssd_pid" 2>/dev/null && cat <<EOF
     ts1      ts      Teguh Teknisi
     ts2      ts      Tono Teknisi
     ts3      ts      Tari Teknisi
+    ts4      ts      Śantoso Wijaya
+
+  Today: an open job within the hour, one claimed by ts1 (Job Saya, Surat
+  Tugas, check-in), one where ts2 has checked in (CS: Tiket, detail).
 
   Press Ctrl-C to stop gssd, Redis and PostgreSQL.
 

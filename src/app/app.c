@@ -147,6 +147,7 @@ int app_serve(struct gss_app *app)
         return 1;
     }
     pg_pool_set_statement_timeout(&pg, app->cfg.pg_statement_timeout_ms);
+    pg_pool_set_tx_timeout(&pg, app->cfg.pg_tx_timeout_ms);
     if (rds_init(&redis, &loop, app->cfg.redis_url, "main") < 0 ||
         rds_init(&redis_sub, &loop, app->cfg.redis_url, "sub") < 0) {
         log_error("start", "bad GSS_REDIS_URL %s", app->cfg.redis_url);

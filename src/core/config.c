@@ -43,6 +43,8 @@ static const struct cfg_entry entries[] = {
     {"GSS_PG_POOL_SIZE", I(pg_pool_size), "4", 1, 64, "PostgreSQL connections per process"},
     {"GSS_PG_STATEMENT_TIMEOUT_MS", I(pg_statement_timeout_ms), "15000", 0, 3600000,
      "PostgreSQL cancels a statement running longer (0: no limit)"},
+    {"GSS_PG_TX_TIMEOUT_MS", I(pg_tx_timeout_ms), "10000", 100, 600000,
+     "a PostgreSQL transaction still open this long after BEGIN is rolled back"},
     {"GSS_LOG_LEVEL", S(log_level), "info", 0, 0, "debug, info, warn or error"},
     {"GSS_LOG_REQUESTS", B(log_requests), "1", 0, 0, "one log line per request (0 to turn off)"},
     {"GSS_WS_ECHO", B(ws_echo), "0", 0, 0, "serve the WebSocket echo route /api/v1/ws/echo"},

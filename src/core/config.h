@@ -29,6 +29,7 @@ struct gss_config {
     int64_t shutdown_timeout_ms;
     int64_t pg_pool_size;
     int64_t pg_statement_timeout_ms;
+    int64_t pg_tx_timeout_ms; /* a transaction's deadline from BEGIN */
     char   *log_level;
     bool    log_requests;
     bool    ws_echo;

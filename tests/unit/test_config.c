@@ -164,6 +164,7 @@ static const struct {
     VI("GSS_SHUTDOWN_TIMEOUT_MS", "3456", shutdown_timeout_ms, 3456, "10000"),
     VI("GSS_PG_POOL_SIZE", "7", pg_pool_size, 7, "4"),
     VI("GSS_PG_STATEMENT_TIMEOUT_MS", "2500", pg_statement_timeout_ms, 2500, "15000"),
+    VI("GSS_PG_TX_TIMEOUT_MS", "3000", pg_tx_timeout_ms, 3000, "10000"),
     VS("GSS_LOG_LEVEL", "debug", log_level, "info"),
     VB("GSS_LOG_REQUESTS", "0", log_requests, 0, "1"),
     VB("GSS_WS_ECHO", "1", ws_echo, 1, "0"),
