@@ -51,8 +51,8 @@ static void customer_json(struct buf *b, PGresult *r, int row)
 
 static void answer_pg_error(struct http_req *req, enum pg_err err, const char *state, const char *msg)
 {
-    if (err == PG_ERR_DOWN || err == PG_ERR_CONN || err == PG_ERR_FULL) {
-        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+    if (pg_http_status(err, state) == 503) {
+        h_pg_error(req, "customers", err, state, msg);
         return;
     }
     /* Validation mirrors the schema, so this is a gap between the two
@@ -61,8 +61,7 @@ static void answer_pg_error(struct http_req *req, enum pg_err err, const char *s
         http_error(req, 422, "validation_failed", "a value is out of range or not valid text");
         return;
     }
-    log_error("customers", "query failed: %s %s", state ? state : "", msg ? msg : "");
-    http_error(req, 500, "internal", "the request failed");
+    h_pg_error(req, "customers", err, state, msg);
 }
 
 /* ---- phone numbers ------------------------------------------------------ */

@@ -7,6 +7,12 @@
 #define GSS_HANDLERS_H
 
 #include "http/http.h"
+#include "store/pg.h"
+
+/* common.c: a PostgreSQL failure as an answer: 503 (with Retry-After) for
+ * whatever pg_http_status calls unavailable, else 500 and an error log line
+ * under `who`. */
+void h_pg_error(struct http_req *req, const char *who, enum pg_err err, const char *state, const char *msg);
 
 /* health.c */
 void h_healthz(struct http_req *req);

@@ -96,17 +96,7 @@ static void ticket_json(struct buf *b, PGresult *r, int row)
 
 static void answer_pg_error(struct http_req *req, enum pg_err err, const char *state, const char *msg)
 {
-    if (err == PG_ERR_DOWN || err == PG_ERR_CONN || err == PG_ERR_FULL) {
-        http_error(req, 503, "unavailable", "the database is unavailable; try again");
-        return;
-    }
-    if (state && !strcmp(state, "57014")) { /* statement_timeout: busy, not broken */
-        log_warn("tickets", "query cancelled after GSS_PG_STATEMENT_TIMEOUT_MS");
-        http_error(req, 503, "unavailable", "the database did not answer in time; try again");
-        return;
-    }
-    log_error("tickets", "query failed: %s %s", state ? state : "", msg ? msg : "");
-    http_error(req, 500, "internal", "the request failed");
+    h_pg_error(req, "tickets", err, state, msg);
 }
 
 /* ---- create ------------------------------------------------------------- */

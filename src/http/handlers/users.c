@@ -31,8 +31,8 @@
 
 static void answer_pg_error(struct http_req *req, enum pg_err err, const char *state, const char *msg)
 {
-    if (err == PG_ERR_DOWN || err == PG_ERR_CONN || err == PG_ERR_FULL) {
-        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+    if (pg_http_status(err, state) == 503) {
+        h_pg_error(req, "users", err, state, msg);
         return;
     }
     if (state && !strcmp(state, "23505")) {
@@ -43,8 +43,7 @@ static void answer_pg_error(struct http_req *req, enum pg_err err, const char *s
         http_error(req, 422, "validation_failed", "a value is out of range");
         return;
     }
-    log_error("users", "query failed: %s %s", state ? state : "", msg ? msg : "");
-    http_error(req, 500, "internal", "the request failed");
+    h_pg_error(req, "users", err, state, msg);
 }
 
 /* The body held a password: do not leave it in freed memory. */
