@@ -40,6 +40,28 @@ export function setCsrf(token) {
   }
 }
 
+/** csrfToken() → the CSRF token to send (null before login). */
+export function csrfToken() {
+  return csrf;
+}
+
+/** refreshCsrf() → true when GET /me gave a token again (after a 403
+ *  csrf_failed on a call that does not go through api()). */
+export async function refreshCsrf(opts = {}) {
+  const me = await once('GET', '/me', undefined, opts).catch(() => null);
+  if (me && me.csrf_token) {
+    setCsrf(me.csrf_token);
+    return true;
+  }
+  return false;
+}
+
+/** sessionEnded(err): what api() does on a 401, for callers that do not go
+ *  through api() (the XHR uploader). */
+export function sessionEnded(err) {
+  if (unauthorizedHandler) unauthorizedHandler(err);
+}
+
 /** onUnauthorized(fn): fn(err) runs when a call answers 401 (the session
  *  ended), except for the calls that pass {auth: false}. */
 export function onUnauthorized(fn) {
@@ -55,7 +77,7 @@ function parseRetryAfter(v) {
 }
 
 async function once(method, path, body, opts) {
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', ...(opts.headers || {}) };
   const init = { method, headers, credentials: 'same-origin', cache: 'no-store', signal: opts.signal };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -84,8 +106,9 @@ async function once(method, path, body, opts) {
     parseRetryAfter(res.headers.get('Retry-After')));
 }
 
-/** api(method, path, body?, {auth, signal}) → parsed JSON of a 2xx answer,
- *  or throws ApiError. path is below /api/v1 ("/pool"). */
+/** api(method, path, body?, {auth, signal, headers}) → parsed JSON of a 2xx
+ *  answer, or throws ApiError. path is below /api/v1 ("/pool"); headers are
+ *  extra request headers (Idempotency-Key). */
 export async function api(method, path, body, opts = {}) {
   const auth = opts.auth !== false;
   try {
@@ -95,11 +118,7 @@ export async function api(method, path, body, opts = {}) {
     // A lost or stale CSRF token (storage cleared, another tab logged in
     // again): fetch the session's token once and retry.
     if (err.status === 403 && err.code === 'csrf_failed' && auth) {
-      const me = await once('GET', '/me', undefined, opts).catch(() => null);
-      if (me && me.csrf_token) {
-        setCsrf(me.csrf_token);
-        return once(method, path, body, opts);
-      }
+      if (await refreshCsrf(opts)) return once(method, path, body, opts);
     }
     if (err.status === 401 && auth && unauthorizedHandler) unauthorizedHandler(err);
     throw err;

@@ -8,9 +8,10 @@
 // works as soon as the server maps it.
 
 import { get, post, setCsrf, onUnauthorized, ApiError } from './api.js';
-import { h, replace } from './dom.js';
+import { h, icon, replace } from './dom.js';
 import { roleLabel } from './format.js';
 import { PoolFeed } from './live.js';
+import * as outbox from './outbox.js';
 import * as loginView from './views/login.js';
 import * as boardView from './views/board.js';
 import * as myJobsView from './views/myjobs.js';
@@ -50,6 +51,7 @@ const state = {
   mine: new Set(), // job ids this technician claimed in this tab (before the list catches up)
   notice: null, // one-off message for the login page ("Sesi berakhir")
   loggingOut: false,
+  outboxUnsub: null, // the waiting banner's subscription
 };
 
 const root = document.getElementById('app');
@@ -62,6 +64,8 @@ const toasts = h('div', { class: 'toasts', 'aria-live': 'polite', 'aria-atomic':
 function toast(text, kind = 'info') {
   const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
   toasts.appendChild(t);
+  // A burst (an outbox emptying) must not cover a phone's screen.
+  while (toasts.children.length > 2) toasts.firstElementChild.remove();
   setTimeout(() => t.classList.add('toast-out'), 4200);
   setTimeout(() => t.remove(), 4600);
 }
@@ -110,6 +114,31 @@ function liveIndicator() {
   return el;
 }
 
+// "Menunggu sinyal: 1 check-in, 1 foto": what the phone still holds for the
+// server (../outbox.js), on every page, until it is sent.
+function outboxBar() {
+  const text = h('span', { class: 'outbox-text', dataset: { testid: 'outbox-text' } });
+  const btn = h('button', { class: 'btn btn-sm btn-outbox', type: 'button', on: { click: () => outbox.flush(true) } }, 'Kirim sekarang');
+  const el = h('div', { class: 'outbox-bar', role: 'status', hidden: true, dataset: { testid: 'outbox-bar' } },
+    icon('cloudOff'), text, btn);
+  const update = () => {
+    const list = outbox.pending();
+    el.hidden = list.length === 0;
+    if (!list.length) return;
+    const what = outbox.summary(list);
+    const busy = list.some((i) => outbox.sending(i.id));
+    el.dataset.state = busy ? 'sending' : navigator.onLine ? 'waiting' : 'offline';
+    text.textContent = busy ? `Mengirim: ${what}` : navigator.onLine ? `Menunggu dikirim: ${what}` : `Menunggu sinyal: ${what}`;
+    btn.hidden = busy || !navigator.onLine;
+  };
+  if (state.outboxUnsub) state.outboxUnsub();
+  state.outboxUnsub = outbox.subscribe((ev) => {
+    if (ev.type === 'change') update();
+  });
+  update();
+  return el;
+}
+
 function buildHeader(user) {
   const links = (NAV[user.role] || []).map(([path, label]) =>
     h('a', { class: 'nav-link', href: `#${path}`, dataset: { path } }, label));
@@ -128,7 +157,8 @@ function buildHeader(user) {
         h('span', { class: 'who' },
           h('span', { class: 'who-name' }, user.name),
           h('span', { class: 'who-role' }, roleLabel(user.role))),
-        logout)));
+        logout)),
+    user.role === 'ts' ? outboxBar() : null);
   return frame.header;
 }
 
@@ -155,6 +185,8 @@ function startSession(user, csrf) {
   state.user = user;
   setCsrf(csrf);
   if (user.role === 'ts' || user.role === 'cs' || user.role === 'admin') state.feed.start();
+  // Check-ins and uploads kept on this phone are sent for their own user only.
+  outbox.setUser(user.role === 'ts' ? user.id : null);
   showFrame(true);
 }
 
@@ -163,6 +195,9 @@ function endSession(notice) {
   state.feed = new PoolFeed(); // drop every subscriber of the old session
   state.user = null;
   state.mine.clear();
+  outbox.setUser(null);
+  if (state.outboxUnsub) state.outboxUnsub();
+  state.outboxUnsub = null;
   setCsrf(null);
   state.notice = notice || null;
   frame.nav = null;
@@ -265,6 +300,16 @@ function render() {
 }
 
 window.addEventListener('hashchange', render);
+
+// An action sent later (or refused) while its job page is not on screen:
+// say so here (the job page shows it itself).
+outbox.subscribe((ev) => {
+  if (ev.type !== 'sent' && ev.type !== 'failed') return;
+  if (currentPath() === `/jobs/${ev.item.ticket_id}`) return;
+  const what = outbox.itemLabel(ev.item);
+  if (ev.type === 'sent') toast(`Terkirim: ${what}`, 'ok');
+  else toast(`${what} ditolak server: ${ev.text}`, 'error');
+});
 
 // ---- start ----------------------------------------------------------------------
 

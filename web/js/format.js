@@ -167,3 +167,149 @@ const ROLES = { ts: 'Teknisi', cs: 'CS', admin: 'Admin', sales: 'Sales' };
 export function roleLabel(r) {
   return ROLES[r] || String(r || '');
 }
+
+// ---- field work (docs/fieldwork.md) ------------------------------------------
+
+const ASSIGNMENT = {
+  claimed: 'Belum check-in',
+  late: 'Terlambat',
+  no_show: 'Belum datang',
+  checked_in: 'Sudah check-in',
+  checked_out: 'Sudah check-out',
+  done: 'Selesai',
+  replaced: 'Digantikan',
+  cancelled: 'Dibatalkan',
+};
+
+/** assignmentLabel("checked_in") → "Sudah check-in": one technician's slot. */
+export function assignmentLabel(s) {
+  return ASSIGNMENT[s] || String(s || '');
+}
+
+/** distanceText(35.2) → "35 m", distanceText(2049) → "2,0 km" ('' for a
+ *  value that is not a number). */
+export function distanceText(m) {
+  if (typeof m !== 'number' || !Number.isFinite(m) || m < 0) return '';
+  if (m < 1000) return `${Math.round(m)} m`;
+  const km = Math.round(m / 100) / 10;
+  return `${km.toFixed(1).replace('.', ',')} km`;
+}
+
+/** accuracyText(12.4) → "±12 m". */
+export function accuracyText(m) {
+  if (typeof m !== 'number' || !Number.isFinite(m) || m < 0) return '';
+  return `±${Math.max(1, Math.round(m))} m`;
+}
+
+/** geofenceText({geofence, distance_m, accuracy_m}) → the verdict of one
+ *  fix as a technician and CS read it: "Di dalam area", "Di luar area
+ *  (250 m)", "Belum pasti: akurasi GPS 300 m". */
+export function geofenceText(c) {
+  const g = c && c.geofence;
+  if (g === 'inside') return 'Di dalam area';
+  if (g === 'outside') {
+    const d = distanceText(c.distance_m);
+    return d ? `Di luar area (${d})` : 'Di luar area';
+  }
+  if (g === 'uncertain') {
+    if (c.distance_m === null || c.distance_m === undefined) return 'Belum pasti: lokasi pelanggan tanpa koordinat';
+    const a = typeof c.accuracy_m === 'number' ? `${Math.round(c.accuracy_m)} m` : '';
+    return a ? `Belum pasti: akurasi GPS ${a}` : 'Belum pasti';
+  }
+  return '';
+}
+
+/** distanceLine(35.2) → "35 m dari lokasi" ('' without a distance). */
+export function distanceLine(m) {
+  const d = distanceText(m);
+  return d ? `${d} dari lokasi` : '';
+}
+
+const FLAGS = {
+  implausible_speed: 'Kecepatan tidak wajar sejak lokasi sebelumnya',
+  duplicate_fix: 'Lokasi persis sama dengan lokasi sebelumnya (kemungkinan palsu)',
+  suspicious_accuracy: 'Akurasi ≤ 1 m (tidak wajar untuk GPS ponsel)',
+  clock_skew: 'Waktu ponsel tidak cocok dengan server',
+  offline: 'Dikirim belakangan (tanpa sinyal)',
+};
+
+/** flagText("duplicate_fix") → its explanation in Indonesian; an unknown
+ *  flag is shown as it came. */
+export function flagText(f) {
+  return FLAGS[f] || String(f || '');
+}
+
+const ATTACHMENT = { bast: 'BAST', photo: 'Foto', payment_proof: 'Bukti bayar' };
+
+/** attachmentLabel("bast") → "BAST". */
+export function attachmentLabel(k) {
+  return ATTACHMENT[k] || String(k || '');
+}
+
+/** bytesText(1536) → "1,5 KB". */
+export function bytesText(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return '';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${(Math.round(v * 10) / 10).toFixed(1).replace('.', ',')} ${units[i]}`;
+}
+
+// Audit actions (the state machine's event names, src/domain/states.c, and
+// the handlers' own). Written with or without an "entity." prefix.
+const ACTIONS = {
+  create: 'Tiket dibuat',
+  claim: 'Mengambil job',
+  claim_partial: 'Mengambil job',
+  fill: 'Mengambil slot terakhir (teknisi lengkap)',
+  release: 'Slot dilepas ke papan',
+  replace: 'Teknisi digantikan',
+  checkin: 'Check-in',
+  first_checkin: 'Check-in pertama: pekerjaan dimulai',
+  checkout: 'Check-out',
+  complete: 'Menyelesaikan pekerjaan',
+  all_done: 'Semua teknisi selesai',
+  cancel: 'Tiket dibatalkan',
+  mark_late: 'Ditandai terlambat',
+  mark_no_show: 'Ditandai tidak datang',
+  upload: 'Mengunggah lampiran',
+  attachment: 'Mengunggah lampiran',
+  attach: 'Mengunggah lampiran',
+  letter: 'Surat Tugas dibuat',
+  start_invoice: 'Mulai penagihan',
+  send_invoice: 'Invoice dikirim',
+  pay: 'Pembayaran diterima',
+  close: 'Tiket ditutup',
+  update: 'Tiket diubah',
+  status: 'Status tiket berubah',
+};
+
+/** actionLabel("ticket.cancel") → "Tiket dibatalkan"; unknown actions are
+ *  shown with their words ("foo_bar" → "foo bar"). */
+export function actionLabel(a) {
+  const s = String(a || '');
+  if (ACTIONS[s]) return ACTIONS[s];
+  const tail = s.includes('.') ? s.slice(s.lastIndexOf('.') + 1) : s;
+  if (ACTIONS[tail]) return ACTIONS[tail];
+  return s.replace(/[._]+/g, ' ').trim();
+}
+
+/** stateLabel("in_progress") → the ticket's label, else the assignment's,
+ *  for a timeline's before/after values. */
+export function stateLabel(s) {
+  return STATUS[s] || ASSIGNMENT[s] || String(s || '');
+}
+
+/** phoneIntl("0812-1111-0001") → "6281211110001": the digits with the
+ *  country code, for tel:+… and wa.me/… ('' when there are too few digits). */
+export function phoneIntl(p) {
+  let d = String(p || '').replace(/\D+/g, '');
+  if (d.startsWith('0')) d = `62${d.slice(1)}`;
+  else if (d.startsWith('8')) d = `62${d}`;
+  return d.length >= 8 ? d : '';
+}

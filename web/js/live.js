@@ -51,6 +51,23 @@ export class PoolFeed {
       if (document.visibilityState === 'visible') this.kick();
     };
     this.onOnline = () => this.kick();
+    // The phone says it lost its network: the socket is as good as dead
+    // (it may take a minute to notice by itself). Show "Terputus" now; the
+    // 'online' event reconnects.
+    this.onOffline = () => {
+      if (this.stopped || !this.ws) return;
+      const ws = this.ws;
+      this.ws = null;
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try {
+        ws.close(4001, 'offline');
+      } catch {
+        /* already closing */
+      }
+      clearInterval(this.pingTimer);
+      this.fetchGen++;
+      this.scheduleReconnect();
+    };
   }
 
   /** subscribe(fn): fn(change) on every change; change.type is 'snapshot',
@@ -86,6 +103,7 @@ export class PoolFeed {
     this.stopped = false;
     document.addEventListener('visibilitychange', this.onVisible);
     window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
     this.connect();
   }
 
@@ -93,6 +111,7 @@ export class PoolFeed {
     this.stopped = true;
     document.removeEventListener('visibilitychange', this.onVisible);
     window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
     for (const t of this.goneTimers.values()) clearTimeout(t);

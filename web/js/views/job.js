@@ -1,6 +1,7 @@
 // /#/jobs/{id} for a technician: the page the Telegram "Ambil Job" button
 // opens. Three cases:
-//   - the technician holds a slot: the ticket's details;
+//   - the technician holds a slot: the job page with the field work
+//     (./fieldwork.js: contact, Surat Tugas, check-in/out, BAST, Selesai);
 //   - the job is on the board: its card with the claim button, live;
 //   - neither: it is no longer available (filled or closed).
 // A technician can read a ticket only while holding a slot (the API answers
@@ -9,7 +10,7 @@
 import { get, errorText, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
 import { jobCard, claim } from './jobcard.js';
-import { ticketDetail } from './ticketdetail.js';
+import { mountFieldwork } from './fieldwork.js';
 
 export const layout = 'narrow';
 
@@ -18,6 +19,7 @@ export function mount(root, ctx) {
   const { feed } = ctx;
   let alive = true;
   let unsubscribe = () => {};
+  let fieldCleanup = null;
   let timer = null;
   const ui = { busy: false, message: '', kind: 'info' };
   const body = h('div', { 'aria-live': 'polite' });
@@ -43,8 +45,13 @@ export function mount(root, ctx) {
 
   function showTicket(t) {
     unsubscribe();
+    if (fieldCleanup) return; // already showing it (a late afterClaim retry)
     ctx.setTitle(`${t.code}`);
-    replace(body, ticketDetail(t, { role: 'ts' }));
+    replace(body);
+    // The job page announces its own changes (role=status/alert); a live
+    // region around all of it would read the whole page on every update.
+    body.removeAttribute('aria-live');
+    fieldCleanup = mountFieldwork(body, t, ctx);
   }
 
   function showGone(text) {
@@ -126,5 +133,6 @@ export function mount(root, ctx) {
     alive = false;
     clearTimeout(timer);
     unsubscribe();
+    if (fieldCleanup) fieldCleanup();
   };
 }

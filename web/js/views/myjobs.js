@@ -1,5 +1,11 @@
 // Job Saya: the tickets this technician holds a slot of (GET /api/v1/tickets
-// answers a technician with their own only).
+// answers a technician with their own only), each with the technician's own
+// state (their entry of technicians[]) and the ticket's status. Order:
+// today's jobs first (Jakarta calendar day), then the other active ones by
+// time, then those finished.
+//
+// A list entry may lack the assignment state (older servers send it only on
+// GET /tickets/{id}); then the active tickets' details are fetched for it.
 //
 // A claim reaches PostgreSQL through the persister a moment after the claim
 // answer, so a job claimed seconds ago may not be listed yet: while this tab
@@ -7,7 +13,9 @@
 
 import { get, errorText } from '../api.js';
 import { h, icon, replace } from '../dom.js';
-import { jakartaDateTime, dayLabel, statusLabel } from '../format.js';
+import { jakartaDateTime, dayLabel, statusLabel, assignmentLabel, jakartaYmd } from '../format.js';
+import * as outbox from '../outbox.js';
+import { myAssignment, myState } from './fieldparts.js';
 
 export const layout = 'narrow';
 
@@ -15,22 +23,50 @@ export function ticketStatusBadge(status) {
   return h('span', { class: `badge badge-status status-${status}` }, statusLabel(status));
 }
 
-function ticketCard(t) {
+const FINISHED = new Set(['work_done', 'invoicing', 'awaiting_payment', 'paid', 'closed', 'cancelled']);
+const MINE_OVER = new Set(['done', 'replaced', 'cancelled']);
+
+function ticketCard(t, state, waiting) {
   const when = dayLabel(t.scheduled_at);
   const href = `#/jobs/${t.id}`;
-  return h('a', { class: `ticket-card${t.urgent ? ' is-urgent' : ''}`, href, dataset: { ticketId: t.id } },
+  return h('a', { class: `ticket-card${t.urgent ? ' is-urgent' : ''}`, href, dataset: { ticketId: t.id, state: state || '' } },
     h('div', { class: 'job-top' },
       t.urgent ? h('span', { class: 'badge badge-urgent' }, icon('alert', 'icon icon-sm'), 'MENDESAK') : null,
       h('span', { class: 'job-code' }, t.code),
       ticketStatusBadge(t.status)),
     h('h3', { class: 'job-title' }, t.problem),
+    h('p', { class: 'my-state' },
+      h('span', { class: 'muted small' }, 'Status Anda: '),
+      h('span', { class: `badge badge-state state-${state || 'unknown'}`, dataset: { testid: 'my-state' } }, state ? assignmentLabel(state) : '…'),
+      waiting ? h('span', { class: 'badge badge-wait' }, icon('cloudOff', 'icon icon-sm'), `${waiting} menunggu sinyal`) : null),
     h('ul', { class: 'job-meta' },
       h('li', null, icon('user'), h('span', null, t.customer_name)),
       h('li', null, icon('pin'), h('span', null, [t.address, t.area].filter(Boolean).join(' · '))),
       h('li', null, icon('clock'), h('span', null, jakartaDateTime(t.scheduled_at),
         when ? h('span', { class: 'chip chip-when' }, when) : null))),
-    h('span', { class: 'ticket-card-go', 'aria-hidden': 'true' }, 'Lihat detail →'));
+    h('span', { class: 'ticket-card-go', 'aria-hidden': 'true' }, 'Buka job →'));
 }
+
+/** group(t, state, today) → 0 today's active, 1 other active, 2 finished. */
+export function jobGroup(t, state, today = jakartaYmd(new Date())) {
+  if (FINISHED.has(t.status) || MINE_OVER.has(state)) return 2;
+  return jakartaYmd(t.scheduled_at) === today ? 0 : 1;
+}
+
+/** sortJobs(list, stateOf) → today's active first (by time), then the other
+ *  active ones (by time), then the finished ones (latest first). */
+export function sortJobs(list, stateFn, today = jakartaYmd(new Date())) {
+  const g = new Map(list.map((t) => [t, jobGroup(t, stateFn(t), today)]));
+  return [...list].sort((a, b) => {
+    const d = g.get(a) - g.get(b);
+    if (d) return d;
+    const ta = Date.parse(a.scheduled_at);
+    const tb = Date.parse(b.scheduled_at);
+    return g.get(a) === 2 ? tb - ta : ta - tb;
+  });
+}
+
+const GROUP_TITLES = ['Hari ini', 'Berikutnya', 'Selesai / tidak aktif'];
 
 export function mount(root, ctx) {
   let alive = true;
@@ -76,11 +112,30 @@ export function mount(root, ctx) {
         missing.length ? null : h('a', { class: 'btn btn-primary btn-lg', href: '#/papan' }, 'Ke Papan Job')));
       return;
     }
-    // Active work first (by time), finished ones after.
-    const done = new Set(['work_done', 'invoicing', 'awaiting_payment', 'paid', 'closed', 'cancelled']);
-    tickets.sort((a, b) => (done.has(a.status) - done.has(b.status)) ||
-      (Date.parse(a.scheduled_at) - Date.parse(b.scheduled_at)));
-    replace(list, tickets.map(ticketCard));
+    // The list may not carry each technician's state: read the active
+    // tickets' details for it (a handful at most).
+    const uid = ctx.user.id;
+    const listed = (t) => { const me = myAssignment(t, uid); return me && me.state ? me.state : ''; };
+    const states = new Map(tickets.map((t) => [t.id, listed(t)]));
+    const need = tickets.filter((t) => !states.get(t.id) && !FINISHED.has(t.status)).slice(0, 12);
+    if (need.length) {
+      const got = await Promise.all(need.map((t) => get(`/tickets/${t.id}`).catch(() => null)));
+      if (!alive) return;
+      for (const d of got) if (d) states.set(d.id, myState(d, uid));
+    }
+    const today = jakartaYmd(new Date());
+    const sorted = sortJobs(tickets, (t) => states.get(t.id), today);
+    const out = [];
+    let last = -1;
+    for (const t of sorted) {
+      const g = jobGroup(t, states.get(t.id), today);
+      if (g !== last) {
+        out.push(h('h2', { class: 'group-title' }, GROUP_TITLES[g]));
+        last = g;
+      }
+      out.push(ticketCard(t, states.get(t.id), outbox.pending(t.id).length));
+    }
+    replace(list, out);
   }
 
   // A job of ours that fills or changes on the board: its status moved.
@@ -91,10 +146,19 @@ export function mount(root, ctx) {
     }
   });
 
+  // Something queued was sent (or queued): its ticket's state changed.
+  const unsubOutbox = outbox.subscribe((ev) => {
+    if (ev.type === 'sent' || ev.type === 'failed') {
+      clearTimeout(timer);
+      timer = setTimeout(() => load(false), 300);
+    }
+  });
+
   load(true);
   return () => {
     alive = false;
     clearTimeout(timer);
     unsubscribe();
+    unsubOutbox();
   };
 }

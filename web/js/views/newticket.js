@@ -47,8 +47,18 @@ export function mount(root, ctx) {
   // ---- customer ----
   const customerBox = h('div', { class: 'field-group' });
   const customerId = h('input', { id: 'nt-customer-id', name: 'customer_id', type: 'number', min: '1', step: '1', inputmode: 'numeric', required: true });
-  const search = h('input', { id: 'nt-customer-q', type: 'search', autocomplete: 'off', placeholder: 'Ketik nama atau nomor HP…' });
-  const results = h('ul', { class: 'picker-results', role: 'listbox', 'aria-label': 'Hasil pencarian pelanggan' });
+  // The picker is the ARIA 1.2 combobox pattern: the input owns the focus,
+  // the listbox holds only role=option items, and the arrow keys move
+  // aria-activedescendant. Messages ("tidak ditemukan") live outside the
+  // listbox, which is hidden while it has no options.
+  const search = h('input', {
+    id: 'nt-customer-q', type: 'search', autocomplete: 'off', placeholder: 'Ketik nama atau nomor HP…',
+    role: 'combobox', 'aria-autocomplete': 'list', 'aria-expanded': 'false', 'aria-controls': 'nt-customer-list',
+  });
+  const results = h('ul', { class: 'picker-results', id: 'nt-customer-list', role: 'listbox', 'aria-label': 'Hasil pencarian pelanggan', hidden: true });
+  const resultsMsg = h('p', { class: 'picker-empty', role: 'status', hidden: true });
+  let options = []; // [{el, c}] of the listbox
+  let active = -1;
 
   const problem = h('textarea', { id: 'nt-problem', name: 'problem', rows: '4', maxlength: '2000', required: true,
     placeholder: 'Contoh: AC split 1 PK tidak dingin sejak 3 hari, keluar angin saja.' });
@@ -104,30 +114,82 @@ export function mount(root, ctx) {
     drawPicked();
   }
 
+  function setActive(i) {
+    options.forEach((o, k) => o.el.setAttribute('aria-selected', k === i ? 'true' : 'false'));
+    active = i;
+    if (i >= 0 && options[i]) {
+      search.setAttribute('aria-activedescendant', options[i].el.id);
+      options[i].el.scrollIntoView({ block: 'nearest' });
+    } else {
+      search.removeAttribute('aria-activedescendant');
+    }
+  }
+
+  function showOptions(list) {
+    // A search answer that arrives after the arrow keys moved keeps the
+    // same customer active.
+    const was = active >= 0 && options[active] ? options[active].c.id : null;
+    options = list.map((c, i) => ({
+      c,
+      el: h('li', {
+        class: 'picker-item', id: `nt-cust-opt-${i}`, role: 'option', 'aria-selected': 'false',
+        on: { click: () => pick(c), mousemove: () => { if (active !== i) setActive(i); } },
+      },
+      h('span', { class: 'strong' }, c.name),
+      h('span', { class: 'muted small' }, [phoneDisplay(c.phone), c.address].filter(Boolean).join(' · '))),
+    }));
+    replace(results, options.map((o) => o.el));
+    results.hidden = options.length === 0;
+    search.setAttribute('aria-expanded', options.length ? 'true' : 'false');
+    setActive(was === null ? -1 : options.findIndex((o) => o.c.id === was));
+  }
+
+  function showResultsMessage(text) {
+    resultsMsg.hidden = !text;
+    resultsMsg.textContent = text || '';
+  }
+
   async function runSearch() {
     const my = ++searchSeq;
     const q = search.value.trim();
     let list;
     try {
-      list = customersOf(await get(`/customers?q=${encodeURIComponent(q)}&limit=20`));
+      list = customersOf(await get(`/customers?q=${encodeURIComponent(q)}&limit=8`));
     } catch (err) {
       if (!alive || my !== searchSeq) return;
-      replace(results, h('li', { class: 'picker-empty' }, errorText(err)));
+      showOptions([]);
+      showResultsMessage(errorText(err));
       return;
     }
     if (!alive || my !== searchSeq) return;
-    if (list.length === 0) {
-      replace(results, h('li', { class: 'picker-empty' }, q ? 'Pelanggan tidak ditemukan.' : 'Belum ada pelanggan.'));
-      return;
-    }
-    replace(results, list.map((c) => h('li', null,
-      h('button', { class: 'picker-item', type: 'button', role: 'option', on: { click: () => pick(c) } },
-        h('span', { class: 'strong' }, c.name),
-        h('span', { class: 'muted small' }, [phoneDisplay(c.phone), c.address].filter(Boolean).join(' · '))))));
+    showOptions(list);
+    showResultsMessage(list.length ? '' : q ? 'Pelanggan tidak ditemukan.' : 'Belum ada pelanggan.');
   }
 
+  search.addEventListener('keydown', (ev) => {
+    // Enter in the search box picks (the active option, or the only one);
+    // it never submits the half-filled form.
+    if (ev.key === 'Enter') {
+      ev.preventDefault();
+      if (active >= 0) pick(options[active].c);
+      else if (options.length === 1) pick(options[0].c);
+      return;
+    }
+    if (!options.length) return;
+    if (ev.key === 'ArrowDown') {
+      ev.preventDefault();
+      setActive((active + 1) % options.length);
+    } else if (ev.key === 'ArrowUp') {
+      ev.preventDefault();
+      setActive(active <= 0 ? options.length - 1 : active - 1);
+    } else if (ev.key === 'Escape') {
+      setActive(-1);
+    }
+  });
+
   function drawPicker() {
-    replace(customerBox, field('Pelanggan', search, { hint: 'Cari pelanggan terdaftar lalu pilih.' }), results);
+    options = [];
+    replace(customerBox, field('Pelanggan', search, { hint: 'Cari pelanggan terdaftar lalu pilih (panah atas/bawah, Enter).' }), results, resultsMsg);
     runSearch();
   }
 

@@ -1,18 +1,32 @@
-// /#/tiket/{id} for CS and admin: one ticket. Refreshed when its job
-// changes on the live board (a technician claimed a slot).
+// /#/tiket/{id} for CS and admin: one ticket with its field work. Refreshed
+// when its job changes on the live board (a technician claimed a slot),
+// every 30 s while it is being worked on (check-ins and uploads do not go
+// through the board), and after a cancellation.
+//
+// "Batalkan Tiket" opens a confirm dialog (<dialog>, modal) with a reason
+// field, then POST /tickets/{id}/cancel {reason}.
 
-import { get, errorText } from '../api.js';
+import { get, post, errorText } from '../api.js';
 import { h, replace } from '../dom.js';
-import { ticketDetail } from './ticketdetail.js';
+import { ticketDetail, CANCELLABLE } from './ticketdetail.js';
 
-export const layout = 'narrow';
+export const layout = 'wide';
+
+const CANCEL_ERRORS = {
+  invalid_transition: 'Tiket ini tidak bisa dibatalkan lagi: statusnya sudah berubah.',
+  validation_failed: 'Alasan terlalu panjang (maksimal 500 huruf).',
+};
+const POLL_MS = 30000;
 
 export function mount(root, ctx) {
   const id = Number(ctx.params[0]);
   let alive = true;
   let timer = null;
-  const body = h('div', { 'aria-live': 'polite' });
-  root.append(h('nav', { class: 'crumbs' }, h('a', { class: 'link', href: '#/tiket' }, '← Semua tiket')), body);
+  let poll = null;
+  let ticket = null;
+  const body = h('div', { class: 'ticket-page' });
+  const dialog = cancelDialog();
+  root.append(h('nav', { class: 'crumbs' }, h('a', { class: 'link', href: '#/tiket' }, '← Semua tiket')), body, dialog.el);
 
   async function load(spinner) {
     if (spinner) {
@@ -22,14 +36,94 @@ export function mount(root, ctx) {
     try {
       const t = await get(`/tickets/${id}`);
       if (!alive) return;
+      ticket = t;
       ctx.setTitle(t.code);
-      replace(body, ticketDetail(t, { role: ctx.user.role }));
+      replace(body, ticketDetail(t, { role: ctx.user.role, onCancel: () => dialog.open(t) }));
     } catch (err) {
       if (!alive) return;
+      if (!spinner && ticket) return; // a quiet refresh failed: keep what is shown
       replace(body, h('div', { class: 'state state-error', role: 'alert' },
         h('p', null, errorText(err, { not_found: 'Tiket tidak ditemukan.' })),
         h('a', { class: 'btn btn-secondary', href: '#/tiket' }, 'Kembali ke daftar tiket')));
+    } finally {
+      schedulePoll();
     }
+  }
+
+  // While the ticket is being worked on, check-ins and uploads arrive
+  // without a board message: look again now and then (not while hidden or
+  // while the cancel dialog is open).
+  function schedulePoll() {
+    clearTimeout(poll);
+    if (!alive || !ticket || ['closed', 'cancelled', 'paid'].includes(ticket.status)) return;
+    poll = setTimeout(() => {
+      if (document.visibilityState === 'visible' && !dialog.isOpen()) load(false);
+      else schedulePoll();
+    }, POLL_MS);
+  }
+
+  function cancelDialog() {
+    const reason = h('textarea', { id: 'cancel-reason', rows: '3', maxlength: '500', placeholder: 'Contoh: pelanggan menunda, unit sudah diperbaiki sendiri' });
+    const msg = h('p', { class: 'form-message form-message-error', role: 'alert', hidden: true });
+    const title = h('h2', { id: 'cancel-title', class: 'dialog-title' }, 'Batalkan tiket?');
+    const confirm = h('button', { class: 'btn btn-danger', type: 'submit' }, 'Ya, batalkan tiket');
+    const back = h('button', { class: 'btn btn-secondary', type: 'button', on: { click: () => el.close() } }, 'Kembali');
+    let current = null;
+    let busy = false;
+    const form = h('form', { class: 'dialog-form', novalidate: true, on: { submit: onSubmit } },
+      title,
+      h('p', { class: 'muted' }, 'Teknisi yang sudah mengambil job ini akan dilepas dan job langsung hilang dari papan. Tindakan ini tidak bisa diurungkan.'),
+      h('div', { class: 'field' },
+        h('label', { for: 'cancel-reason' }, 'Alasan', h('span', { class: 'optional' }, ' (opsional, tampil di riwayat)')),
+        reason),
+      msg,
+      h('div', { class: 'form-actions' }, back, confirm));
+    const el = h('dialog', { class: 'dialog', 'aria-labelledby': 'cancel-title' }, form);
+
+    async function onSubmit(ev) {
+      ev.preventDefault();
+      if (busy || !current) return;
+      const text = reason.value.trim();
+      if (text.length > 500) {
+        msg.hidden = false;
+        msg.textContent = CANCEL_ERRORS.validation_failed;
+        return;
+      }
+      busy = true;
+      confirm.disabled = true;
+      confirm.textContent = 'Membatalkan…';
+      msg.hidden = true;
+      try {
+        await post(`/tickets/${current.id}/cancel`, text ? { reason: text } : {});
+        if (!alive) return;
+        el.close();
+        ctx.toast(`Tiket ${current.code} dibatalkan`, 'ok');
+        load(false);
+      } catch (err) {
+        if (!alive) return;
+        msg.hidden = false;
+        msg.textContent = errorText(err, CANCEL_ERRORS);
+        if (err.status === 409) load(false);
+      } finally {
+        busy = false;
+        confirm.disabled = false;
+        confirm.textContent = 'Ya, batalkan tiket';
+      }
+    }
+
+    return {
+      el,
+      isOpen: () => el.open,
+      open(t) {
+        if (!CANCELLABLE.has(t.status)) return;
+        current = t;
+        title.textContent = `Batalkan tiket ${t.code}?`;
+        reason.value = '';
+        msg.hidden = true;
+        el.showModal();
+        reason.focus();
+      },
+    };
   }
 
   // The assignment reaches PostgreSQL a moment after the live message.
@@ -44,6 +138,8 @@ export function mount(root, ctx) {
   return () => {
     alive = false;
     clearTimeout(timer);
+    clearTimeout(poll);
     unsubscribe();
+    if (dialog.el.open) dialog.el.close();
   };
 }

@@ -1,8 +1,20 @@
-// A ticket's details as both technicians and CS see them.
+// A ticket's details as CS and admin see them (/#/tiket/{id}): customer,
+// schedule, the technicians by slot with their state, and the field work
+// (docs/fieldwork.md): every check-in/check-out with its distance, geofence
+// verdict and evidence flags explained, the attachments as thumbnails, and
+// the timeline. On a desktop the field work is a second column.
+// (Technicians get their own job page: ./fieldwork.js.)
 
 import { h, icon } from '../dom.js';
-import { jakartaDateTime, dayLabel, phoneDisplay } from '../format.js';
+import {
+  jakartaDateTime, dayLabel, phoneDisplay, phoneIntl, geofenceText, distanceText, accuracyText, actionLabel,
+  stateLabel, attachmentLabel,
+} from '../format.js';
 import { ticketStatusBadge } from './myjobs.js';
+import { stateBadge, verdictClass, flagList, attachmentGrid, fixTimes } from './fieldparts.js';
+
+/** The statuses from which CS may cancel a ticket. */
+export const CANCELLABLE = new Set(['open', 'assigned', 'in_progress']);
 
 function row(label, ...value) {
   return h('div', { class: 'dl-row' }, h('dt', null, label), h('dd', null, ...value));
@@ -16,28 +28,84 @@ function mapsUrl(t) {
   return q ? `https://www.google.com/maps/search/?api=1&query=${encodeURIComponent(q)}` : null;
 }
 
-/** ticketDetail(ticket, {role}) → the detail block. */
-export function ticketDetail(t, { role } = {}) {
+function techTimes(x) {
+  return [
+    x.checked_in_at ? `check-in ${jakartaDateTime(x.checked_in_at)}` : '',
+    x.checked_out_at ? `check-out ${jakartaDateTime(x.checked_out_at)}` : '',
+    x.done_at ? `selesai ${jakartaDateTime(x.done_at)}` : '',
+  ].filter(Boolean).join(' · ');
+}
+
+function techSlots(t) {
   const techs = Array.isArray(t.technicians) ? t.technicians : [];
   const bySlot = new Map(techs.map((x) => [x.slot, x]));
   const slots = [];
   for (let i = 1; i <= (t.techs_needed || 0); i++) {
     const x = bySlot.get(i);
-    slots.push(h('li', { class: x ? 'tech tech-on' : 'tech' },
+    const phone = x && x.phone ? phoneIntl(x.phone) : '';
+    const times = x ? techTimes(x) : '';
+    slots.push(h('li', { class: x ? 'tech tech-on' : 'tech', dataset: { techId: x ? x.tech_id : '' } },
       h('span', { class: 'tech-slot' }, `Slot ${i}`),
-      h('span', { class: 'tech-name' }, x ? x.name : 'Belum terisi')));
+      h('span', { class: 'tech-main' },
+        h('span', { class: 'tech-name' }, x ? x.name : 'Belum terisi'),
+        phone ? h('a', { class: 'link small', href: `tel:+${phone}` }, phoneDisplay(phone)) : null,
+        times ? h('span', { class: 'muted small tech-times' }, times) : null),
+      x ? stateBadge(x.state) : null));
   }
-  const phone = t.customer_phone ? String(t.customer_phone) : '';
+  return { techs, slots };
+}
+
+function checkinItem(c) {
+  const what = c.kind === 'out' ? 'Check-out' : 'Check-in';
+  const facts = [
+    distanceText(c.distance_m) ? `${distanceText(c.distance_m)} dari lokasi` : 'Jarak tidak diketahui',
+    c.accuracy_m !== undefined && c.accuracy_m !== null ? `akurasi ${accuracyText(c.accuracy_m)}` : '',
+  ].filter(Boolean).join(' · ');
+  const map = typeof c.lat === 'number' && typeof c.lng === 'number'
+    ? h('a', { class: 'link small', href: `https://www.google.com/maps/search/?api=1&query=${c.lat},${c.lng}`, target: '_blank', rel: 'noopener noreferrer' }, 'Lihat titik')
+    : null;
+  return h('li', { class: `checkin ${verdictClass(c)}`, dataset: { checkinId: c.id, kind: c.kind, techId: c.tech_id } },
+    h('div', { class: 'checkin-top' },
+      h('span', { class: 'strong' }, `${what} · ${c.tech_name || `Teknisi #${c.tech_id}`}`),
+      h('span', { class: 'muted small' }, fixTimes(c, true))),
+    h('p', { class: 'checkin-verdict' },
+      h('span', { class: `verdict-pill ${verdictClass(c)}` }, geofenceText(c) || '-'),
+      c.late ? h('span', { class: 'badge badge-late' }, 'Terlambat') : null),
+    h('p', { class: 'small checkin-facts' }, facts, map ? ' · ' : null, map),
+    flagList(c.flags));
+}
+
+function timelineItem(e) {
+  const change = e.before || e.after
+    ? `${e.before ? stateLabel(e.before) : '–'} → ${e.after ? stateLabel(e.after) : '–'}` : '';
+  const data = e.data && typeof e.data === 'object' ? e.data : null;
+  const reason = data && data.reason ? `Alasan: ${data.reason}` : '';
+  return h('li', { class: 'tl-item' },
+    h('span', { class: 'tl-dot', 'aria-hidden': 'true' }),
+    h('div', { class: 'tl-body' },
+      h('p', { class: 'tl-what' }, h('span', { class: 'strong' }, actionLabel(e.action)),
+        data && data.kind ? ` (${attachmentLabel(data.kind)})` : '', e.actor_name ? ` — ${e.actor_name}` : ''),
+      h('p', { class: 'muted small' }, jakartaDateTime(e.at), change ? ` · ${change}` : ''),
+      reason ? h('p', { class: 'small tl-reason' }, reason) : null));
+}
+
+/**
+ * ticketDetail(ticket, {role, onCancel}) → the detail block. onCancel (CS,
+ * admin) is called by the "Batalkan Tiket" button, shown while the status
+ * allows it.
+ */
+export function ticketDetail(t, { role, onCancel } = {}) {
+  const { techs, slots } = techSlots(t);
+  const phone = phoneIntl(t.customer_phone);
   const maps = mapsUrl(t);
   const when = dayLabel(t.scheduled_at);
+  const checkins = Array.isArray(t.checkins) ? t.checkins : [];
+  const attachments = Array.isArray(t.attachments) ? t.attachments : [];
+  const timeline = Array.isArray(t.timeline) ? t.timeline : [];
+  const staff = role === 'cs' || role === 'admin';
+  const canCancel = staff && onCancel && CANCELLABLE.has(t.status);
 
-  return h('div', { class: 'detail' },
-    h('div', { class: 'detail-head' },
-      h('div', { class: 'job-top' },
-        t.urgent ? h('span', { class: 'badge badge-urgent' }, icon('alert', 'icon icon-sm'), 'MENDESAK') : null,
-        h('span', { class: 'job-code' }, t.code),
-        ticketStatusBadge(t.status)),
-      h('h1', { class: 'detail-title' }, t.problem)),
+  const main = h('div', { class: 'detail-col' },
     h('section', { class: 'panel' },
       h('h2', { class: 'panel-title' }, 'Jadwal'),
       h('p', { class: 'big-time' }, jakartaDateTime(t.scheduled_at), when ? h('span', { class: 'chip chip-when' }, when) : null)),
@@ -47,18 +115,47 @@ export function ticketDetail(t, { role } = {}) {
         row('Nama', t.customer_name || '-'),
         row('Telepon', phone ? h('a', { class: 'link', href: `tel:+${phone}` }, phoneDisplay(phone)) : '-'),
         row('Alamat', t.address || '-'),
-        row('Area', t.area || '-')),
+        row('Area', t.area || '-'),
+        typeof t.lat === 'number' && typeof t.lng === 'number'
+          ? row('Koordinat', `${t.lat}, ${t.lng}`, t.geofence_m ? ` · radius ${t.geofence_m} m` : '') : null),
       h('div', { class: 'btn-row' },
-        phone ? h('a', { class: 'btn btn-secondary', href: `https://wa.me/${phone}`, target: '_blank', rel: 'noopener noreferrer' }, 'WhatsApp') : null,
-        maps ? h('a', { class: 'btn btn-secondary', href: maps, target: '_blank', rel: 'noopener noreferrer' }, icon('pin'), 'Buka Peta') : null)),
+        phone ? h('a', { class: 'btn btn-secondary', href: `https://wa.me/${phone}`, target: '_blank', rel: 'noopener noreferrer' }, icon('chat'), 'WhatsApp') : null,
+        maps ? h('a', { class: 'btn btn-secondary', href: maps, target: '_blank', rel: 'noopener noreferrer' }, icon('pin'), 'Buka Peta') : null,
+        staff ? h('a', { class: 'btn btn-secondary', href: `/api/v1/tickets/${t.id}/letter.pdf`, download: `surat-tugas-${t.code}.pdf` }, icon('download'), 'Surat Tugas') : null)),
     h('section', { class: 'panel' },
       h('h2', { class: 'panel-title' }, `Teknisi (${techs.length}/${t.techs_needed})`),
       h('ul', { class: 'tech-list' }, slots)),
-    role === 'ts'
-      ? h('section', { class: 'panel panel-soon' },
-        h('h2', { class: 'panel-title' }, 'Langkah berikutnya'),
-        h('p', { class: 'muted' }, 'Unduh Surat Tugas, check-in GPS di lokasi, dan upload BAST akan tersedia di halaman ini pada versi berikutnya.'))
-      : h('section', { class: 'panel' },
-        h('h2', { class: 'panel-title' }, 'Riwayat'),
-        h('dl', { class: 'dl' }, row('Dibuat', jakartaDateTime(t.created_at) || '-'))));
+    canCancel
+      ? h('section', { class: 'panel panel-danger' },
+        h('h2', { class: 'panel-title' }, 'Batalkan'),
+        h('p', { class: 'muted small' }, 'Teknisi yang sudah mengambil job ini akan dilepas dan job hilang dari papan.'),
+        h('button', { class: 'btn btn-danger', type: 'button', on: { click: onCancel } }, icon('x'), 'Batalkan Tiket'))
+      : null,
+    t.status === 'cancelled' && t.cancel_reason
+      ? h('section', { class: 'panel' }, h('h2', { class: 'panel-title' }, 'Alasan pembatalan'), h('p', null, t.cancel_reason))
+      : null);
+
+  const field = h('div', { class: 'detail-col' },
+    h('section', { class: 'panel', 'aria-labelledby': 'td-checkins' },
+      h('h2', { class: 'panel-title', id: 'td-checkins' }, `Check-in & check-out (${checkins.length})`),
+      checkins.length
+        ? h('ul', { class: 'checkins' }, checkins.map(checkinItem))
+        : h('p', { class: 'muted' }, 'Belum ada check-in.')),
+    h('section', { class: 'panel', 'aria-labelledby': 'td-files' },
+      h('h2', { class: 'panel-title', id: 'td-files' }, `Lampiran (${attachments.length})`),
+      attachments.length ? attachmentGrid(attachments) : h('p', { class: 'muted' }, `Belum ada ${attachmentLabel('bast')} atau foto.`)),
+    h('section', { class: 'panel', 'aria-labelledby': 'td-timeline' },
+      h('h2', { class: 'panel-title', id: 'td-timeline' }, 'Riwayat'),
+      timeline.length
+        ? h('ol', { class: 'timeline' }, timeline.map(timelineItem))
+        : h('dl', { class: 'dl' }, row('Dibuat', jakartaDateTime(t.created_at) || '-'))));
+
+  return h('div', { class: 'detail' },
+    h('div', { class: 'detail-head' },
+      h('div', { class: 'job-top' },
+        t.urgent ? h('span', { class: 'badge badge-urgent' }, icon('alert', 'icon icon-sm'), 'MENDESAK') : null,
+        h('span', { class: 'job-code' }, t.code),
+        ticketStatusBadge(t.status)),
+      h('h1', { class: 'detail-title' }, t.problem)),
+    h('div', { class: 'detail-grid' }, main, field));
 }
