@@ -1,6 +1,8 @@
 #include "core/jw.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void sep(struct buf *b)
@@ -70,8 +72,17 @@ void jw_dbl(struct buf *b, double v)
     sep(b);
     if (!isfinite(v))
         buf_puts(b, "null");
-    else
-        buf_printf(b, "%.17g", v);
+    else {
+        /* The shortest text that reads back as the same double: -6.2, not
+         * -6.2000000000000002 (17 digits are only needed for some). */
+        char tmp[32];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+        buf_puts(b, tmp);
+    }
 }
 
 void jw_bool(struct buf *b, bool v)

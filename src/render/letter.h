@@ -10,8 +10,9 @@
  * URL in small print, the issue time and a signature line.
  *
  * Text: every string is UTF-8 and is drawn with the embedded TrueType font
- * at font_path (DejaVu Sans from fonts-dejavu-core covers Latin, Vietnamese,
- * Greek and Cyrillic), so names like "Śantoso" or "Nguyễn Văn An" show and
+ * at font_path (Liberation Sans from fonts-liberation2, the default; not
+ * DejaVu Sans, whose nested composite glyphs lose their accents in libharu
+ * 2.3: see README.md), so names like "Śantoso" or "Nguyễn Văn An" show and
  * can be copied or extracted (pdftotext) as written. Input is made safe
  * before it reaches libharu: a NULL field is "", invalid UTF-8 and
  * characters beyond U+FFFF (which libharu 2.3 cannot show) become U+FFFD,

@@ -315,8 +315,27 @@ function splitArgs(s) {
   return out;
 }
 
+/** cfg field -> its default value (text), from config.c's table. */
+function configDefaults() {
+  const text = readSource('src/core/config.c');
+  const map = {};
+  for (const m of text.matchAll(/\{\s*"GSS_\w+"\s*,\s*[SIB]\(\s*(\w+)\s*\)\s*,\s*"([^"]*)"/g)) map[m[1]] = m[2];
+  return map;
+}
+
+// A cap may be computed from settings (cfg->x): it is read at their defaults,
+// the values a gssd started with no GSS_* variables has.
 function evalInt(expr, what) {
-  const e = expr.trim();
+  let e = expr.trim();
+  if (/cfg->/.test(e)) {
+    const d = configDefaults();
+    e = e.replace(/cfg->(\w+)/g, (_, f) => {
+      if (!/^\d+$/.test(d[f] ?? '')) throw new Error(`routes.c: ${what}: cfg.${f} has no integer default in config.c`);
+      return d[f];
+    });
+    if (!/^[\d\s*()+<>?:=]+$/.test(e)) throw new Error(`routes.c: cannot read ${what} = ${expr.trim()}`);
+    return Function(`"use strict"; return (${e});`)();
+  }
   if (!/^[\d\s*()+]+$/.test(e)) throw new Error(`routes.c: cannot read ${what} = ${e}`);
   return Function(`"use strict"; return (${e});`)();
 }

@@ -43,6 +43,7 @@ struct login_ctx {
     char            *hash; /* owned: the stored encoded hash, if found */
     struct auth_session *session; /* the new session (a reference), once made */
     char             token[CRYPTO_TOKEN_SIZE];
+    bool             recheck_failed; /* PostgreSQL could not re-read the account */
 };
 
 static void login_free(struct login_ctx *lc)
@@ -181,6 +182,13 @@ static void on_stale_session_ended(void *ud, int status)
 {
     struct login_ctx *lc = ud;
     (void)status;
+    if (lc->recheck_failed) {
+        /* the account could not be read back: fail closed, but as what it
+         * is (try again), not as a wrong password */
+        answer_unavailable(lc->req);
+        login_free(lc);
+        return;
+    }
     auth_count_login(lc->req->svc->auth, AUTH_LOGIN_FAILED);
     http_error(lc->req, 401, "invalid_credentials", INVALID_CREDENTIALS_MSG);
     login_free(lc);
@@ -212,6 +220,7 @@ static void on_recheck(void *ud, PGresult *res, enum pg_err err, const char *sta
     }
     if (err == PG_OK)
         log_info("login", "user %lld changed while logging in; session ended", (long long)lc->uid);
+    lc->recheck_failed = err != PG_OK;
     if (auth_session_end(lc->req->svc->auth, lc->session, on_stale_session_ended, lc) < 0)
         on_stale_session_ended(lc, -1);
 }
