@@ -36,9 +36,10 @@ struct http_conn {
     const char         *err_code;
     const char         *err_message; /* NULL: the default text of err_status */
     uint64_t            streamed;    /* body bytes handed to a streaming handler */
-    bool                in_request; /* the current request's first byte has arrived */
-    bool                in_field;   /* llhttp is inside a header name */
-    bool                in_parse;   /* conn_process is on the stack */
+    bool                in_request;  /* the current request's first byte has arrived */
+    bool                in_field;    /* llhttp is inside a header name */
+    bool                in_trailer;  /* the headers are complete: header callbacks now carry a chunked body's trailer */
+    bool                in_parse;    /* conn_process is on the stack */
     bool                reading;
     bool                close_after; /* close once the current answer is out */
     bool                closed;      /* uv_close called */

@@ -72,9 +72,9 @@ struct http_req {
     bool                     keepalive;
     bool                     answered;
     bool                     expect_continue;
-    struct buf               extra_headers; /* "Name: value\r\n" lines added by the handler */
-    struct auth_session     *session;       /* set by the auth step for routes that need it; owned */
-    void                    *ctx;           /* handler's own per-request state; the handler frees it */
+    struct buf               extra_headers;  /* "Name: value\r\n" lines added by the handler */
+    struct auth_session     *session;        /* set by the auth step for routes that need it; owned */
+    void                    *ctx;            /* handler's own per-request state; the handler frees it */
     int64_t                  content_length; /* declared body length; -1 chunked; 0 none */
     /* Who holds the request: set when it is handed to the auth step or a
      * handler, cleared when it is answered. A connection that closes while
@@ -82,8 +82,8 @@ struct http_req {
      * the holder's pending callback still touches it, and its answer frees
      * it. This is the one ownership rule; nothing infers it from the
      * connection's state. */
-    bool                     held;
-    bool                     authed; /* the auth step already admitted it (at the end of the headers) */
+    bool held;
+    bool authed; /* the auth step already admitted it (at the end of the headers) */
     /* A streamed body (http_body_stream); NULL callbacks: none. */
     int (*on_body_data)(struct http_req *req, const char *data, size_t len, void *ud);
     void (*on_body_end)(struct http_req *req, int status, void *ud);
@@ -137,14 +137,21 @@ struct yyjson_doc *http_json_body(struct http_req *req);
  * reading. on_data gets each piece as it is parsed: the bytes live only
  * during the call (copy them). Its return: 0 go on; 1 "hold": the piece
  * was taken but reading stops until http_body_resume (backpressure while a
- * write is in flight); -1 stop (the handler has answered, or will, at
- * once). on_end(req, 0) after the last piece; on_end(req, <0) when the body
- * will not complete: UV_ECONNRESET (the client went away; req is then gone
- * and the answer is dropped), UV_ETIMEDOUT (the body did not arrive within
- * GSS_BODY_DEADLINE_MS of the headers). The handler answers exactly once
- * in every case; once it has answered, no more body callbacks run, and the
- * connection closes after the answer if the body was not read to its end.
- * Callbacks never run inside http_body_stream itself.
+ * write is in flight; pieces of what was already received may still come
+ * meanwhile, one read's worth at most); -1 stop (the handler has answered, or will, at
+ * once; no callback runs after -1). on_end(req, 0) after the last piece;
+ * on_end(req, <0) when the body will not complete: UV_ECONNRESET (the
+ * client went away; req is then gone and the answer is dropped),
+ * UV_ETIMEDOUT (the body did not arrive within GSS_BODY_DEADLINE_MS of
+ * http_body_stream), UV_E2BIG (more than the route's body_max: 413),
+ * UV_EPROTO (a malformed body, e.g. a bad chunk: 400). The handler answers
+ * exactly once in every case; once it has answered, no more body callbacks
+ * run, and the connection closes after the answer if the body was not read
+ * to its end. A chunked body's trailer is read and dropped (never added to
+ * the headers). Callbacks never run inside http_body_stream itself; they
+ * may run inside http_body_resume (bytes already received are parsed at
+ * once), so the caller touches nothing after it that on_data could free.
+ * Until http_body_stream, nothing of the body is read.
  */
 typedef int (*http_body_data_cb)(struct http_req *req, const char *data, size_t len, void *ud);
 typedef void (*http_body_end_cb)(struct http_req *req, int status, void *ud);

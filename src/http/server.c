@@ -97,9 +97,11 @@ const char *http_status_text(int status)
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
+    case 499: return "Client Closed Request"; /* never on the wire: the client is gone (nginx's code) */
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "Unknown";
     }
 }
@@ -430,7 +432,7 @@ void http_respond(struct http_req *req, int status, const char *content_type, co
     /* Answered before its body was read to the end (a refusal at the end
      * of the headers, a streamed upload cut short): the rest of the body
      * is still on the wire, so the connection cannot carry another request. */
-    bool       keep = req->keepalive && !c->close_after && !srv->draining && !c->parser.upgrade && !c->in_request;
+    bool keep = req->keepalive && !c->close_after && !srv->draining && !c->parser.upgrade && !c->in_request;
     req->held = false;
     req->on_body_data = NULL;
     req->on_body_end = NULL;
@@ -645,6 +647,7 @@ static int on_message_begin(llhttp_t *p)
     c->req = req_new(c);
     c->header_bytes = 0;
     c->in_field = false;
+    c->in_trailer = false;
     c->in_request = true;
     timerq_arm(&c->srv->tq, &c->tnode, TQ_HEADER);
     return 0;
@@ -665,6 +668,12 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     struct http_req  *r = c->req;
     if (count_header_bytes(c, len) < 0)
         return HPE_USER;
+    /* A chunked body's trailer: counted against the header cap, never
+     * stored. The auth step and the handler have already read the headers
+     * (a streamed handler still holds pointers into hdrbuf, which a realloc
+     * would move), and a trailer must not add a field they never saw. */
+    if (c->in_trailer)
+        return 0;
     if (!c->in_field) {
         if (r->nhdrs == HTTP_MAX_HEADERS) {
             c->err_status = 431;
@@ -689,6 +698,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     struct http_req  *r = c->req;
     if (count_header_bytes(c, len) < 0)
         return HPE_USER;
+    if (c->in_trailer)
+        return 0; /* see on_header_field */
     struct http_header *h = &r->hdrs[r->nhdrs - 1];
     if (c->in_field) {
         c->in_field = false;
@@ -748,6 +759,34 @@ static int send_continue(struct http_conn *c)
     return c->closed ? -1 : 0;
 }
 
+/* No more of a streamed body is taken, and the handler still holds the
+ * request (it answers later). The connection cannot carry another request
+ * (the rest of the body may be on the wire), so nothing more is parsed or
+ * read: CS_HANDLING keeps conn_process and on_read off it, no timer runs
+ * (the handler answers at once, by contract), and the connection closes
+ * after the answer (in_request). Without this the parser went on: the rest
+ * of the body was buffered into req->body and, at its end, dispatch ran the
+ * handler a second time; or an error answered the handler's request under
+ * it (conn_fail), a use-after-free when the handler answered too. */
+static void stream_detach(struct http_conn *c)
+{
+    if (c->req) {
+        c->req->on_body_data = NULL;
+        c->req->on_body_end = NULL;
+    }
+    c->streaming = false;
+    c->stream_hold = false;
+    if (c->closed || c->state == CS_CLOSING)
+        return;
+    c->close_after = true;
+    c->state = CS_HANDLING;
+    timerq_disarm(&c->tnode);
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
 /* A streamed body that will not complete: the handler hears why (and
  * answers). Returns HPE_USER for a parser callback to stop with. */
 static int stream_stop(struct http_conn *c, int status)
@@ -759,10 +798,10 @@ static int stream_stop(struct http_conn *c, int status)
         http_body_end_cb end = r->on_body_end;
         r->on_body_data = NULL;
         r->on_body_end = NULL;
-        end(r, status, r->body_ud);
+        end(r, status, r->body_ud); /* may answer, which frees r */
     }
     if (!c->closed && c->state != CS_CLOSING)
-        c->close_after = true;
+        stream_detach(c); /* not answered yet */
     return HPE_USER;
 }
 
@@ -771,13 +810,15 @@ int http_body_stream(struct http_req *req, http_body_data_cb on_data, http_body_
     struct http_conn *c = req->conn;
     if (!c || req->answered || req->route->body != ROUTE_BODY_STREAM || c->state != CS_HANDLING || !c->in_request)
         return -1;
+    /* Before the callbacks are set: a handler told -1 hears nothing more
+     * (on_close would otherwise call its on_end for a body it gave up). */
+    if (send_continue(c) < 0)
+        return -1;
     req->on_body_data = on_data;
     req->on_body_end = on_end;
     req->body_ud = ud;
     c->streaming = true;
     c->streamed = 0;
-    if (send_continue(c) < 0)
-        return -1;
     c->state = CS_READ;
     c->stream_hold = false;
     conn_start_reading(c);
@@ -810,6 +851,7 @@ static int on_headers_complete(llhttp_t *p)
     struct http_server *srv = c->srv;
     struct http_req    *r = c->req;
     c->in_field = false;
+    c->in_trailer = true;
     /* A value-less last header still needs a valid offset. */
     if (r->nhdrs && r->hdrs[r->nhdrs - 1].val_off == 0 && r->hdrs[r->nhdrs - 1].val_len == 0)
         r->hdrs[r->nhdrs - 1].val_off = (uint32_t)r->hdrbuf.len;
@@ -888,7 +930,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     struct http_req  *r = c->req;
     if (!r || c->state == CS_CLOSING || c->closed)
         return HPE_USER; /* answered meanwhile: stop here, the connection closes */
-    if (r->body.len + len > (uint64_t)c->body_cap || (c->streaming && (uint64_t)c->streamed + len > (uint64_t)c->body_cap)) {
+    if (r->body.len + len > (uint64_t)c->body_cap ||
+        (c->streaming && (uint64_t)c->streamed + len > (uint64_t)c->body_cap)) {
         if (c->streaming) {
             /* the handler holds the request: it answers */
             c->streamed += len;
@@ -903,8 +946,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         int rc = r->on_body_data ? r->on_body_data(r, at, len, r->body_ud) : -1;
         if (c->closed || c->state == CS_CLOSING || c->req != r || r->answered)
             return HPE_USER; /* the handler answered (and the connection is closing) */
-        if (rc < 0)
+        if (rc < 0) {
+            stream_detach(c); /* the handler stopped the body and answers itself */
             return HPE_USER;
+        }
         if (rc > 0)
             c->stream_hold = true; /* reading stops after this buffer (conn_process) */
         return 0;
@@ -922,10 +967,9 @@ static int on_message_complete(llhttp_t *p)
         /* The handler has been running since the headers: tell it the body
          * is complete; it answers when it is done. Parsing pauses here, so a
          * pipelined next request waits for that answer. */
-        struct http_req *r = c->req;
         c->streaming = false;
+        c->stream_hold = false; /* nothing left to hold back; reading goes on as for any handled request */
         c->early = EARLY_STREAM_END;
-        (void)r;
     }
     return HPE_PAUSED;
 }
@@ -943,8 +987,10 @@ static void on_early_authed(struct http_req *req)
 {
     struct http_conn *c = req->conn;
     if (!c) {
-        /* the client went away while its session was looked up */
-        http_error(req, 400, "client_gone", "the client went away");
+        /* the client went away while its session was looked up: nobody
+         * reads this answer; 499 (as the handlers' client_gone) keeps it
+         * out of the 400s in /metrics and the log */
+        http_error(req, 499, "client_gone", "the client went away");
         return;
     }
     req->authed = true;
@@ -1075,7 +1121,15 @@ static void conn_process(struct http_conn *c)
             dispatch(c);
             continue;
         }
-        if (c->state == CS_CLOSING || c->state == CS_HANDLING) {
+        if (c->streaming) {
+            /* The parser itself failed inside a streamed body (a bad chunk
+             * size, an oversized trailer): the handler holds the request,
+             * so it hears why and answers, never conn_fail (which would
+             * answer and free the request under it, and the handler's
+             * on_end would never run: its file, fd and state leaked). */
+            stream_stop(c, UV_EPROTO);
+        }
+        if (c->closed || c->state == CS_CLOSING || c->state == CS_HANDLING) {
             /* A body callback stopped the parser after the request was
              * answered, or handed to its handler to answer: nothing more to
              * parse on this connection. */
@@ -1086,7 +1140,7 @@ static void conn_process(struct http_conn *c)
          * on_headers_complete's refusal as HPE_CB_HEADERS_COMPLETE, others as HPE_USER). */
         if (c->err_status)
             conn_fail(c, c->err_status, c->err_code,
-                      c->err_message                ? c->err_message
+                      c->err_message         ? c->err_message
                       : c->err_status == 413 ? "request body too large"
                                              : "request header block too large");
         else
@@ -1099,6 +1153,8 @@ static void conn_process(struct http_conn *c)
         return;
     if (c->state == CS_AUTH)
         return; /* reading stays off until the auth step has decided */
+    if (c->state == CS_HANDLING && c->in_request)
+        return; /* a handler holds a request whose body is not read (yet, or any more): only http_body_stream reads it */
     if (c->stream_hold) {
         /* the streaming handler asked for a pause (its write is in flight) */
         if (c->reading) {
@@ -1137,8 +1193,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     if (nread < 0) {
         /* EOF: a request cut off midway is answered by nobody; just close. */
-        if (c->state == CS_HANDLING) {
-            /* The client half-closed but may still read our answer. */
+        if (c->state == CS_HANDLING && nread == UV_EOF) {
+            /* The client half-closed but may still read our answer. A
+             * reset (or any other error) is not that: the client is gone,
+             * so the connection closes now and the handler's request is
+             * detached (http_req_gone), which is what lets a handler roll
+             * back instead of committing for nobody. */
             uv_read_stop(s);
             c->reading = false;
             c->close_after = true;

@@ -54,15 +54,16 @@ struct upload {
     char                     idem[72];
     char                     tmp_path[512], final_rel[128], final_path[512];
     uv_file                  fd;
-    uv_fs_t                  fs;       /* the one fs request in flight */
-    bool                     fs_busy;  /* fs is in flight */
-    struct buf               stage;    /* copied body bytes waiting for the next write */
-    struct buf               writing;  /* bytes the write in flight owns */
-    int64_t                  offset;   /* file offset of the next write */
+    uv_fs_t                  fs;      /* the one fs request in flight */
+    bool                     fs_busy; /* fs is in flight */
+    struct buf               stage;   /* copied body bytes waiting for the next write */
+    struct buf               writing; /* bytes the write in flight owns */
+    int64_t                  offset;  /* file offset of the next write */
     bool                     body_done, paused, answered, renamed, existed;
-    unsigned char            head[8];  /* first bytes, for the type */
+    bool                     keep_file; /* the COMMIT's outcome is unknown: the renamed file stays */
+    unsigned char            head[8];   /* first bytes, for the type */
     size_t                   nhead;
-    const char              *ctype;    /* sniffed */
+    const char              *ctype; /* sniffed */
     struct crypto_sha256_ctx sha;
     char                     sha_hex[65];
     struct pg_tx            *tx;
@@ -152,10 +153,12 @@ static void fs_begin(struct upload *u)
     u->fs.data = u;
 }
 
-static void start_write(struct upload *u)
+/* 0, or -1: the write could not start, the upload failed and was answered
+ * (and u may be freed: the caller touches nothing of it). */
+static int start_write(struct upload *u)
 {
     if (u->fs_busy || u->stage.len == 0 || u->fd < 0)
-        return;
+        return 0;
     struct buf t = u->writing;
     u->writing = u->stage;
     u->stage = t;
@@ -168,7 +171,9 @@ static void start_write(struct upload *u)
         const char *code, *msg;
         int         st = fs_status_http(rc, &code, &msg);
         up_fail(u, st, code, msg);
+        return -1;
     }
+    return 0;
 }
 
 /* The cleanup and DB steps after the body, driven from here. */
@@ -198,18 +203,20 @@ static void on_fs(uv_fs_t *f)
         }
         u->offset += r;
         buf_reset(&u->writing);
-        if (u->state == UP_DONE) {
-            up_next(u);
+        if (u->state == UP_DONE || (u->state == UP_FLUSH && u->stage.len == 0)) {
+            up_next(u); /* clean up, or fsync */
             return;
         }
-        if (u->paused && u->stage.len < STAGE_CAP && u->req) {
+        /* The staged bytes go first, so that the body resumes at once (the
+         * stage is empty again) and not one write later. */
+        if (start_write(u) < 0)
+            return; /* failed and answered; u may be gone */
+        if (u->paused && u->req) {
             u->paused = false;
+            /* Last: bytes already received are parsed inside this call, and
+             * on_body_data may end the upload there (a cap passed), freeing u. */
             http_body_resume(u->req);
         }
-        if (u->stage.len)
-            start_write(u);
-        else if (u->body_done)
-            up_next(u);
         return;
     }
     if (type == UV_FS_OPEN) {
@@ -276,6 +283,14 @@ static void on_db(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, co
     if (err != PG_OK) {
         if (u->db_step == 0 || u->db_step == 3)
             u->tx = NULL; /* no transaction (begin failed), or commit ended it */
+        if (u->db_step == 3 && err == PG_ERR_CONN) {
+            /* The connection broke during COMMIT: the row may well be
+             * committed. A file no row names is the lesser harm; deleting
+             * it could leave a committed row (which an Idempotency-Key
+             * retry replays) pointing at nothing. */
+            u->keep_file = true;
+            log_warn("upload", "COMMIT outcome unknown; %s kept", u->final_path);
+        }
         if (err == PG_ERR_SQL && state && !strcmp(state, "23505")) {
             up_fail(u, 409, "duplicate_request", "the same upload is being stored; retry to read its result");
             return;
@@ -287,8 +302,11 @@ static void on_db(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, co
                 st == 503 ? "the database is unavailable; try again" : "the upload failed");
         return;
     }
-    if (!u->req || http_req_gone(u->req)) {
-        /* the client went away before the row was committed */
+    if (u->db_step != 3 && (!u->req || http_req_gone(u->req))) {
+        /* The client went away before the row was committed: roll back.
+         * Not after the COMMIT (step 3): the row is in, so its file must
+         * stay, and the tx handle has ended (no rollback); the answer to a
+         * gone request is just dropped. */
         up_fail(u, 499, "client_gone", "the client went away");
         return;
     }
@@ -354,8 +372,7 @@ static void up_next(struct upload *u)
             time_t    t = time(NULL);
             struct tm tm;
             gmtime_r(&t, &tm);
-            snprintf(u->final_rel, sizeof(u->final_rel), "%04d/%02d/%s", tm.tm_year + 1900, tm.tm_mon + 1,
-                     u->sha_hex);
+            snprintf(u->final_rel, sizeof(u->final_rel), "%04d/%02d/%s", tm.tm_year + 1900, tm.tm_mon + 1, u->sha_hex);
             snprintf(u->final_path, sizeof(u->final_path), "%s/%s", u->upload_dir, u->final_rel);
             fs_begin(u);
             if (uv_fs_fsync(loop, &u->fs, u->fd, on_fs) < 0) {
@@ -384,20 +401,23 @@ static void up_next(struct upload *u)
             snprintf(dir, sizeof(dir), "%s/%.4s", u->upload_dir, u->final_rel);
             u->db_step = 20;
             fs_begin(u);
-            uv_fs_mkdir(loop, &u->fs, dir, 0750, on_fs);
+            if (uv_fs_mkdir(loop, &u->fs, dir, 0750, on_fs) < 0)
+                goto fs_refused;
             return;
         }
         if (u->db_step == 20) {
             snprintf(dir, sizeof(dir), "%s/%.7s", u->upload_dir, u->final_rel);
             u->db_step = 21;
             fs_begin(u);
-            uv_fs_mkdir(loop, &u->fs, dir, 0750, on_fs);
+            if (uv_fs_mkdir(loop, &u->fs, dir, 0750, on_fs) < 0)
+                goto fs_refused;
             return;
         }
         if (u->db_step == 21) {
             u->db_step = 22;
             fs_begin(u);
-            uv_fs_rename(loop, &u->fs, u->tmp_path, u->final_path, on_fs);
+            if (uv_fs_rename(loop, &u->fs, u->tmp_path, u->final_path, on_fs) < 0)
+                goto fs_refused;
             return;
         }
         if (u->db_step == 22 && u->renamed) {
@@ -410,6 +430,11 @@ static void up_next(struct upload *u)
                 up_fail(u, 503, "unavailable", "the database is unavailable; try again");
         }
         return;
+    fs_refused:
+        /* refused at once: on_fs will not run (else the upload waited forever) */
+        u->fs_busy = false;
+        up_fail(u, 500, "storage_failed", "the file could not be stored");
+        return;
     }
     case UP_DONE:
         if (u->fd >= 0) {
@@ -420,7 +445,7 @@ static void up_next(struct upload *u)
         }
         if (u->err_status) {
             /* nothing of a failed upload stays on disk */
-            if (u->renamed && !u->existed)
+            if (u->renamed && !u->existed && !u->keep_file)
                 unlink(u->final_path);
             else if (!u->renamed && u->tmp_path[0])
                 unlink(u->tmp_path);
@@ -462,13 +487,13 @@ static int on_body_data(struct http_req *req, const char *data, size_t len, void
     crypto_sha256_update(&u->sha, data, len);
     u->size += (int64_t)len;
     buf_append(&u->stage, data, len);
-    if (!u->fs_busy)
-        start_write(u);
-    if (u->state == UP_STREAM && u->stage.len >= STAGE_CAP) {
+    if (!u->fs_busy && start_write(u) < 0)
+        return -1; /* answered; u may be gone */
+    if (u->stage.len >= STAGE_CAP) {
         u->paused = true;
         return 1;
     }
-    return u->state == UP_STREAM ? 0 : -1;
+    return 0;
 }
 
 static void on_body_end(struct http_req *req, int status, void *ud)
@@ -477,17 +502,16 @@ static void on_body_end(struct http_req *req, int status, void *ud)
     (void)req;
     u->body_done = true;
     if (status < 0) {
-        /* the client vanished or took too long: nothing stays */
-        if (!u->answered) {
-            u->answered = true;
-            http_error(u->req, status == UV_ETIMEDOUT ? 408 : 400, status == UV_ETIMEDOUT ? "request_timeout" : "aborted",
-                       "the upload did not complete");
-            u->req = NULL;
-        }
-        if (!u->err_status)
-            u->err_status = 400;
-        u->state = UP_DONE;
-        up_next(u);
+        /* The body will not complete (http.h says why): nothing stays. */
+        if (status == UV_E2BIG) /* past the route's cap, which is the BAST's: as on_body_data */
+            up_fail(u, 413, "payload_too_large",
+                    u->kind[0] == 'b' ? "a BAST file is too large" : "a photo is too large");
+        else if (status == UV_ETIMEDOUT)
+            up_fail(u, 408, "request_timeout", "the upload did not arrive in time");
+        else if (status == UV_ECONNRESET)
+            up_fail(u, 499, "client_gone", "the client went away");
+        else
+            up_fail(u, 400, "bad_request", "the upload's body is malformed");
         return;
     }
     if (u->state == UP_DONE) {
@@ -549,13 +573,23 @@ static void on_replay(void *ud, PGresult *res, enum pg_err err, const char *stat
         up_fail(u, 503, "unavailable", "the database is unavailable; try again");
         return;
     }
+    if (PQntuples(res) > 0 &&
+        (atoll(PQgetvalue(res, 0, 4)) != u->ticket_id || strcmp(PQgetvalue(res, 0, 5), u->kind))) {
+        /* The key is the caller's (unique per uploader), not the ticket's:
+         * a row of another ticket or kind is not this request's result, and
+         * replaying it would answer with an attachment this ticket has not
+         * got. As field.c does for a check-in key reused. */
+        u->body_done = true;
+        up_fail(u, 422, "idempotency_key_reused", "this Idempotency-Key was used for another upload");
+        return;
+    }
     if (PQntuples(res) > 0) {
         u->row_id = atoll(PQgetvalue(res, 0, 0));
         snprintf(u->sha_hex, sizeof(u->sha_hex), "%s", PQgetvalue(res, 0, 1));
         u->size = atoll(PQgetvalue(res, 0, 2));
         u->ctype = !strcmp(PQgetvalue(res, 0, 3), "image/png")         ? "image/png"
                    : !strcmp(PQgetvalue(res, 0, 3), "application/pdf") ? "application/pdf"
-                                                                         : "image/jpeg";
+                                                                       : "image/jpeg";
         u->body_done = true;
         answer_created(u, 200, true);
         u->state = UP_DONE;
@@ -568,8 +602,7 @@ static void on_replay(void *ud, PGresult *res, enum pg_err err, const char *stat
     crypto_hex(rnd, sizeof(rnd), hex);
     snprintf(u->tmp_path, sizeof(u->tmp_path), "%s/tmp/%s.part", u->upload_dir, hex);
     fs_begin(u);
-    if (uv_fs_open(u->loop, &u->fs, u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640,
-                   on_open_fs) < 0) {
+    if (uv_fs_open(u->loop, &u->fs, u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640, on_open_fs) < 0) {
         u->fs_busy = false;
         u->tmp_path[0] = '\0';
         u->body_done = true;
@@ -593,7 +626,7 @@ static void on_upload_access(struct http_req *req, enum field_verdict v, void *u
         snprintf(uid, sizeof(uid), "%lld", (long long)u->user_id);
         const char *p[2] = {uid, u->idem};
         if (pg_query(req->svc->pg,
-                     "SELECT id, sha256, size, content_type FROM attachments"
+                     "SELECT id, sha256, size, content_type, ticket_id, kind FROM attachments"
                      " WHERE uploaded_by = $1 AND idempotency_key = $2",
                      2, p, on_replay, u) < 0) {
             u->body_done = true;
@@ -706,7 +739,13 @@ static void on_dl_open(uv_fs_t *f)
     d->data = xmalloc(d->size ? (size_t)d->size : 1);
     uv_buf_t b = uv_buf_init(d->data, (unsigned)d->size);
     d->fs.data = d;
-    uv_fs_read(d->req->svc->loop, &d->fs, d->fd, &b, 1, 0, on_dl_read);
+    if (uv_fs_read(d->req->svc->loop, &d->fs, d->fd, &b, 1, 0, on_dl_read) < 0) {
+        /* refused at once: on_dl_read will not run (the request would wait forever, the fd open) */
+        uv_fs_t close_req;
+        uv_fs_close(NULL, &close_req, d->fd, NULL);
+        uv_fs_req_cleanup(&close_req);
+        dl_fail(d, 500, "storage_failed", "the file could not be read");
+    }
 }
 
 static void on_dl_access(struct http_req *req, enum field_verdict v, void *ud)

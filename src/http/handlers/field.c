@@ -39,7 +39,7 @@
 #include "store/pg.h"
 
 enum field_op { OP_CHECKIN, OP_CHECKOUT, OP_COMPLETE, OP_CANCEL };
-enum field_step { ST_BEGIN, ST_REPLAY, ST_LOCK, ST_WRITE, ST_COMMIT };
+enum field_step { ST_BEGIN, ST_REPLAY, ST_LOCK, ST_RECHECK, ST_WRITE, ST_COMMIT };
 
 struct field_ctx {
     struct http_req *req;
@@ -62,7 +62,11 @@ struct field_ctx {
     unsigned       flags;
     int            asg_to, ticket_from, ticket_to;
     bool           ticket_changes;
-    struct buf     answer;
+    bool           pool_done; /* complete: the job's close in the pool was asked for */
+    /* ST_RECHECK: the refusal the lock step found, answered unless a twin stored the key */
+    const char *conflict_code;
+    char        conflict_msg[256];
+    struct buf  answer;
 };
 
 static unsigned actor_of(const struct auth_session *s)
@@ -171,6 +175,16 @@ static void fx_query(struct field_ctx *fx, enum field_step next, const char *sql
 
 /* ---- the lock step: what the ticket and the caller's slot are now ------ */
 
+/* A retry with a key already stored answers what was stored. */
+static const char replay_sql[] =
+    "SELECT c.distance_m, c.radius_m, c.geofence, c.late, array_to_string(c.flags, ','),"
+    "       (extract(epoch FROM c.fix_at) * 1000)::bigint,"
+    "       to_char(c.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), a.state, t.status,"
+    "       c.accuracy_m, c.kind, c.ticket_id"
+    " FROM checkins c JOIN tickets t ON t.id = c.ticket_id"
+    " JOIN assignments a ON a.ticket_id = c.ticket_id AND a.tech_id = c.tech_id"
+    " WHERE c.tech_id = $1 AND c.idempotency_key = $2";
+
 /* Columns: 0 status, 1 lat, 2 lng, 3 radius, 4 sched_ms, 5 asg state, 6 prev
  * lat, 7 prev lng, 8 prev acc, 9 prev fix ms, 10 identical earlier fix
  * exists, 11 bast exists, 12 other active assignments not done. No row: no
@@ -183,7 +197,8 @@ static const char lock_sql[] =
     "               AND d.accuracy_m = $6::float8),"
     "       EXISTS (SELECT 1 FROM attachments b WHERE b.ticket_id = t.id AND b.kind = 'bast'),"
     "       (SELECT count(*) FROM assignments o WHERE o.ticket_id = t.id AND o.tech_id <> $2"
-    "          AND o.released_at IS NULL AND o.state NOT IN ('done', 'replaced', 'cancelled'))"
+    "          AND o.released_at IS NULL AND o.state NOT IN ('done', 'replaced', 'cancelled')),"
+    "       (SELECT count(*) FROM assignments f WHERE f.ticket_id = t.id AND f.released_at IS NULL) >= t.techs_needed"
     " FROM tickets t"
     " JOIN assignments a ON a.ticket_id = t.id AND a.tech_id = $2 AND a.released_at IS NULL"
     " LEFT JOIN LATERAL (SELECT lat, lng, accuracy_m, fix_at FROM checkins c WHERE c.tech_id = $2"
@@ -245,13 +260,38 @@ static void field_locked(struct field_ctx *fx, PGresult *res)
         fx_fail(fx, 409, "ticket_not_active", msg);
         return;
     }
-    int asg = dom_state_parse(DOM_ASSIGNMENT, PQgetvalue(res, 0, 5));
-    int event = fx->op == OP_CHECKIN    ? DOM_ASG_EV_CHECKIN
-                : fx->op == OP_CHECKOUT ? DOM_ASG_EV_CHECKOUT
-                                        : DOM_ASG_EV_COMPLETE;
+    /* The ticket as it is now. The persister writes open -> assigned a few
+     * milliseconds after the claim that took the last slot, and a
+     * technician may check in inside that window (read your own claim): the
+     * slots in PostgreSQL are the truth of "every slot taken", so a full
+     * ticket counts as assigned here; and a ticket whose technician is
+     * finishing has been in progress whatever the persister wrote since. */
+    int effective = ticket;
+    if (effective == DOM_TICKET_OPEN && PQgetvalue(res, 0, 13)[0] == 't')
+        effective = DOM_TICKET_ASSIGNED;
+    if (fx->op == OP_COMPLETE && effective == DOM_TICKET_ASSIGNED)
+        effective = DOM_TICKET_IN_PROGRESS;
+    int              asg = dom_state_parse(DOM_ASSIGNMENT, PQgetvalue(res, 0, 5));
+    int              event = fx->op == OP_CHECKIN    ? DOM_ASG_EV_CHECKIN
+                             : fx->op == OP_CHECKOUT ? DOM_ASG_EV_CHECKOUT
+                                                     : DOM_ASG_EV_COMPLETE;
     int              to;
     enum dom_verdict v = dom_transition(DOM_ASSIGNMENT, asg, event, fx->actor, &to);
     if (v != DOM_OK) {
+        if (fx->idem[0] && (fx->op == OP_CHECKIN || fx->op == OP_CHECKOUT)) {
+            /* A twin sent with the same key may have stored it while this
+             * one waited for the lock: the replay before the lock could not
+             * see it yet, its commit is visible now (READ COMMITTED). Ask
+             * again before refusing, so a retry gets the stored result and
+             * not "already_checked_in". */
+            char uid[24];
+            snprintf(uid, sizeof(uid), "%lld", (long long)fx->user_id);
+            fx->conflict_code = asg_conflict_code(asg, event);
+            dom_explain(DOM_ASSIGNMENT, asg, event, fx->conflict_msg, sizeof(fx->conflict_msg));
+            const char *p[2] = {uid, fx->idem};
+            fx_query(fx, ST_RECHECK, replay_sql, 2, p);
+            return;
+        }
         conflict(fx, DOM_ASSIGNMENT, asg, event, asg_conflict_code(asg, event));
         return;
     }
@@ -263,12 +303,12 @@ static void field_locked(struct field_ctx *fx, PGresult *res)
         }
         /* the last technician to finish finishes the ticket */
         if (atoll(PQgetvalue(res, 0, 12)) == 0 &&
-            dom_transition(DOM_TICKET, ticket, DOM_TICKET_EV_ALL_DONE, DOM_ACTOR_SYSTEM, &to) == DOM_OK) {
+            dom_transition(DOM_TICKET, effective, DOM_TICKET_EV_ALL_DONE, DOM_ACTOR_SYSTEM, &to) == DOM_OK) {
             fx->ticket_to = to;
             fx->ticket_changes = true;
         }
     } else if (fx->op == OP_CHECKIN) {
-        if (dom_transition(DOM_TICKET, ticket, DOM_TICKET_EV_FIRST_CHECKIN, DOM_ACTOR_SYSTEM, &to) == DOM_OK) {
+        if (dom_transition(DOM_TICKET, effective, DOM_TICKET_EV_FIRST_CHECKIN, DOM_ACTOR_SYSTEM, &to) == DOM_OK) {
             fx->ticket_to = to;
             fx->ticket_changes = true;
         }
@@ -469,12 +509,33 @@ static void on_pool_closed(void *ud, enum pool_claim_result r, int slot, int64_t
     h_tickets_get(req);
 }
 
+static void field_committed(struct field_ctx *fx);
+
+static void on_pool_done(void *ud, enum pool_claim_result r, int slot, int64_t seq)
+{
+    struct field_ctx *fx = ud;
+    (void)slot;
+    (void)seq;
+    if (r != POOL_OK && r != POOL_NOT_OPEN)
+        log_warn("field", "ticket %lld is work_done but its job did not close in the pool: %s (gssd check finds it)",
+                 (long long)fx->ticket_id, pool_result_code(r));
+    field_committed(fx);
+}
+
 static void field_committed(struct field_ctx *fx)
 {
     struct http_req *req = fx->req;
     if (fx->op == OP_CANCEL) {
         if (pool_close(req->svc->pool, fx->ticket_id, "cancelled", on_pool_closed, fx) < 0)
             on_pool_closed(fx, POOL_UNAVAILABLE, 0, 0);
+        return;
+    }
+    if (fx->op == OP_COMPLETE && fx->ticket_to == DOM_TICKET_WORK_DONE && !fx->pool_done) {
+        /* The work is done: the job leaves the pool for good, and each
+         * technician gets the job back on their allowance (tech_busy). */
+        fx->pool_done = true;
+        if (pool_close(req->svc->pool, fx->ticket_id, "done", on_pool_done, fx) < 0)
+            on_pool_done(fx, POOL_UNAVAILABLE, 0, 0);
         return;
     }
     if (fx->op == OP_COMPLETE) {
@@ -492,19 +553,12 @@ static void field_committed(struct field_ctx *fx)
     fx_free(fx);
 }
 
-/* A retry with a key already stored answers what was stored. */
-static const char replay_sql[] =
-    "SELECT c.distance_m, c.radius_m, c.geofence, c.late, array_to_string(c.flags, ','),"
-    "       (extract(epoch FROM c.fix_at) * 1000)::bigint,"
-    "       to_char(c.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), a.state, t.status,"
-    "       c.accuracy_m, c.kind"
-    " FROM checkins c JOIN tickets t ON t.id = c.ticket_id"
-    " JOIN assignments a ON a.ticket_id = c.ticket_id AND a.tech_id = c.tech_id"
-    " WHERE c.tech_id = $1 AND c.idempotency_key = $2";
-
 static void field_replay(struct field_ctx *fx, PGresult *res)
 {
-    if (strcmp(PQgetvalue(res, 0, 10), fx->op == OP_CHECKIN ? "in" : "out") != 0) {
+    /* The key is the technician's, not the ticket's: a check-in stored for
+     * another ticket (or the other kind) is not this request's result. */
+    if (strcmp(PQgetvalue(res, 0, 10), fx->op == OP_CHECKIN ? "in" : "out") != 0 ||
+        atoll(PQgetvalue(res, 0, 11)) != fx->ticket_id) {
         fx_fail(fx, 422, "idempotency_key_reused", "this Idempotency-Key was used for another request");
         return;
     }
@@ -584,8 +638,12 @@ static void on_step(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, 
             fx_query(fx, ST_LOCK, lock_sql, 6, p);
         }
         return;
-    case ST_LOCK:
-        field_locked(fx, res);
+    case ST_LOCK: field_locked(fx, res); return;
+    case ST_RECHECK:
+        if (PQntuples(res) > 0)
+            field_replay(fx, res);
+        else
+            fx_fail(fx, 409, fx->conflict_code, fx->conflict_msg);
         return;
     case ST_WRITE:
         if (fx->op == OP_CHECKIN || fx->op == OP_CHECKOUT)
@@ -612,13 +670,14 @@ struct access_ctx {
 
 static void access_done(struct access_ctx *ax, int verdict)
 {
-    field_access_cb cb = ax->cb;
-    void           *ud = ax->ud;
+    field_access_cb  cb = ax->cb;
+    void            *ud = ax->ud;
     struct http_req *req = ax->req;
     free(ax);
-    cb(req, verdict == AUTH_ACCESS_ALLOWED ? FIELD_ALLOWED
-            : verdict == AUTH_ACCESS_DENIED ? FIELD_DENIED
-                                            : FIELD_UNAVAILABLE,
+    cb(req,
+       verdict == AUTH_ACCESS_ALLOWED  ? FIELD_ALLOWED
+       : verdict == AUTH_ACCESS_DENIED ? FIELD_DENIED
+                                       : FIELD_UNAVAILABLE,
        ud);
 }
 
