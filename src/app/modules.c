@@ -54,7 +54,9 @@ int app_modules_start(struct gss_app *app)
     svc->argon2 = &app->argon2;
     svc->render = &app->render;
     svc->letters = letter_cache_new();
-    if (attachments_prepare(app->cfg.upload_dir) < 0)
+    /* an upload writes at least once per body deadline; older .part files
+     * belong to no live upload of any process sharing the folder */
+    if (attachments_prepare(app->cfg.upload_dir, app->cfg.upload_deadline_ms + 60000) < 0)
         return -1;
     /* sessions (auth.c) and the auth step (http/auth_step.c) */
     svc->auth = auth_start(svc->loop, svc->cfg, svc->redis, svc->sub);

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,7 @@ struct upload {
 };
 
 static void up_next(struct upload *u);
+static void part_owner(char *out, size_t n);
 
 static bool valid_kind(const char *k)
 {
@@ -600,7 +602,11 @@ static void on_replay(void *ud, PGresult *res, enum pg_err err, const char *stat
     char    hex[33];
     crypto_random(rnd, sizeof(rnd));
     crypto_hex(rnd, sizeof(rnd), hex);
-    snprintf(u->tmp_path, sizeof(u->tmp_path), "%s/tmp/%s.part", u->upload_dir, hex);
+    /* <host>-<pid>-<random>.part: the start-up sweep of any process on this
+     * host can tell a dead writer's leftover from a live upload */
+    char host[64];
+    part_owner(host, sizeof(host));
+    snprintf(u->tmp_path, sizeof(u->tmp_path), "%s/tmp/%s-%d-%s.part", u->upload_dir, host, (int)getpid(), hex);
     fs_begin(u);
     if (uv_fs_open(u->loop, &u->fs, u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640, on_open_fs) < 0) {
         u->fs_busy = false;
@@ -804,7 +810,38 @@ void h_attachments_get(struct http_req *req)
 
 /* ---- start-up --------------------------------------------------------------- */
 
-int attachments_prepare(const char *upload_dir)
+/* This host's name as it goes into .part names (no '/', at most 63 bytes). */
+static void part_owner(char *out, size_t n)
+{
+    if (gethostname(out, n) != 0 || !out[0])
+        snprintf(out, n, "localhost");
+    out[n - 1] = '\0';
+    for (char *p = out; *p; p++)
+        if (*p == '/' || *p == '.')
+            *p = '_';
+}
+
+/* Whether a .part file belongs to no live upload. Several gssd may share
+ * the folder. One of this host whose writer process is gone (or is us:
+ * a pid reused after a crash) is abandoned at once; one of another host,
+ * or not named by us, only when untouched for min_age_ms (a live upload
+ * ends within its body deadline). */
+static bool part_abandoned(const char *name, const char *path, int64_t min_age_ms)
+{
+    char host[64];
+    part_owner(host, sizeof(host));
+    size_t hl = strlen(host), nl = strlen(name);
+    if (nl > hl + 1 && !strncmp(name, host, hl) && name[hl] == '-') {
+        char *end;
+        long  pid = strtol(name + hl + 1, &end, 10);
+        if (end != name + hl + 1 && *end == '-' && pid > 0)
+            return pid == (long)getpid() || (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
+    }
+    struct stat st;
+    return stat(path, &st) == 0 && (int64_t)(time(NULL) - st.st_mtime) * 1000 >= min_age_ms;
+}
+
+int attachments_prepare(const char *upload_dir, int64_t min_age_ms)
 {
     /* Blocking, at start-up only: the folders, and no .part left by a
      * process that died mid-upload. */
@@ -831,6 +868,8 @@ int attachments_prepare(const char *upload_dir)
             if (l > 5 && !strcmp(ent.name + l - 5, ".part")) {
                 char f[600];
                 snprintf(f, sizeof(f), "%s/%s", path, ent.name);
+                if (!part_abandoned(ent.name, f, min_age_ms))
+                    continue;
                 if (unlink(f) == 0)
                     swept++;
             }

@@ -49,8 +49,10 @@ void h_letter_verify(struct http_req *req);
 void h_attachments_upload(struct http_req *req);
 void h_attachments_get(struct http_req *req);
 /* Start-up, blocking: creates upload_dir/tmp and removes unfinished
- * uploads a killed process left there. 0 or -1. */
-int attachments_prepare(const char *upload_dir);
+ * uploads a killed process left there: .part files untouched for
+ * min_age_ms (other processes sharing the folder may be writing younger
+ * ones). 0 or -1. */
+int attachments_prepare(const char *upload_dir, int64_t min_age_ms);
 
 /* ws.c (the WebSocket routes; the protocol is in http/ws.c) */
 void h_ws(struct http_req *req);
