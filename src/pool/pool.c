@@ -11,7 +11,7 @@
 
 static const char *const result_codes[POOL_RESULT_COUNT] = {
     "ok",        "not_open",     "already_claimed", "banned",   "job_full",
-    "tech_busy", "not_assigned", "exists",          "bad_args", "unavailable",
+    "tech_busy", "not_assigned", "exists",          "bad_args", "inconsistent", "unavailable",
 };
 
 const char *pool_result_code(enum pool_claim_result r)

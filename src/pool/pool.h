@@ -28,6 +28,7 @@ enum pool_claim_result {
     POOL_NOT_ASSIGNED,
     POOL_EXISTS,
     POOL_BAD_ARGS,
+    POOL_INCONSISTENT, /* release: techs and slots disagree (gssd check, rebuild-pool --repair) */
     POOL_UNAVAILABLE, /* Redis down or an unexpected reply */
     POOL_RESULT_COUNT
 };

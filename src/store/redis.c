@@ -80,8 +80,28 @@ static void on_watchdog(uv_timer_t *t)
         }
         return;
     }
-    if (r->up && !r->quiet)
+    if (!r->up)
+        return;
+    if (r->probe)
+        r->probe(r);
+    else if (!r->quiet)
         send_ping(r);
+}
+
+int rds_probe_send(struct rds *r, redisCallbackFn *fn, void *priv, int argc, const char **argv)
+{
+    if (!r->up || !r->ac)
+        return -1;
+    if (redisAsyncCommandArgv(r->ac, fn, priv, argc, argv, NULL) != REDIS_OK)
+        return -1;
+    r->ping_out = true;
+    r->ping_sent = uv_now(r->loop);
+    return 0;
+}
+
+void rds_probe_answered(struct rds *r)
+{
+    r->ping_out = false;
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)

@@ -42,16 +42,22 @@ struct rds {
     uint64_t           commands;
     bool               warned;
     /* Liveness: a connection counts as up only once Redis has answered a
-     * PING on it; while up, a PING goes out every second (unless `quiet`:
-     * the subscriber, whose connection carries only pushes) and a PING
-     * unanswered for RDS_HANG_MS drops the connection, so a hung Redis
-     * (stopped, swapping, partitioned) fails requests with 503 instead of
-     * holding them forever. */
-    uv_timer_t watchdog;
-    bool       quiet;
-    bool       ping_out;
-    uint64_t   ping_sent; /* uv_now() ms */
-    uint64_t   hangs;     /* connections dropped for not answering */
+     * PING on it; while up, a probe goes out every second and a probe
+     * unanswered for RDS_HANG_MS drops the connection (on_down runs, then
+     * the reconnect), so a hung Redis (stopped, swapping, partitioned) or a
+     * half-open TCP connection fails requests with 503 instead of holding
+     * them forever, and a subscriber that stopped hearing is noticed.
+     * The probe is a PING, unless `probe` is set: then the watchdog calls
+     * it, it sends its own command with rds_probe_send and its reply
+     * callback calls rds_probe_answered (the subscriber, whose connection
+     * cannot route a PING's answer to a callback; see sub.c). `quiet` with
+     * no `probe`: no probe at all once up. */
+    uv_timer_t   watchdog;
+    bool         quiet;
+    rds_state_cb probe;
+    bool         ping_out;
+    uint64_t     ping_sent; /* uv_now() ms */
+    uint64_t     hangs;     /* connections dropped for not answering */
 };
 
 #define RDS_HANG_MS 3000
@@ -70,6 +76,13 @@ void rds_close(struct rds *r);
 
 int rds_cmd(struct rds *r, redisCallbackFn *fn, void *priv, int argc, const char **argv, const size_t *lens);
 int rds_cmdf(struct rds *r, redisCallbackFn *fn, void *priv, const char *fmt, ...);
+
+/* For a `probe`: sends the command and starts the watchdog's clock on it,
+ * as for a PING. fn gets its reply (for a SUBSCRIBE: every push of that
+ * channel), and NULL when the connection drops. 0 or -1 (down). */
+int rds_probe_send(struct rds *r, redisCallbackFn *fn, void *priv, int argc, const char **argv);
+/* The probe was answered: the connection is alive. */
+void rds_probe_answered(struct rds *r);
 
 /* Looks up an embedded script by name and computes its SHA-1. 0 or -1. */
 int rds_script_init(struct rds_script *s, const char *name);

@@ -32,7 +32,9 @@ end
 if job[1] ~= ARGV[1] then
   return {'err', 'bad_args'}
 end
-if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 then
+-- A number in slots without the techs entry (a record Redis half lost)
+-- counts as holding too: a second claim would give this technician two.
+if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 or redis.call('HEXISTS', KEYS[8], ARGV[2]) == 1 then
   return {'err', 'already_claimed'}
 end
 if redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 1 then
@@ -80,7 +82,9 @@ if taken >= total then
 end
 
 local seq = redis.call('INCR', KEYS[6])
-redis.call('XADD', KEYS[7], 'MAXLEN', '~', '1000000', '*',
+-- No MAXLEN: only the persister trims the stream, and only below what its
+-- consumer group has acknowledged (trim.lua).
+redis.call('XADD', KEYS[7], '*',
   'seq', int_s(seq), 'type', 'claimed', 'job', ARGV[1], 'tech', ARGV[2],
   'slot', int_s(slot), 'slots_total', int_s(total), 'slots_taken', int_s(taken),
   'state', state, 'version', int_s(version), 'at', int_s(now_ms))

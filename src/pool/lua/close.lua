@@ -68,7 +68,9 @@ local version = redis.call('HINCRBY', KEYS[2], 'version', 1)
 local total = tonumber(job[3]) or 0
 local taken = tonumber(job[4]) or 0
 local seq = redis.call('INCR', KEYS[4])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', '1000000', '*',
+-- No MAXLEN: only the persister trims the stream, and only below what its
+-- consumer group has acknowledged (trim.lua).
+redis.call('XADD', KEYS[5], '*',
   'seq', int_s(seq), 'type', 'closed', 'job', ARGV[1], 'tech', '', 'slot', '0',
   'slots_total', int_s(total), 'slots_taken', int_s(taken), 'state', 'closed',
   'version', int_s(version), 'at', int_s(now_ms), 'reason', reason)

@@ -59,7 +59,9 @@ end
 redis.call('ZADD', KEYS[1], int_s(score), ARGV[1])
 
 local seq = redis.call('INCR', KEYS[5])
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', '1000000', '*',
+-- No MAXLEN: only the persister trims the stream, and only below what its
+-- consumer group has acknowledged (trim.lua).
+redis.call('XADD', KEYS[6], '*',
   'seq', int_s(seq), 'type', 'opened', 'job', ARGV[1], 'tech', '', 'slot', '0',
   'slots_total', int_s(slots_total), 'slots_taken', '0', 'state', 'open',
   'version', int_s(version), 'at', int_s(now_ms))

@@ -7,7 +7,8 @@
 -- KEYS: 1 pool  2 job  3 techs  4 banned  5 tech  6 seq  7 events  8 slots
 --       (the same keys as claim.lua)
 -- ARGV: 1 job_id  2 tech_id  3 channel  4 now_ms
--- Reply: {"ok", slot, seq} | {"err", "not_open" | "not_assigned" | "bad_args"}
+-- Reply: {"ok", slot, seq}
+--      | {"err", "not_open" | "not_assigned" | "inconsistent" | "bad_args"}
 
 -- id_arg, uint_arg, int_s and announce come from lib/prelude.lua.
 
@@ -30,12 +31,24 @@ end
 if job[1] ~= ARGV[1] then
   return {'err', 'bad_args'}
 end
-if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 0 then
+local total = tonumber(job[4]) or 0
+-- A holder is in techs AND has a slot number in 1..slots_total in slots;
+-- claim.lua and rebuild_job.lua only ever write both together. If the two
+-- disagree about this technician, Redis has lost part of the record: a
+-- release then could neither say which slot it frees (the persister's
+-- assignments row needs one, CHECK slot >= 1) nor leave the job sound, so
+-- it refuses and changes nothing. `gssd check` reports the job and
+-- `gssd rebuild-pool --repair` rewrites it from PostgreSQL.
+local holds = redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1
+local slot_s = redis.call('HGET', KEYS[8], ARGV[2])
+if not holds and not slot_s then
   return {'err', 'not_assigned'}
 end
+local slot = slot_s and uint_arg(slot_s, 2)
+if not holds or not slot or slot < 1 or slot > total then
+  return {'err', 'inconsistent'}
+end
 local was_full = (job[2] == 'full')
--- 0 only if the slots hash lost the entry; the holder is released anyway.
-local slot = tonumber(redis.call('HGET', KEYS[8], ARGV[2]) or '0') or 0
 
 redis.call('SREM', KEYS[3], ARGV[2])
 redis.call('HDEL', KEYS[8], ARGV[2])
@@ -53,9 +66,10 @@ local version = redis.call('HINCRBY', KEYS[2], 'version', 1)
 -- Urgent band: the score is the scheduled time alone (see open.lua).
 redis.call('ZADD', KEYS[1], int_s(tonumber(job[3]) or 0), ARGV[1])
 
-local total = tonumber(job[4]) or 0
 local seq = redis.call('INCR', KEYS[6])
-redis.call('XADD', KEYS[7], 'MAXLEN', '~', '1000000', '*',
+-- No MAXLEN: only the persister trims the stream, and only below what its
+-- consumer group has acknowledged (trim.lua).
+redis.call('XADD', KEYS[7], '*',
   'seq', int_s(seq), 'type', 'released', 'job', ARGV[1], 'tech', ARGV[2],
   'slot', int_s(slot), 'slots_total', int_s(total), 'slots_taken', int_s(taken),
   'state', 'open', 'version', int_s(version), 'at', int_s(now_ms))
