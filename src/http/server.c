@@ -1031,7 +1031,12 @@ static void early_step(struct http_conn *c, int step)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-    timerq_disarm(&c->tnode);
+    /* The body's clock starts at the end of the headers: the auth step and
+     * a streaming handler's own checks (ticket, key, temporary file) count
+     * against GSS_HEADER_TIMEOUT_MS, and http_body_stream then gives the
+     * body its GSS_BODY_DEADLINE_MS. A connection that runs out of it here
+     * is closed; the request its holder still has is detached (on_close). */
+    timerq_arm(&c->srv->tq, &c->tnode, TQ_BODY);
     if (step == EARLY_ANSWER) {
         dispatch(c); /* 404 / 405 / static; keep is false: in_request */
         return;
@@ -1180,7 +1185,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct http_conn *c = h->data;
     (void)suggested;
-    buf_reserve(&c->in, 16 * 1024);
+    /* 16 KiB in all for an empty buffer (buf_reserve adds one byte for the
+     * NUL and rounds up to a power of two: asking for 16 KiB gave 32). */
+    if (c->in.cap - c->in.len < 4096 + 1)
+        buf_reserve(&c->in, 16 * 1024 - 1);
     b->base = c->in.data + c->in.len;
     b->len = c->in.cap - c->in.len - 1;
 }

@@ -188,7 +188,7 @@ static const struct {
     VI("GSS_LETTER_VALID_H", "48", letter_valid_h, 48, "24"),
     VI("GSS_ARGON2_THREADS", "3", argon2_threads, 3, "2"),
     VI("GSS_ARGON2_QUEUE", "5", argon2_queue, 5, "64"),
-    VI("GSS_RENDER_THREADS", "4", render_threads, 4, "2"),
+    VI("GSS_RENDER_THREADS", "4", render_threads, 4, "0"),
     VI("GSS_RENDER_QUEUE", "6", render_queue, 6, "64"),
     VS("GSS_COMPANY_NAME", "PT Contoh", company_name, "PT Gemilang Servis Sejahtera"),
     VS("GSS_COMPANY_ADDRESS", "Jl. Contoh 1", company_address, "Jl. Jend. Sudirman No. 1, Jakarta Pusat 10220"),
