@@ -17,6 +17,8 @@
  */
 #include "core/workers.h"
 
+#include <sys/resource.h>
+
 #include <assert.h>
 #include <pthread.h>
 #include <signal.h>
@@ -51,6 +53,19 @@ static void done_push_locked(struct workers *w, struct workers__job *job)
         uv_async_send(&w->async);
 }
 
+void workers_lower_priority(void)
+{
+#ifdef __linux__
+    /* On Linux nice is per thread: setpriority(PRIO_PROCESS, 0) names the
+     * calling thread only. */
+    static __thread bool done;
+    if (!done) {
+        done = true;
+        (void)setpriority(PRIO_PROCESS, 0, WORKERS_NICE);
+    }
+#endif
+}
+
 static void thread_main(void *arg)
 {
     struct workers *w = arg;
@@ -61,6 +76,7 @@ static void thread_main(void *arg)
     snprintf(tname, sizeof tname, "gss-%s", w->name);
     (void)pthread_setname_np(pthread_self(), tname);
 #endif
+    workers_lower_priority();
     uv_mutex_lock(&w->mu);
     for (;;) {
         while (!w->stop && w->wait_head == NULL)

@@ -159,4 +159,12 @@ unsigned workers_queued(const struct workers *w);
  * in a scrape. */
 void workers_metrics(const struct workers *w, struct buf *b, const char *prefix);
 
+/* Worker threads run at nice WORKERS_NICE: on a machine with few cores the
+ * loop thread (nice 0) then wins a contended core at once, so hashing and
+ * rendering slow down under load instead of every socket. Called by every
+ * pool thread at start; other background threads (libuv's threadpool work
+ * functions) call it themselves. Idempotent per thread. */
+#define WORKERS_NICE 10
+void workers_lower_priority(void);
+
 #endif /* GSS_CORE_WORKERS_H */

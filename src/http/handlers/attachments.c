@@ -35,6 +35,7 @@
 #include "core/crypto.h"
 #include "core/jw.h"
 #include "core/log.h"
+#include "core/workers.h"
 #include "http/handlers/field.h"
 #include "http/handlers/handlers.h"
 #include "http/services.h"
@@ -168,6 +169,7 @@ static void fs_begin(struct upload *u)
 static void write_work(uv_work_t *w)
 {
     struct upload *u = w->data;
+    workers_lower_priority();
     crypto_sha256_update(&u->sha, u->writing.data, u->writing.len);
     size_t  done = 0;
     int64_t off = u->offset;
