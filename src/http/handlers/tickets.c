@@ -104,19 +104,57 @@ static void answer_pg_error(struct http_req *req, enum pg_err err, const char *s
 struct create_ctx {
     struct http_req *req;
     struct buf       body; /* the 201 answer, built before the pool call */
+    int64_t          id;
 };
 
+static void create_free(struct create_ctx *cx)
+{
+    buf_free(&cx->body);
+    free(cx);
+}
+
+static void on_withdrawn(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct create_ctx *cx = ud;
+    if (err != PG_OK || PQntuples(res) == 0)
+        /* Left in PostgreSQL without its job: gssd check reports it and
+         * rebuild-pool opens it; the caller was told it failed. */
+        log_error("tickets", "ticket %lld has no job and could not be withdrawn: %s %s", (long long)cx->id,
+                  state ? state : "", msg ? msg : "");
+    http_add_header(cx->req, "Retry-After", "1");
+    http_error(cx->req, 503, "unavailable", "the job pool is unavailable; the ticket was not created, try again");
+    create_free(cx);
+}
+
+/*
+ * The ticket is committed first (a claim on its job must find the row), then
+ * its job opens in the pool. If the pool refuses, the ticket is withdrawn
+ * and the caller gets 503: CS never holds a ticket that no technician can
+ * see. Withdrawing deletes the row only while nothing refers to it (no slot
+ * can exist: the job never opened).
+ */
 static void on_opened(void *ud, enum pool_claim_result r, int slot, int64_t seq)
 {
     struct create_ctx *cx = ud;
     (void)slot;
     (void)seq;
-    if (r != POOL_OK)
-        log_warn("tickets", "ticket created but its job did not open in the pool: %s (run gssd rebuild-pool)",
-                 pool_result_code(r));
-    http_respond_json(cx->req, 201, cx->body.data, cx->body.len);
-    buf_free(&cx->body);
-    free(cx);
+    if (r == POOL_OK) {
+        http_respond_json(cx->req, 201, cx->body.data, cx->body.len);
+        create_free(cx);
+        return;
+    }
+    log_warn("tickets", "the job of new ticket %lld did not open in the pool (%s): withdrawing the ticket",
+             (long long)cx->id, pool_result_code(r));
+    char idb[24];
+    snprintf(idb, sizeof(idb), "%lld", (long long)cx->id);
+    const char *p[1] = {idb};
+    if (pg_query(cx->req->svc->pg,
+                 "WITH a AS (DELETE FROM audit_log WHERE entity = 'ticket' AND entity_id = $1),"
+                 " t AS (DELETE FROM tickets WHERE id = $1 AND NOT EXISTS"
+                 "   (SELECT 1 FROM assignments WHERE ticket_id = $1) RETURNING id)"
+                 " SELECT id FROM t",
+                 1, p, on_withdrawn, cx) < 0)
+        on_withdrawn(cx, NULL, PG_ERR_DOWN, "", "postgres unavailable");
 }
 
 static void on_inserted(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
@@ -135,6 +173,7 @@ static void on_inserted(void *ud, PGresult *res, enum pg_err err, const char *st
         return;
     }
     ticket_json(&cx->body, res, 0);
+    cx->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     struct pool_job job = {
         .id = strtoll(PQgetvalue(res, 0, 0), NULL, 10),
         .code = PQgetvalue(res, 0, 1),
