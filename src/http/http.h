@@ -107,6 +107,9 @@ int http_idempotency_key(const struct http_req *req, char out[72]);
 void http_add_header(struct http_req *req, const char *name, const char *value);
 void http_respond(struct http_req *req, int status, const char *content_type, const void *body, size_t len);
 void http_respond_json(struct http_req *req, int status, const char *json, size_t len);
+/* As http_respond, for a large body the caller malloc'd: the answer takes it
+ * over (freed whatever happens) and sends it without copying it. */
+void http_respond_owned(struct http_req *req, int status, const char *content_type, char *body, size_t len);
 /* Answers {"error":{"code":code,"message":message}}. */
 void http_error(struct http_req *req, int status, const char *code, const char *message);
 

@@ -413,10 +413,28 @@ static void conn_after_answer(struct http_conn *c, bool keep)
     conn_process(c);
 }
 
+/* owned: body is a malloc'd buffer the answer takes over (sent as its
+ * own write after the head, never copied); else it is copied. */
+static void respond(struct http_req *req, int status, const char *content_type, const void *body, size_t len,
+                    bool owned);
+
 void http_respond(struct http_req *req, int status, const char *content_type, const void *body, size_t len)
+{
+    respond(req, status, content_type, body, len, false);
+}
+
+void http_respond_owned(struct http_req *req, int status, const char *content_type, char *body, size_t len)
+{
+    respond(req, status, content_type, body, len, true);
+}
+
+static void respond(struct http_req *req, int status, const char *content_type, const void *body, size_t len,
+                    bool owned)
 {
     if (req->answered) {
         log_error("bug", "second answer to request %s ignored", req->rid);
+        if (owned)
+            free((void *)body);
         return;
     }
     req->answered = true;
@@ -425,6 +443,8 @@ void http_respond(struct http_req *req, int status, const char *content_type, co
     record(srv, req, status, len);
     if (!c) {
         req_free(req);
+        if (owned)
+            free((void *)body);
         return;
     }
     if (c->in_request)
@@ -441,7 +461,7 @@ void http_respond(struct http_req *req, int status, const char *content_type, co
     bool       head = req->method == HTTP_M_HEAD;
     bool       nobody = head || status == 304 || status == 204;
     struct buf out = {0};
-    buf_reserve(&out, 256 + (nobody ? 0 : len));
+    buf_reserve(&out, 256 + (nobody || owned ? 0 : len));
     /* Assembled without printf: this runs for every answer. */
     char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), ' '};
     buf_append(&out, "HTTP/1.1 ", 9);
@@ -469,12 +489,20 @@ void http_respond(struct http_req *req, int status, const char *content_type, co
     if (req->extra_headers.len)
         buf_append(&out, req->extra_headers.data, req->extra_headers.len);
     buf_append(&out, "\r\n", 2);
-    if (!nobody && len)
+    if (!nobody && len && !owned)
         buf_append(&out, body, len);
     c->req = NULL;
     req_free(req);
     size_t n = out.len;
     http_conn_write_owned(c, buf_steal(&out), n);
+    if (owned) {
+        /* after the head, in order (writes are queued in order); a failed
+         * head write closed the connection, and then this one only frees */
+        if (!nobody && len)
+            http_conn_write_owned(c, (char *)body, len);
+        else
+            free((void *)body);
+    }
     if (!c->closed)
         conn_after_answer(c, keep);
 }

@@ -751,8 +751,9 @@ static void on_dl_read(uv_fs_t *f)
     http_add_header(d->req, "Content-Disposition", disp);
     http_add_header(d->req, "Content-Security-Policy", "sandbox; default-src 'none'");
     http_add_header(d->req, "Cache-Control", "private, max-age=3600");
-    http_respond(d->req, 200, d->ctype, d->data, (size_t)d->size);
-    free(d->data);
+    /* the file's bytes go out as they are, not copied into the answer */
+    http_respond_owned(d->req, 200, d->ctype, d->data, (size_t)d->size);
+    d->data = NULL;
     free(d);
 }
 
