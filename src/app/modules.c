@@ -15,8 +15,10 @@
 #include "http/auth_step.h"
 #include "http/handlers/handlers.h"
 #include "http/handlers/letter.h"
+#include "http/handlers/replace.h"
 #include "http/server.h"
 #include "http/ws.h"
+#include "pool/monitor.h"
 #include "pool/persister.h"
 #include "pool/pool.h"
 
@@ -34,6 +36,15 @@ static void on_user_killed(void *ud, int64_t uid)
     struct gss_services *svc = ud;
     if (svc->hub)
         ws_hub_close_user(svc->hub, uid);
+}
+
+/* GSS_AUTO_REPLACE_AFTER_S: the monitor found a no-show past it. */
+static void on_auto_replace(void *ud, int64_t ticket_id, int64_t tech_id)
+{
+    struct gss_services *svc = ud;
+    if (replace_auto(svc, ticket_id, tech_id) < 0)
+        log_warn("monitor", "auto-replace of technician %lld on ticket %lld could not start; next scan retries",
+                 (long long)tech_id, (long long)ticket_id);
 }
 
 /* Rendering is CPU-bound: two render threads on a two-core machine left
@@ -83,6 +94,13 @@ int app_modules_start(struct gss_app *app)
     svc->pool = xcalloc(1, sizeof(*svc->pool));
     if (pool_init(svc->pool, svc->cfg, svc->redis) < 0)
         return -1;
+    /* the visit scanner and monitor.* events (before live_start, which
+     * forwards its channel) */
+    svc->monitor = xcalloc(1, sizeof(*svc->monitor));
+    if (monitor_start(svc->monitor, svc->loop, svc->cfg, svc->pg, svc->redis) < 0)
+        return -1;
+    if (svc->cfg->auto_replace_after_s > 0)
+        monitor_set_auto_replace(svc->monitor, on_auto_replace, svc);
     if (live_start(svc) < 0)
         return -1;
     app->persister = xcalloc(1, sizeof(*app->persister));
@@ -101,6 +119,8 @@ void app_modules_stop(struct gss_app *app)
     }
     auth_stop(app->svc.auth);
     ws_hub_stop(app->svc.hub);
+    if (app->svc.monitor)
+        monitor_stop(app->svc.monitor);
     if (app->persister)
         persister_stop(app->persister);
 }
@@ -120,6 +140,11 @@ void app_modules_free(struct gss_app *app)
     }
     free(app->svc.pool);
     app->svc.pool = NULL;
+    if (app->svc.monitor) {
+        monitor_free(app->svc.monitor);
+        free(app->svc.monitor);
+        app->svc.monitor = NULL;
+    }
 }
 
 void app_metrics_extra(struct gss_services *svc, struct buf *b)
@@ -131,6 +156,8 @@ void app_metrics_extra(struct gss_services *svc, struct buf *b)
         pool_metrics(svc->pool, b);
     if (app->persister)
         persister_metrics(app->persister, b);
+    if (svc->monitor)
+        monitor_metrics(svc->monitor, b);
     if (app->workers_up) {
         workers_metrics(&app->argon2, b, "gss_argon2");
         workers_metrics(&app->render, b, "gss_render");

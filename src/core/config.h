@@ -48,6 +48,9 @@ struct gss_config {
     int64_t geofence_m;        /* default check-in radius, metres */
     int64_t late_grace_s;      /* check-in after scheduled + this is late */
     int64_t offline_max_s;     /* oldest fix accepted (sent later from the phone's queue) */
+    int64_t noshow_after_s;       /* no check-in by scheduled + this: no_show (docs/monitor.md) */
+    int64_t monitor_scan_ms;      /* the monitor's scan interval */
+    int64_t auto_replace_after_s; /* a no_show this long is replaced by gssd; 0: off */
     int64_t upload_photo_max;  /* bytes */
     int64_t upload_bast_max;   /* bytes */
     int64_t upload_deadline_ms; /* a body must arrive within this from its first byte */

@@ -30,6 +30,11 @@ static const struct dom_row rows[] = {
     T(OPEN, FILL, ASSIGNED, TS | SYSTEM),
     T(OPEN, RELEASE, OPEN, CS | ADMIN | SYSTEM),
     T(ASSIGNED, RELEASE, OPEN, CS | ADMIN | SYSTEM),
+    /* A slot freed after work started (a forced replacement, or a no-show
+     * beside a colleague who checked in): the ticket needs a technician
+     * again, so it is open; the claim that fills it makes it in_progress
+     * again when someone is still checked in (the persister). */
+    T(IN_PROGRESS, RELEASE, OPEN, CS | ADMIN | SYSTEM),
     T(ASSIGNED, FIRST_CHECKIN, IN_PROGRESS, TS | SYSTEM),
     T(IN_PROGRESS, ALL_DONE, WORK_DONE, TS | SYSTEM),
     /* Cancelling stops before work_done: after the work there is a bill. */
@@ -42,15 +47,20 @@ static const struct dom_row rows[] = {
     T(PAID, CLOSE, CLOSED, CS | ADMIN),
 
     /* Assignment. A late or no-show technician who turns up still checks
-     * in (the customer got a visit); CS may replace one who has not. */
+     * in (the customer got a visit); CS may replace one who has not, and
+     * gssd itself may (SYSTEM: GSS_AUTO_REPLACE_AFTER_S). After a check-in
+     * only CS, and only as a separate, deliberate event (force_replace: the
+     * API's "force": true with a reason), never gssd on its own. */
     A(CLAIMED, CHECKIN, CHECKED_IN, TS),
     A(LATE, CHECKIN, CHECKED_IN, TS),
     A(NO_SHOW, CHECKIN, CHECKED_IN, TS),
     A(CHECKED_IN, CHECKOUT, CHECKED_OUT, TS),
     A(CHECKED_OUT, COMPLETE, DONE, TS | SYSTEM),
-    A(CLAIMED, REPLACE, REPLACED, CS | ADMIN),
-    A(LATE, REPLACE, REPLACED, CS | ADMIN),
-    A(NO_SHOW, REPLACE, REPLACED, CS | ADMIN),
+    A(CLAIMED, REPLACE, REPLACED, CS | ADMIN | SYSTEM),
+    A(LATE, REPLACE, REPLACED, CS | ADMIN | SYSTEM),
+    A(NO_SHOW, REPLACE, REPLACED, CS | ADMIN | SYSTEM),
+    A(CHECKED_IN, FORCE_REPLACE, REPLACED, CS | ADMIN),
+    A(CHECKED_OUT, FORCE_REPLACE, REPLACED, CS | ADMIN),
     A(CLAIMED, MARK_LATE, LATE, SYSTEM),
     A(CLAIMED, MARK_NO_SHOW, NO_SHOW, SYSTEM),
     A(LATE, MARK_NO_SHOW, NO_SHOW, SYSTEM),
@@ -86,7 +96,7 @@ static const char *const asg_states[DOM_ASG_STATE_COUNT] = {
     "claimed", "late", "no_show", "checked_in", "checked_out", "done", "replaced", "cancelled",
 };
 static const char *const asg_events[DOM_ASG_EVENT_COUNT] = {
-    "checkin", "checkout", "complete", "replace", "mark_late", "mark_no_show", "cancel",
+    "checkin", "checkout", "complete", "replace", "mark_late", "mark_no_show", "cancel", "force_replace",
 };
 static const char *const inv_states[DOM_INV_STATE_COUNT] = {
     "draft", "pending_approval", "approved", "revision_requested", "sent", "paid",

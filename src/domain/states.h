@@ -101,6 +101,7 @@ enum dom_asg_event {
     DOM_ASG_EV_MARK_LATE,
     DOM_ASG_EV_MARK_NO_SHOW,
     DOM_ASG_EV_CANCEL,
+    DOM_ASG_EV_FORCE_REPLACE, /* Cari Pengganti after a check-in: only with force and a reason */
     DOM_ASG_EVENT_COUNT
 };
 

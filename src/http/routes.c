@@ -42,6 +42,10 @@ void http_routes(struct router *r, const struct gss_config *cfg)
     router_add(r, HTTP_M_GET, "/api/v1/tickets", h_tickets_list, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
     router_add(r, HTTP_M_GET, "/api/v1/tickets/{id}", h_tickets_get, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
     router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/cancel", h_tickets_cancel, ROLE_CS | ROLE_ADMIN)->body_max = 4096;
+    router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/replace", h_tickets_replace, ROLE_CS | ROLE_ADMIN)->body_max = 4096;
+
+    /* visit monitoring (monitor.c) */
+    router_add(r, HTTP_M_GET, "/api/v1/monitor", h_monitor, ROLE_CS | ROLE_ADMIN);
 
     /* field work (field.c, letter.c, attachments.c); ticket access in field_access */
     router_add(r, HTTP_M_GET, "/api/v1/tickets/{id}/letter.pdf", h_tickets_letter, ROLE_TS | ROLE_CS | ROLE_ADMIN);

@@ -27,6 +27,7 @@ struct buf;
 struct gss_config;
 struct http_server;
 struct letter_cache;
+struct monitor;
 struct pg_pool;
 struct pool_service;
 struct rds;
@@ -44,6 +45,7 @@ struct gss_services {
     struct rds              *redis_sub; /* SUBSCRIBE only (sub) */
     struct sub_state        *sub;       /* channel dispatch on redis_sub */
     struct pool_service     *pool;
+    struct monitor          *monitor; /* visit scanner and monitor.* events (pool/monitor.h) */
     struct auth_state       *auth;
     struct ws_hub           *hub;
     struct static_files     *web;            /* the web app's files (static.c); reloaded on SIGHUP */

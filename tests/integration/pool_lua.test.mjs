@@ -531,7 +531,7 @@ test('release: frees the slot, bans the tech, reopens a full job as urgent; lowe
   let msgs = await live.drain(r.channel);
   assert.deepEqual(msgs, [{
     type: 'pool.opened', seq: 5,
-    data: boardData(j, { slots_taken: 1, urgent: true }),
+    data: { ...boardData(j, { slots_taken: 1, urgent: true }), released_tech_id: 52 },
   }]);
   const ev = (await r.events()).at(-1);
   assert.deepEqual([ev.seq, ev.type, ev.job, ev.tech, ev.slot, ev.slots_taken, ev.state, ev.version],
@@ -555,7 +555,8 @@ test('release: frees the slot, bans the tech, reopens a full job as urgent; lowe
   msgs = await live.drain(r.channel);
   assert.deepEqual(msgs.map((m) => m.type),
     ['pool.closed', 'pool.opened', 'pool.updated', 'pool.updated']);
-  assert.deepEqual(msgs[2].data, boardData(j, { slots_taken: 0, urgent: true }));
+  assert.deepEqual(msgs[2].data, { ...boardData(j, { slots_taken: 0, urgent: true }), released_tech_id: 54 });
+  assert.equal(msgs[0].data.released_tech_id, undefined, 'only a release names a released technician');
 
   assert.deepEqual(await r.release(501, 99), ['err', 'not_assigned']);
   assert.deepEqual(await r.release(501, 52), ['err', 'not_assigned'], 'banned is not assigned');

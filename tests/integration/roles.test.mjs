@@ -62,6 +62,10 @@ const MATRIX = [
 
   // issue 7
   ['POST', '/api/v1/tickets/{id}/cancel', ['cs', 'admin']],
+  // issue 8
+  ['POST', '/api/v1/tickets/{id}/replace', ['cs', 'admin']],
+  // monitoring (issue 8)
+  ['GET', '/api/v1/monitor', ['cs', 'admin']],
   ['GET', '/api/v1/tickets/{id}/letter.pdf', ['ts', 'cs', 'admin']],
   ['POST', '/api/v1/tickets/{id}/checkin', ['ts']],
   ['POST', '/api/v1/tickets/{id}/checkout', ['ts']],

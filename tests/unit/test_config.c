@@ -182,6 +182,9 @@ static const struct {
     VI("GSS_GEOFENCE_M", "150", geofence_m, 150, "200"),
     VI("GSS_LATE_GRACE_S", "60", late_grace_s, 60, "900"),
     VI("GSS_OFFLINE_MAX_S", "3600", offline_max_s, 3600, "21600"),
+    VI("GSS_NOSHOW_AFTER_S", "7200", noshow_after_s, 7200, "3600"),
+    VI("GSS_MONITOR_SCAN_MS", "500", monitor_scan_ms, 500, "5000"),
+    VI("GSS_AUTO_REPLACE_AFTER_S", "600", auto_replace_after_s, 600, "0"),
     VI("GSS_UPLOAD_PHOTO_MAX", "2048", upload_photo_max, 2048, "10485760"),
     VI("GSS_UPLOAD_BAST_MAX", "4096", upload_bast_max, 4096, "20971520"),
     VI("GSS_BODY_DEADLINE_MS", "5000", upload_deadline_ms, 5000, "300000"),
@@ -292,6 +295,10 @@ static void test_int_ranges(void **state)
     expect_bad("GSS_SESSION_TTL_S", "59", "GSS_SESSION_TTL_S");
     expect_bad("GSS_WORKERS", "257", "GSS_WORKERS");
     expect_bad("GSS_LOGIN_WINDOW_S", "0", "GSS_LOGIN_WINDOW_S");
+    expect_ok("GSS_AUTO_REPLACE_AFTER_S", "0");
+    expect_bad("GSS_MONITOR_SCAN_MS", "99", "GSS_MONITOR_SCAN_MS=99: expected an integer from 100 to 3600000");
+    expect_bad("GSS_NOSHOW_AFTER_S", "0", "GSS_NOSHOW_AFTER_S");
+    expect_bad("GSS_AUTO_REPLACE_AFTER_S", "-1", "GSS_AUTO_REPLACE_AFTER_S");
 
     /* Not an integer at all. */
     expect_bad("GSS_MAX_CONNS", "", "GSS_MAX_CONNS");

@@ -37,7 +37,7 @@ static const char *const want_ticket_events[] = {"claim_partial", "fill",   "rel
 static const char *const want_asg_states[] = {"claimed",     "late", "no_show",  "checked_in",
                                               "checked_out", "done", "replaced", "cancelled"};
 static const char *const want_asg_events[] = {"checkin",   "checkout",     "complete", "replace",
-                                              "mark_late", "mark_no_show", "cancel"};
+                                              "mark_late", "mark_no_show", "cancel",   "force_replace"};
 static const char *const want_inv_states[] = {"draft", "pending_approval", "approved", "revision_requested", "sent",
                                               "paid"};
 static const char *const want_inv_events[] = {"submit", "approve", "revise", "edit", "send", "pay"};
@@ -113,6 +113,7 @@ static const struct legal legal[] = {
     {DOM_TICKET, "open", "fill", "assigned", TS | SYSTEM},
     {DOM_TICKET, "open", "release", "open", CS | ADMIN | SYSTEM},
     {DOM_TICKET, "assigned", "release", "open", CS | ADMIN | SYSTEM},
+    {DOM_TICKET, "in_progress", "release", "open", CS | ADMIN | SYSTEM},
     {DOM_TICKET, "assigned", "first_checkin", "in_progress", TS | SYSTEM},
     {DOM_TICKET, "in_progress", "all_done", "work_done", TS | SYSTEM},
     {DOM_TICKET, "open", "cancel", "cancelled", CS | ADMIN},
@@ -128,9 +129,11 @@ static const struct legal legal[] = {
     {DOM_ASSIGNMENT, "no_show", "checkin", "checked_in", TS},
     {DOM_ASSIGNMENT, "checked_in", "checkout", "checked_out", TS},
     {DOM_ASSIGNMENT, "checked_out", "complete", "done", TS | SYSTEM},
-    {DOM_ASSIGNMENT, "claimed", "replace", "replaced", CS | ADMIN},
-    {DOM_ASSIGNMENT, "late", "replace", "replaced", CS | ADMIN},
-    {DOM_ASSIGNMENT, "no_show", "replace", "replaced", CS | ADMIN},
+    {DOM_ASSIGNMENT, "claimed", "replace", "replaced", CS | ADMIN | SYSTEM},
+    {DOM_ASSIGNMENT, "late", "replace", "replaced", CS | ADMIN | SYSTEM},
+    {DOM_ASSIGNMENT, "no_show", "replace", "replaced", CS | ADMIN | SYSTEM},
+    {DOM_ASSIGNMENT, "checked_in", "force_replace", "replaced", CS | ADMIN},
+    {DOM_ASSIGNMENT, "checked_out", "force_replace", "replaced", CS | ADMIN},
     {DOM_ASSIGNMENT, "claimed", "mark_late", "late", SYSTEM},
     {DOM_ASSIGNMENT, "claimed", "mark_no_show", "no_show", SYSTEM},
     {DOM_ASSIGNMENT, "late", "mark_no_show", "no_show", SYSTEM},
@@ -276,8 +279,8 @@ static void test_sample_refusals(void **state)
     /* A ticket with free slots stays open: no first check-in from open. */
     assert_int_equal(dom_transition(DOM_TICKET, DOM_TICKET_OPEN, DOM_TICKET_EV_FIRST_CHECKIN, TS, NULL),
                      DOM_WRONG_STATE);
-    /* Replacement is for an open or assigned ticket, not one in progress. */
-    assert_int_equal(dom_transition(DOM_TICKET, DOM_TICKET_IN_PROGRESS, DOM_TICKET_EV_RELEASE, CS, NULL),
+    /* A slot goes back to the pool until the work is done, not after. */
+    assert_int_equal(dom_transition(DOM_TICKET, DOM_TICKET_WORK_DONE, DOM_TICKET_EV_RELEASE, CS, NULL),
                      DOM_WRONG_STATE);
     /* Steps cannot be skipped. */
     assert_int_equal(dom_transition(DOM_TICKET, DOM_TICKET_WORK_DONE, DOM_TICKET_EV_PAY, CS, NULL), DOM_WRONG_STATE);
@@ -289,6 +292,12 @@ static void test_sample_refusals(void **state)
     assert_int_equal(dom_transition(DOM_ASSIGNMENT, DOM_ASG_CHECKED_OUT, DOM_ASG_EV_CHECKOUT, TS, NULL),
                      DOM_WRONG_STATE);
     assert_int_equal(dom_transition(DOM_ASSIGNMENT, DOM_ASG_CHECKED_IN, DOM_ASG_EV_REPLACE, CS, NULL), DOM_WRONG_STATE);
+    /* After a check-in only the forced event, and never gssd on its own. */
+    assert_int_equal(dom_transition(DOM_ASSIGNMENT, DOM_ASG_CHECKED_IN, DOM_ASG_EV_FORCE_REPLACE, SYSTEM, NULL),
+                     DOM_NOT_ALLOWED);
+    assert_int_equal(dom_transition(DOM_ASSIGNMENT, DOM_ASG_CLAIMED, DOM_ASG_EV_FORCE_REPLACE, CS, NULL),
+                     DOM_WRONG_STATE);
+    assert_int_equal(dom_transition(DOM_ASSIGNMENT, DOM_ASG_DONE, DOM_ASG_EV_FORCE_REPLACE, CS, NULL), DOM_WRONG_STATE);
     assert_int_equal(dom_transition(DOM_ASSIGNMENT, DOM_ASG_REPLACED, DOM_ASG_EV_CHECKIN, TS, NULL), DOM_WRONG_STATE);
     assert_int_equal(dom_transition(DOM_ASSIGNMENT, DOM_ASG_CANCELLED, DOM_ASG_EV_CHECKIN, TS, NULL), DOM_WRONG_STATE);
     assert_int_equal(dom_transition(DOM_ASSIGNMENT, DOM_ASG_DONE, DOM_ASG_EV_CANCEL, CS, NULL), DOM_WRONG_STATE);

@@ -20,6 +20,7 @@ import * as ticketsView from './views/tickets.js';
 import * as ticketView from './views/ticket.js';
 import * as newTicketView from './views/newticket.js';
 import * as homeView from './views/home.js';
+import * as monitorView from './views/monitor.js';
 
 const ROUTES = [
   { re: /^\/login$/, view: loginView, public: true, title: 'Masuk' },
@@ -29,13 +30,14 @@ const ROUTES = [
   { re: /^\/tiket$/, view: ticketsView, roles: ['cs', 'admin'], title: 'Tiket' },
   { re: /^\/tiket\/baru$/, view: newTicketView, roles: ['cs', 'admin'], title: 'Tiket Baru' },
   { re: /^\/tiket\/(\d{1,15})$/, view: ticketView, roles: ['cs', 'admin'], title: 'Detail Tiket' },
+  { re: /^\/monitor$/, view: monitorView, roles: ['cs', 'admin'], title: 'Monitor Kunjungan' },
   { re: /^\/beranda$/, view: homeView, roles: ['sales', 'admin'], title: 'Beranda' },
 ];
 
 const NAV = {
   ts: [['/papan', 'Papan Job'], ['/job-saya', 'Job Saya']],
-  cs: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/papan', 'Papan Job']],
-  admin: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/papan', 'Papan Job'], ['/beranda', 'Admin']],
+  cs: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/papan', 'Papan Job']],
+  admin: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/papan', 'Papan Job'], ['/beranda', 'Admin']],
   sales: [['/beranda', 'Beranda']],
 };
 
@@ -181,9 +183,24 @@ function markNav(path) {
 
 // ---- session ----------------------------------------------------------------
 
+// "Cari Pengganti" released this technician from a job: it is no longer
+// theirs, wherever they are in the app. Job Saya and the job page show it
+// themselves; elsewhere a toast says it.
+function watchReleases(feed) {
+  feed.subscribe((c) => {
+    if (c.type !== 'released') return;
+    state.mine.delete(c.job.id);
+    const path = currentPath();
+    if (path === '/job-saya' || path === `/jobs/${c.job.id}`) return;
+    toast(`Anda dilepas dari job ${c.job.code || c.job.id} oleh CS`, 'error');
+  });
+}
+
 function startSession(user, csrf) {
   state.user = user;
   setCsrf(csrf);
+  state.feed.userId = user.role === 'ts' ? user.id : null;
+  if (user.role === 'ts') watchReleases(state.feed);
   if (user.role === 'ts' || user.role === 'cs' || user.role === 'admin') state.feed.start();
   // Check-ins and uploads kept on this phone are sent for their own user only.
   outbox.setUser(user.role === 'ts' ? user.id : null);

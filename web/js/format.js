@@ -277,6 +277,10 @@ const ACTIONS = {
   cancel: 'Tiket dibatalkan',
   mark_late: 'Ditandai terlambat',
   mark_no_show: 'Ditandai tidak datang',
+  late: 'Ditandai terlambat',
+  no_show: 'Ditandai tidak datang',
+  auto_replace: 'Teknisi digantikan otomatis (tidak datang)',
+  released: 'Slot dilepas ke papan',
   upload: 'Mengunggah lampiran',
   attachment: 'Mengunggah lampiran',
   attach: 'Mengunggah lampiran',
@@ -312,4 +316,47 @@ export function phoneIntl(p) {
   if (d.startsWith('0')) d = `62${d.slice(1)}`;
   else if (d.startsWith('8')) d = `62${d}`;
   return d.length >= 8 ? d : '';
+}
+
+// ---- the CS monitor (docs/monitor.md) -------------------------------------------
+
+const MONITOR = {
+  waiting: 'Menunggu',
+  on_time: 'Tepat waktu',
+  late: 'Terlambat',
+  no_show: 'Tidak datang',
+  checked_in: 'Sudah check-in',
+  done: 'Selesai',
+  replaced: 'Digantikan',
+  cancelled: 'Dibatalkan',
+};
+
+/** The monitor's states in the order of its counters. */
+export const MONITOR_STATES = ['waiting', 'late', 'no_show', 'on_time', 'checked_in', 'done', 'replaced'];
+
+/** monitorLabel("no_show") → "Tidak datang": one technician's visit state. */
+export function monitorLabel(s) {
+  return MONITOR[s] || ASSIGNMENT[s] || String(s || '');
+}
+
+/** minutesText(12) → "12 menit"; under a minute → "kurang dari 1 menit". */
+export function minutesText(n) {
+  const m = Math.floor(Number(n));
+  if (!Number.isFinite(m) || m < 1) return 'kurang dari 1 menit';
+  return `${m} menit`;
+}
+
+/** minutesLate(scheduledIso, now) → whole minutes since the scheduled time
+ *  (0 before it or for a bad value). */
+export function minutesLate(iso, now = Date.now()) {
+  const t = Date.parse(iso || '');
+  if (Number.isNaN(t)) return 0;
+  return Math.max(0, Math.floor((Number(now) - t) / 60000));
+}
+
+/** lateText("late", 12) → "Terlambat 12 menit" (also for "no_show", whose
+ *  badge already says "Tidak datang"); '' for the other states. */
+export function lateText(state, minutes) {
+  if (state === 'late' || state === 'no_show') return `Terlambat ${minutesText(minutes)}`;
+  return '';
 }

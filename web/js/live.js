@@ -22,6 +22,24 @@ const REFUSED_MS = 8000; // ... and this long when our own claim was refused, to
 const BACKOFF_MIN = 1000;
 const BACKOFF_MAX = 30000;
 
+/** releasedTechOf(job) → the id of the technician a release freed (the
+ *  pool message of "Cari Pengganti"), else null. The field is named in
+ *  src/pool/lua/README.md; the other spellings are accepted so that the
+ *  board does not depend on which one the server settles on. */
+export function releasedTechOf(job) {
+  if (!job || typeof job !== 'object') return null;
+  let v = job.released_tech_id ?? job.released_tech ?? job.released_id;
+  if (v === undefined && job.released && typeof job.released === 'object') v = job.released.tech_id;
+  if (v === undefined && typeof job.released === 'number') v = job.released;
+  const n = Number(v);
+  return v !== undefined && v !== null && v !== '' && Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
+function releasedReasonOf(job) {
+  const r = job.released_reason ?? job.reason ?? (job.released && typeof job.released === 'object' ? job.released.reason : undefined);
+  return typeof r === 'string' ? r : '';
+}
+
 /** Board order, as the pool's score: urgent first, then the earliest. */
 export function compareJobs(a, b) {
   if (Boolean(a.urgent) !== Boolean(b.urgent)) return a.urgent ? -1 : 1;
@@ -47,6 +65,8 @@ export class PoolFeed {
     this.goneTimers = new Map();
     this.lastMessageAt = 0;
     this.stopped = true;
+    this.userId = null; // the signed-in technician (set by app.js): their own releases are told apart
+    this.released = new Map(); // job id → {code, reason, at}: released from these jobs in this tab
     this.onVisible = () => {
       if (document.visibilityState === 'visible') this.kick();
     };
@@ -165,6 +185,7 @@ export class PoolFeed {
       this.lastMessageAt = Date.now();
       clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => this.heartbeat(), PING_MS);
+      this.emit({ type: 'open' }); // a fresh socket: the monitor refetches its snapshot too
       this.fetchSnapshot();
     };
     ws.onmessage = (ev) => {
@@ -225,7 +246,12 @@ export class PoolFeed {
   onMessage(msg) {
     if (!msg || typeof msg !== 'object') return;
     if (msg.type === 'resync') {
+      this.emit({ type: 'resync' }); // the server missed messages: every feed on this socket starts over
       this.fetchSnapshot();
+      return;
+    }
+    if (typeof msg.type === 'string' && msg.type.startsWith('monitor.')) {
+      this.emit({ type: 'monitor', msg }); // CS and admin only; MonitorFeed orders them
       return;
     }
     if (typeof msg.type !== 'string' || !msg.type.startsWith('pool.')) return;
@@ -274,6 +300,13 @@ export class PoolFeed {
     this.seq = seq;
     const job = msg.data;
     if (!job || typeof job.id !== 'number') return;
+    // "Cari Pengganti" released this technician: the job is back on the
+    // board (urgent) but no longer theirs, and they may not claim it again.
+    const rel = releasedTechOf(job);
+    if (rel !== null && this.userId !== null && rel === Number(this.userId)) {
+      this.released.set(job.id, { code: job.code, reason: releasedReasonOf(job), at: Date.now() });
+      this.emit({ type: 'released', job, reason: releasedReasonOf(job) });
+    }
     if (msg.type === 'pool.closed' || (job.state && job.state !== 'open')) {
       const had = this.jobs.get(job.id);
       if (!had) return;
@@ -316,4 +349,194 @@ export class PoolFeed {
     this.leave(gone, REFUSED_MS);
     this.emit({ type: 'job', job: gone, event: 'local' });
   }
+}
+
+// ---- the CS monitor (docs/monitor.md) ---------------------------------------------
+
+const MONITOR_STATE = {
+  'monitor.late': 'late',
+  'monitor.no_show': 'no_show',
+  'monitor.checkin': 'checked_in',
+  'monitor.work_done': 'done',
+  'monitor.replaced': 'replaced',
+  'monitor.cancelled': 'cancelled',
+};
+const REFETCH_MS = 1200; // a claim reaches PostgreSQL through the persister a moment after its pool message
+
+/**
+ * MonitorFeed: one day's visits (GET /api/v1/monitor?date=) kept current by
+ * the monitor.* messages of the PoolFeed's socket. Same rule as the pool:
+ * the snapshot carries the seq it stands at, messages held while it is in
+ * flight are replayed on top of it, and each applies only if its seq is
+ * greater. monitor seqs come from one counter (INCR P:monitor:seq) and every
+ * one of them is sent to every CS socket, so a seq that skips one means a
+ * message was lost: fetch the snapshot again. So do a new socket and a
+ * server "resync".
+ *
+ * subscribe(fn): fn({type}) with type 'snapshot', 'event' (.msg, .visit,
+ * .tech: a live change, for the sound and the notification), 'error'.
+ */
+export class MonitorFeed {
+  constructor(feed, date) {
+    this.feed = feed;
+    this.date = date;
+    this.visits = [];
+    this.seq = 0;
+    this.ready = false;
+    this.loading = false;
+    this.error = null;
+    this.pending = [];
+    this.gen = 0;
+    this.listeners = new Set();
+    this.unsub = null;
+    this.refetchTimer = null;
+    this.fetchedAt = 0;
+  }
+
+  subscribe(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  emit(c) {
+    for (const fn of [...this.listeners]) {
+      try {
+        fn(c);
+      } catch (err) {
+        console.error('monitor listener failed', err);
+      }
+    }
+  }
+
+  start() {
+    this.unsub = this.feed.subscribe((c) => {
+      if (c.type === 'open' || c.type === 'resync') this.fetch();
+      else if (c.type === 'status' && c.status !== 'live') {
+        // Cut off: whatever arrives next is ordered against a new snapshot.
+        this.ready = false;
+        this.gen++;
+        this.pending = [];
+        this.emit({ type: 'status' });
+      } else if (c.type === 'monitor') this.onMessage(c.msg);
+      else if (c.type === 'job' && (c.event === 'pool.updated' || c.event === 'pool.closed' || c.event === 'pool.opened')) {
+        // A claim adds a visit, which no monitor.* message announces.
+        this.refetchSoon();
+      }
+    });
+    if (this.feed.ws && this.feed.ws.readyState === WebSocket.OPEN) this.fetch();
+    else if (this.feed.status === 'idle') this.fetch(); // no socket at all: show the snapshot anyway
+  }
+
+  stop() {
+    if (this.unsub) this.unsub();
+    this.unsub = null;
+    clearTimeout(this.refetchTimer);
+    this.gen++;
+    this.listeners.clear();
+  }
+
+  setDate(ymd) {
+    if (ymd === this.date) return;
+    this.date = ymd;
+    this.visits = [];
+    this.fetch();
+  }
+
+  refetchSoon(ms = REFETCH_MS) {
+    clearTimeout(this.refetchTimer);
+    this.refetchTimer = setTimeout(() => this.fetch({ quiet: true }), ms);
+  }
+
+  async fetch({ quiet = false } = {}) {
+    const gen = ++this.gen;
+    clearTimeout(this.refetchTimer);
+    this.ready = false;
+    if (!quiet) {
+      this.loading = true;
+      this.emit({ type: 'status' });
+    }
+    let snap;
+    try {
+      snap = await get(`/monitor?date=${encodeURIComponent(this.date)}`);
+    } catch (err) {
+      if (gen !== this.gen) return;
+      this.loading = false;
+      this.error = err;
+      this.emit({ type: 'error', error: err });
+      if (err && err.status !== 404 && err.status !== 403) this.refetchSoon(5000);
+      return;
+    }
+    if (gen !== this.gen) return;
+    this.loading = false;
+    this.error = null;
+    this.visits = (snap && Array.isArray(snap.visits)) ? snap.visits : [];
+    this.seq = Number(snap && snap.seq) || 0;
+    this.serverCounts = snap && snap.counts;
+    this.fetchedAt = Date.now();
+    this.ready = true;
+    const held = this.pending.sort((a, b) => Number(a.seq) - Number(b.seq));
+    this.pending = [];
+    this.emit({ type: 'snapshot' });
+    // Held messages are recent (they came while the snapshot was in flight): a
+    // gap among them is not looked for again, so a counter that skipped a
+    // number cannot make the monitor refetch forever.
+    for (const m of held) if (this.ready) this.apply(m, true, false);
+  }
+
+  onMessage(msg) {
+    if (!this.ready) {
+      this.pending.push(msg);
+      return;
+    }
+    this.apply(msg, true);
+  }
+
+  apply(msg, live, gapCheck = true) {
+    const seq = Number(msg.seq);
+    if (!Number.isFinite(seq) || seq <= this.seq) return; // in the snapshot already
+    if (gapCheck && seq > this.seq + 1) {
+      // A message went missing between the two: start over from a snapshot.
+      this.pending.push(msg);
+      this.fetch({ quiet: true });
+      return;
+    }
+    this.seq = seq;
+    const d = msg.data || {};
+    const visit = this.visits.find((v) => Number(v.ticket_id) === Number(d.ticket_id));
+    if (!visit) {
+      // Another day's visit, or one this snapshot does not have yet.
+      if (!d.scheduled_at || localYmd(d.scheduled_at) === this.date) this.refetchSoon(300);
+      return;
+    }
+    const state = MONITOR_STATE[msg.type];
+    if (msg.type === 'monitor.cancelled') {
+      visit.status = 'cancelled';
+      for (const t of visit.technicians || []) if (!['done', 'replaced'].includes(t.state)) t.state = 'cancelled';
+      this.emit({ type: 'event', msg, visit, tech: null, live });
+      return;
+    }
+    if (!Array.isArray(visit.technicians)) visit.technicians = [];
+    let tech = visit.technicians.find((t) => Number(t.tech_id) === Number(d.tech_id));
+    if (!tech) {
+      tech = { tech_id: d.tech_id, name: d.tech_name || `Teknisi #${d.tech_id}` };
+      visit.technicians.push(tech);
+    }
+    tech.state = typeof d.state === 'string' && d.state ? d.state : (state || tech.state);
+    for (const k of ['minutes_late', 'checked_in_at', 'distance_m', 'geofence', 'flags', 'phone', 'replaced_reason', 'replaced_at']) {
+      if (d[k] !== undefined) tech[k] = d[k];
+    }
+    if (msg.type === 'monitor.replaced' && d.reason !== undefined) tech.replaced_reason = d.reason;
+    if (msg.type === 'monitor.checkin' && !tech.checked_in_at) tech.checked_in_at = d.at;
+    if (msg.type === 'monitor.replaced') {
+      visit.urgent = true;
+      this.refetchSoon(); // the job is open again: its visit changes once the persister wrote it
+    }
+    this.emit({ type: 'event', msg, visit, tech, live });
+  }
+}
+
+const ymdFmt = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Jakarta', year: 'numeric', month: '2-digit', day: '2-digit' });
+function localYmd(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : ymdFmt.format(d);
 }

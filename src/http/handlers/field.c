@@ -35,6 +35,7 @@
 #include "http/handlers/field.h"
 #include "http/handlers/handlers.h"
 #include "http/services.h"
+#include "pool/monitor.h"
 #include "pool/pool.h"
 #include "store/pg.h"
 
@@ -522,9 +523,50 @@ static void on_pool_done(void *ud, enum pool_claim_result r, int slot, int64_t s
     field_committed(fx);
 }
 
+/* monitor.checkin / monitor.work_done / monitor.cancelled for CS's
+ * screens (docs/monitor.md), once the change is committed. */
+static void field_monitor(struct field_ctx *fx, const char *type)
+{
+    struct http_req *req = fx->req;
+    struct buf       b = {0};
+    char             when[32];
+    jw_obj(&b);
+    jw_key_int(&b, "ticket_id", fx->ticket_id);
+    if (fx->op != OP_CANCEL) {
+        jw_key_int(&b, "tech_id", fx->user_id);
+        jw_key_str(&b, "tech_name", req->session->name);
+    }
+    jw_key_str(&b, "state", fx->op == OP_CHECKIN ? (fx->late ? "checked_in" : "on_time")
+                            : fx->op == OP_CANCEL ? "cancelled"
+                                                  : "done");
+    iso_utc(fx->op == OP_CHECKIN ? fx->fix.at_ms : now_ms(), when);
+    jw_key_str(&b, "at", when);
+    jw_key_str(&b, "ticket_status", dom_state_name(DOM_TICKET, fx->ticket_to));
+    if (fx->op == OP_CHECKIN) {
+        jw_key_bool(&b, "late", fx->late);
+        jw_key_str(&b, "geofence", geo_fence_name(fx->fence));
+        jw_key(&b, "distance_m");
+        if (fx->has_distance)
+            jw_dbl(&b, round(fx->distance_m * 10) / 10);
+        else
+            jw_null(&b);
+        jw_key(&b, "flags");
+        geo_flags_json(fx->flags, &b);
+    }
+    jw_end_obj(&b);
+    monitor_publish(req->svc->monitor, type, b.data);
+    buf_free(&b);
+}
+
 static void field_committed(struct field_ctx *fx)
 {
     struct http_req *req = fx->req;
+    if (fx->op == OP_CHECKIN)
+        field_monitor(fx, "monitor.checkin");
+    else if (fx->op == OP_CANCEL)
+        field_monitor(fx, "monitor.cancelled");
+    else if (fx->op == OP_COMPLETE && (fx->pool_done || fx->ticket_to != DOM_TICKET_WORK_DONE))
+        field_monitor(fx, "monitor.work_done"); /* once, after the pool's close when there is one */
     if (fx->op == OP_CANCEL) {
         if (pool_close(req->svc->pool, fx->ticket_id, "cancelled", on_pool_closed, fx) < 0)
             on_pool_closed(fx, POOL_UNAVAILABLE, 0, 0);

@@ -41,6 +41,12 @@ void h_field_checkout(struct http_req *req);
 void h_field_complete(struct http_req *req);
 void h_tickets_cancel(struct http_req *req);
 
+/* replace.c ("Cari Pengganti"; replace_auto is in replace.h) */
+void h_tickets_replace(struct http_req *req);
+
+/* monitor.c (CS's monitoring screen: the day's visits, docs/monitor.md) */
+void h_monitor(struct http_req *req);
+
 /* letter.c (Surat Tugas and its verification page) */
 void h_tickets_letter(struct http_req *req);
 void h_letter_verify(struct http_req *req);

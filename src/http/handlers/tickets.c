@@ -50,8 +50,17 @@
     "     'created_at', " ISO("f.created_at") ", 'url', '/api/v1/attachments/' || f.id) ORDER BY f.created_at, f.id), '[]')" \
     "   FROM attachments f JOIN users fu ON fu.id = f.uploaded_by WHERE f.ticket_id = t.id)"                           \
     ", (SELECT coalesce(json_agg(json_build_object('at', " ISO("l.at") ", 'actor_id', l.actor_id, 'actor_name', lu.name," \
-    "     'action', l.action, 'before', l.before, 'after', l.after, 'data', l.data) ORDER BY l.at, l.id), '[]')"          \
-    "   FROM audit_log l LEFT JOIN users lu ON lu.id = l.actor_id WHERE l.entity = 'ticket' AND l.entity_id = t.id)"
+    "     'action', l.action, 'before', l.before, 'after', l.after, 'data', l.data, 'tech_name', tu.name)"               \
+    "     ORDER BY l.at, l.id), '[]')"                                                                                 \
+    "   FROM audit_log l LEFT JOIN users lu ON lu.id = l.actor_id"                                                     \
+    "   LEFT JOIN users tu ON l.data ? 'tech_id' AND jsonb_typeof(l.data->'tech_id') = 'number'"                       \
+    "        AND tu.id = (l.data->>'tech_id')::bigint"                                                                 \
+    "   WHERE l.entity = 'ticket' AND l.entity_id = t.id)"                                                              \
+    ", (SELECT coalesce(json_agg(json_build_object('tech_id', r.tech_id, 'slot', r.slot, 'name', ru.name,"          \
+    "     'state', r.state, 'reason', r.replaced_reason, 'replaced_by', r.replaced_by, 'replaced_by_name', rb.name,"    \
+    "     'replaced_at', " ISO("coalesce(r.replaced_at, r.released_at)") ") ORDER BY r.released_at), '[]')"              \
+    "   FROM assignments r JOIN users ru ON ru.id = r.tech_id LEFT JOIN users rb ON rb.id = r.replaced_by"            \
+    "   WHERE r.ticket_id = t.id AND r.released_at IS NOT NULL)"
 
 static void ticket_fields(struct buf *b, PGresult *r, int row)
 {
@@ -368,6 +377,9 @@ static void on_get(void *ud, PGresult *res, enum pg_err err, const char *state, 
     jw_raw(&b, PQgetvalue(res, 0, 18));
     jw_key(&b, "timeline");
     jw_raw(&b, PQgetvalue(res, 0, 19));
+    /* technicians released from the ticket (Cari Pengganti), kept for the record */
+    jw_key(&b, "replaced");
+    jw_raw(&b, PQgetvalue(res, 0, 20));
     jw_end_obj(&b);
     http_respond_json(req, 200, b.data, b.len);
     buf_free(&b);

@@ -80,5 +80,7 @@ local pub_type = 'pool.updated'
 if was_full then
   pub_type = 'pool.opened'
 end
-announce(KEYS[2], channel, pub_type, seq, job_id, total, taken, 'open')
+-- The message names the released technician (data.released_tech_id), so
+-- their own board can say why the job left "Job Saya".
+announce(KEYS[2], channel, pub_type, seq, job_id, total, taken, 'open', tech_id)
 return {'ok', slot, seq}

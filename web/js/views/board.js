@@ -7,6 +7,7 @@
 import { get, errorText } from '../api.js';
 import { h, icon, replace } from '../dom.js';
 import { jobCard, claim } from './jobcard.js';
+import { myAssignment } from './fieldparts.js';
 
 // Technicians read one column on a phone; CS gets a grid on a desktop.
 export const layout = (user) => (user && user.role === 'ts' ? 'narrow' : 'wide');
@@ -86,14 +87,16 @@ export function mountBoard(container, ctx, { compact = false } = {}) {
     jobs.forEach((job, i) => {
       seen.add(job.id);
       const mine = isTs && ctx.mine.has(job.id);
+      const released = isTs && !mine && feed.released.has(job.id);
       const u = ui.get(job.id);
-      const key = JSON.stringify([job, mine, u || null]);
+      const key = JSON.stringify([job, mine, released, u || null]);
       let entry = cards.get(job.id);
       if (!entry || entry.key !== key) {
         const flash = fresh.delete(job.id); // the arrival flash plays once, on the first drawing
         const el = jobCard(job, {
           role: isTs ? 'ts' : ctx.user.role,
           mine,
+          released,
           ui: u,
           fresh: flash,
           detailHref: isTs ? `#/jobs/${job.id}` : `#/tiket/${job.id}`,
@@ -118,6 +121,7 @@ export function mountBoard(container, ctx, { compact = false } = {}) {
 
   const unsubscribe = feed.subscribe((c) => {
     if (c.type === 'job' && c.event === 'pool.opened') fresh.add(c.job.id);
+    if (c.type === 'released') ui.delete(c.job.id);
     if (c.type === 'job' && c.event === 'removed') ui.delete(c.job.id);
     draw();
   });
@@ -126,7 +130,13 @@ export function mountBoard(container, ctx, { compact = false } = {}) {
   // memory is empty): their cards say "Sudah diambil".
   if (isTs) {
     get('/tickets?limit=100').then((r) => {
-      for (const t of (r && r.tickets) || []) ctx.mine.add(t.id);
+      for (const t of (r && r.tickets) || []) {
+        // A job CS released this technician from comes back on the board
+        // (urgent), but it is not theirs and they may not take it again.
+        if (myAssignment(t, ctx.user.id)?.state === 'replaced') {
+          if (!feed.released.has(t.id)) feed.released.set(t.id, { code: t.code, reason: '', at: 0 });
+        } else ctx.mine.add(t.id);
+      }
       draw();
     }).catch(() => { /* the board works without it */ });
   }

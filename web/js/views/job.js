@@ -11,6 +11,8 @@ import { get, errorText, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
 import { jobCard, claim } from './jobcard.js';
 import { mountFieldwork } from './fieldwork.js';
+import { myAssignment } from './fieldparts.js';
+import { releasedNotice } from './myjobs.js';
 
 export const layout = 'narrow';
 
@@ -43,7 +45,31 @@ export function mount(root, ctx) {
     }
   }
 
+  // CS released this technician ("Cari Pengganti"): say so instead of the
+  // job page, whose actions the server would refuse now.
+  function showReleased(code, reason) {
+    unsubscribe();
+    if (fieldCleanup) {
+      fieldCleanup();
+      fieldCleanup = null;
+    }
+    body.setAttribute('aria-live', 'polite');
+    replace(body, releasedNotice(code, reason),
+      h('div', { class: 'state state-empty' },
+        h('p', { class: 'muted' }, 'Job ini sudah dikembalikan ke papan untuk teknisi lain.'),
+        h('a', { class: 'btn btn-primary btn-lg', href: '#/papan' }, 'Lihat Papan Job'),
+        h('a', { class: 'btn btn-ghost btn-block', href: '#/job-saya' }, 'Job Saya')));
+  }
+
+  const unsubReleased = feed.subscribe((c) => {
+    if (alive && c.type === 'released' && c.job.id === id) showReleased(c.job.code, c.reason);
+  });
+
   function showTicket(t) {
+    if (myAssignment(t, ctx.user.id)?.state === 'replaced') {
+      showReleased(t.code, myAssignment(t, ctx.user.id).replaced_reason || '');
+      return;
+    }
     unsubscribe();
     if (fieldCleanup) return; // already showing it (a late afterClaim retry)
     ctx.setTitle(`${t.code}`);
@@ -93,6 +119,7 @@ export function mount(root, ctx) {
       jobCard(job, {
         role: 'ts',
         mine: ctx.mine.has(id),
+        released: !ctx.mine.has(id) && feed.released.has(id),
         ui,
         onClaim: async () => {
           const r = await claim(ctx, job, ui, () => alive && showPoolJob());
@@ -125,7 +152,9 @@ export function mount(root, ctx) {
       return;
     }
     if (!alive) return;
-    if (t) showTicket(t);
+    const rel = feed.released.get(id);
+    if (rel && rel.at > 0) showReleased(rel.code, rel.reason);
+    else if (t) showTicket(t);
     else waitForBoard();
   })();
 
@@ -133,6 +162,7 @@ export function mount(root, ctx) {
     alive = false;
     clearTimeout(timer);
     unsubscribe();
+    unsubReleased();
     if (fieldCleanup) fieldCleanup();
   };
 }

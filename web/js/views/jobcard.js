@@ -37,6 +37,9 @@ export async function claim(ctx, job, ui, changed) {
     if (err.code === 'already_claimed') {
       ctx.mine.add(job.id);
       ui.kind = 'info';
+    } else if (err.code === 'released_from_job') {
+      ctx.mine.delete(job.id);
+      if (!ctx.feed.released.has(job.id)) ctx.feed.released.set(job.id, { code: job.code, reason: '', at: 0 });
     } else if (err.code === 'job_full') {
       ctx.feed.markGone(job.id, 'full');
     } else if (err.code === 'not_open' || err.code === 'not_found') {
@@ -74,6 +77,7 @@ function slotsView(job) {
  * jobCard(job, opts) → <article>. opts:
  *   role       'ts' shows the claim button; others see the card read-only
  *   mine       this technician holds a slot of it
+ *   released   CS released this technician from it ("Cari Pengganti"): no claim
  *   ui         {busy, message, kind} for this card
  *   onClaim()  the claim button's action
  *   detailHref link for "Lihat detail" (optional)
@@ -86,6 +90,7 @@ export function jobCard(job, opts = {}) {
   const classes = ['job-card'];
   if (job.urgent) classes.push('is-urgent');
   if (opts.mine) classes.push('is-mine');
+  if (opts.released) classes.push('is-released');
   if (stateName !== 'open' && !opts.mine) classes.push('is-gone'); // the winner's card stays bright
   if (opts.fresh) classes.push('is-new');
 
@@ -108,6 +113,9 @@ export function jobCard(job, opts = {}) {
     let btn;
     if (opts.mine) {
       btn = h('button', { class: 'btn btn-success btn-lg btn-block', type: 'button', disabled: true }, icon('check'), 'Sudah diambil');
+    } else if (opts.released) {
+      btn = h('button', { class: 'btn btn-lg btn-block btn-muted', type: 'button', disabled: true, dataset: { testid: 'released' } },
+        'Anda dilepas dari job ini');
     } else if (stateName === 'full') {
       btn = h('button', { class: 'btn btn-lg btn-block btn-muted', type: 'button', disabled: true }, 'Penuh');
     } else if (stateName === 'closed') {

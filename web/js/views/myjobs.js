@@ -26,6 +26,14 @@ export function ticketStatusBadge(status) {
 const FINISHED = new Set(['work_done', 'invoicing', 'awaiting_payment', 'paid', 'closed', 'cancelled']);
 const MINE_OVER = new Set(['done', 'replaced', 'cancelled']);
 
+/** releasedNotice(code, reason) → the message a released technician reads. */
+export function releasedNotice(code, reason, { testid = 'released-notice' } = {}) {
+  return h('div', { class: 'banner banner-error released-notice', role: 'alert', dataset: { testid } },
+    h('p', { class: 'strong released-title' }, icon('alert', 'icon icon-sm'), 'Anda dilepas dari job ini oleh CS'),
+    h('p', { class: 'small' }, code ? `${code} · ` : '', reason ? `Alasan: ${reason}. ` : 'CS mencarikan teknisi pengganti. ',
+      'Job ini tidak bisa Anda ambil lagi.'));
+}
+
 function ticketCard(t, state, waiting) {
   const when = dayLabel(t.scheduled_at);
   const href = `#/jobs/${t.id}`;
@@ -39,6 +47,7 @@ function ticketCard(t, state, waiting) {
       h('span', { class: 'muted small' }, 'Status Anda: '),
       h('span', { class: `badge badge-state state-${state || 'unknown'}`, dataset: { testid: 'my-state' } }, state ? assignmentLabel(state) : '…'),
       waiting ? h('span', { class: 'badge badge-wait' }, icon('cloudOff', 'icon icon-sm'), `${waiting} menunggu sinyal`) : null),
+    state === 'replaced' ? h('p', { class: 'small released-line' }, 'Anda dilepas dari job ini oleh CS') : null,
     h('ul', { class: 'job-meta' },
       h('li', null, icon('user'), h('span', null, t.customer_name)),
       h('li', null, icon('pin'), h('span', null, [t.address, t.area].filter(Boolean).join(' · '))),
@@ -73,13 +82,22 @@ export function mount(root, ctx) {
   let retries = 0;
   let timer = null;
   const list = h('div', { class: 'job-list', 'aria-live': 'polite' });
+  // Jobs CS released this technician from while this tab was open: said at
+  // the top, and their cards leave the list at once.
+  const notices = h('div', { class: 'released-notices' });
+  const drawNotices = () => replace(notices, [...ctx.feed.released.entries()]
+    .filter(([, r]) => r.at > 0)
+    .sort((a, b) => b[1].at - a[1].at)
+    .map(([, r]) => releasedNotice(r.code, r.reason)));
   const refresh = h('button', { class: 'btn btn-ghost btn-sm', type: 'button', on: { click: () => load(true) } },
     icon('refresh'), 'Muat ulang');
   root.append(
     h('div', { class: 'page-head' },
       h('div', null, h('h1', null, 'Job Saya'), h('p', { class: 'muted' }, 'Job yang sudah Anda ambil.')),
       refresh),
+    notices,
     list);
+  drawNotices();
 
   async function load(spinner) {
     clearTimeout(timer);
@@ -90,7 +108,8 @@ export function mount(root, ctx) {
     let tickets;
     try {
       const r = await get('/tickets?limit=100');
-      tickets = (r && r.tickets) || [];
+      const gone = (id) => (ctx.feed.released.get(id)?.at || 0) > 0;
+      tickets = ((r && r.tickets) || []).filter((t) => !gone(t.id));
     } catch (err) {
       if (!alive) return;
       replace(list, h('div', { class: 'state state-error', role: 'alert' },
@@ -140,6 +159,14 @@ export function mount(root, ctx) {
 
   // A job of ours that fills or changes on the board: its status moved.
   const unsubscribe = ctx.feed.subscribe((c) => {
+    if (c.type === 'released') {
+      drawNotices();
+      const card = list.querySelector(`.ticket-card[data-ticket-id="${c.job.id}"]`);
+      if (card) card.remove();
+      clearTimeout(timer);
+      timer = setTimeout(() => load(false), 300);
+      return;
+    }
     if (c.type === 'job' && ctx.mine.has(c.job.id) && c.event !== 'removed') {
       clearTimeout(timer);
       timer = setTimeout(() => load(false), 800);

@@ -37,7 +37,11 @@ function techTimes(x) {
 }
 
 function techSlots(t) {
-  const techs = Array.isArray(t.technicians) ? t.technicians : [];
+  const all = Array.isArray(t.technicians) ? t.technicians : [];
+  // A replaced technician keeps their assignment row (state replaced, with
+  // the reason); their slot may since belong to someone else.
+  const techs = all.filter((x) => x.state !== 'replaced');
+  const replaced = all.filter((x) => x.state === 'replaced');
   const bySlot = new Map(techs.map((x) => [x.slot, x]));
   const slots = [];
   for (let i = 1; i <= (t.techs_needed || 0); i++) {
@@ -51,6 +55,18 @@ function techSlots(t) {
         phone ? h('a', { class: 'link small', href: `tel:+${phone}` }, phoneDisplay(phone)) : null,
         times ? h('span', { class: 'muted small tech-times' }, times) : null),
       x ? stateBadge(x.state) : null));
+  }
+  for (const x of replaced) {
+    const why = x.replaced_reason || x.reason || '';
+    const when = x.replaced_at ? jakartaDateTime(x.replaced_at) : '';
+    slots.push(h('li', { class: 'tech tech-replaced', dataset: { techId: x.tech_id, state: 'replaced' } },
+      h('span', { class: 'tech-slot' }, x.slot ? `Slot ${x.slot}` : ''),
+      h('span', { class: 'tech-main' },
+        h('span', { class: 'tech-name' }, x.name),
+        h('span', { class: 'muted small tech-times' },
+          ['Digantikan', when, x.replaced_by_name ? `oleh ${x.replaced_by_name}` : ''].filter(Boolean).join(' · ')),
+        why ? h('span', { class: 'small tl-reason' }, `Alasan: ${why}`) : null),
+      stateBadge('replaced')));
   }
   return { techs, slots };
 }
@@ -80,11 +96,15 @@ function timelineItem(e) {
     ? `${e.before ? stateLabel(e.before) : '–'} → ${e.after ? stateLabel(e.after) : '–'}` : '';
   const data = e.data && typeof e.data === 'object' ? e.data : null;
   const reason = data && data.reason ? `Alasan: ${data.reason}` : '';
-  return h('li', { class: 'tl-item' },
+  // "Cari Pengganti": which technician left, and whether gssd did it itself.
+  const who = data && (data.tech_name || data.released_tech_name);
+  const auto = data && (data.auto === true || data.actor === 'system');
+  return h('li', { class: 'tl-item', dataset: { action: e.action || '' } },
     h('span', { class: 'tl-dot', 'aria-hidden': 'true' }),
     h('div', { class: 'tl-body' },
       h('p', { class: 'tl-what' }, h('span', { class: 'strong' }, actionLabel(e.action)),
-        data && data.kind ? ` (${attachmentLabel(data.kind)})` : '', e.actor_name ? ` — ${e.actor_name}` : ''),
+        data && data.kind ? ` (${attachmentLabel(data.kind)})` : '', who ? `: ${who}` : '',
+        e.actor_name ? ` — ${e.actor_name}` : auto ? ' — otomatis oleh sistem' : ''),
       h('p', { class: 'muted small' }, jakartaDateTime(e.at), change ? ` · ${change}` : ''),
       reason ? h('p', { class: 'small tl-reason' }, reason) : null));
 }

@@ -26,16 +26,19 @@ local function int_s(n)
 end
 
 -- Publishes one change exactly as WebSocket boards receive it: the job as
--- GET /api/v1/pool lists it, with the change's seq.
-local function announce(job_key, channel, pub_type, seq, job_id, total, taken, state)
+-- GET /api/v1/pool lists it, with the change's seq. released_tech, when
+-- given (release.lua only), goes out as data.released_tech_id: every board
+-- sees the job come back, and the technician it was taken from learns it
+-- was them (their "Job Saya" drops it, with the reason).
+local function announce(job_key, channel, pub_type, seq, job_id, total, taken, state, released_tech)
   local b = redis.call('HMGET', job_key, 'code', 'title', 'area', 'scheduled_at', 'urgent')
-  redis.call('PUBLISH', channel, cjson.encode({
-    type = pub_type,
-    seq = seq,
-    data = {
-      id = job_id, code = b[1] or '', title = b[2] or '', area = b[3] or '',
-      scheduled_at = b[4] or '', slots_total = total, slots_taken = taken,
-      urgent = (b[5] == '1'), state = state,
-    },
-  }))
+  local data = {
+    id = job_id, code = b[1] or '', title = b[2] or '', area = b[3] or '',
+    scheduled_at = b[4] or '', slots_total = total, slots_taken = taken,
+    urgent = (b[5] == '1'), state = state,
+  }
+  if released_tech then
+    data.released_tech_id = released_tech
+  end
+  redis.call('PUBLISH', channel, cjson.encode({type = pub_type, seq = seq, data = data}))
 end
