@@ -7,14 +7,19 @@
 -- Not declared NOT NULL: a row naming a ticket that does not exist must fail
 -- on its foreign key (23503, what the persister's dead letters record), not
 -- on this column.
+--
+-- The deadline runs from the later of the schedule and the claim: a
+-- technician who takes a slot after the visit was due (a replacement after
+-- "Cari Pengganti", or a job nobody took in time) gets the grace from their
+-- claim, instead of being late, or a no-show, the moment they claim.
 ALTER TABLE assignments ADD COLUMN sched_at TIMESTAMPTZ;
-UPDATE assignments a SET sched_at = t.scheduled_at FROM tickets t WHERE t.id = a.ticket_id;
+UPDATE assignments a SET sched_at = greatest(t.scheduled_at, a.claimed_at) FROM tickets t WHERE t.id = a.ticket_id;
 
 -- Set on insert (the persister and field_access insert rows without it);
 -- an explicit value is replaced too: the ticket is the one truth.
 CREATE FUNCTION assignments_sched_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    SELECT scheduled_at INTO NEW.sched_at FROM tickets WHERE id = NEW.ticket_id;
+    SELECT greatest(scheduled_at, NEW.claimed_at) INTO NEW.sched_at FROM tickets WHERE id = NEW.ticket_id;
     RETURN NEW;
 END $$;
 CREATE TRIGGER assignments_sched_at BEFORE INSERT ON assignments
@@ -23,7 +28,7 @@ CREATE TRIGGER assignments_sched_at BEFORE INSERT ON assignments
 -- A ticket moved to another time moves its slots' deadlines with it.
 CREATE FUNCTION tickets_sched_follow() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE assignments SET sched_at = NEW.scheduled_at WHERE ticket_id = NEW.id;
+    UPDATE assignments SET sched_at = greatest(NEW.scheduled_at, claimed_at) WHERE ticket_id = NEW.id;
     RETURN NULL;
 END $$;
 CREATE TRIGGER tickets_sched_follow AFTER UPDATE OF scheduled_at ON tickets

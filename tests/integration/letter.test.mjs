@@ -14,6 +14,12 @@ import { startGssd, startRedis, createDatabase, freePort, makeTmpDir, run, runGs
 import { PASSWORD, bulkCustomers, login, api, createTicket, claim } from './pool_util.mjs';
 import { SITE, waitStatus } from './field_util.mjs';
 
+/** An ISO time n days from now at hh:00 UTC: always ahead of the clock the tests run on. */
+function daysAhead(n, hh) {
+  const d = new Date(Date.now() + n * 86400000);
+  return `${d.toISOString().slice(0, 10)}T${hh}:00:00Z`;
+}
+
 const T = { timeout: 60000 };
 
 const NAME_A = 'Śantoso Wijaya';
@@ -96,7 +102,7 @@ describe('Surat Tugas', () => {
   let verifyUrl;
 
   it('a 2-technician ticket: a valid PDF with the code and both names, a QR code of /v/<token>', T, async () => {
-    ticket = await createTicket(g, cs, customers[0], 2, { lat: SITE.lat, lng: SITE.lng, scheduled_at: '2026-12-03T03:00:00Z' });
+    ticket = await createTicket(g, cs, customers[0], 2, { lat: SITE.lat, lng: SITE.lng, scheduled_at: daysAhead(2, '03') });
     for (const t of [techA, techB]) {
       const c = await claim(g, t.token, ticket.id);
       assert.equal(c.status, 200, c.text);
@@ -164,7 +170,7 @@ describe('Surat Tugas', () => {
     assert.equal(byCs.status, 200);
     assert.ok(byCs.body.equals(pdf), 'CS gets the same letter');
 
-    const t2 = await createTicket(g, cs, customers[1], 1, { lat: SITE.lat, lng: SITE.lng, scheduled_at: '2026-12-04T03:00:00Z' });
+    const t2 = await createTicket(g, cs, customers[1], 1, { lat: SITE.lat, lng: SITE.lng, scheduled_at: daysAhead(3, '03') });
     const c = await claim(g, techC.token, t2.id);
     assert.equal(c.status, 200, c.text);
     const l2 = await letter(techC.token, t2.id);
@@ -209,7 +215,7 @@ describe('Surat Tugas', () => {
 
   it('the public page escapes names and shows nothing of the customer', T, async () => {
     const evil = await addPerson('lt_e', 'ts', 'Budi <img src=x onerror=alert(1)> & "Co"');
-    const t = await createTicket(g, cs, customers[2], 1, { lat: SITE.lat, lng: SITE.lng, address: 'Jl. Rahasia No. 7', scheduled_at: '2026-12-05T03:00:00Z' });
+    const t = await createTicket(g, cs, customers[2], 1, { lat: SITE.lat, lng: SITE.lng, address: 'Jl. Rahasia No. 7', scheduled_at: daysAhead(4, '03') });
     const c = await claim(g, evil.token, t.id);
     assert.equal(c.status, 200, c.text);
     const l = await letter(evil.token, t.id);

@@ -218,7 +218,7 @@ describe('the board', () => {
     assert.deepEqual(
       { code: entry.code, area: entry.area, scheduled_at: entry.scheduled_at, slots_total: entry.slots_total,
         slots_taken: entry.slots_taken, urgent: entry.urgent, title: entry.title },
-      { code: job.code, area: 'Kebayoran Baru', scheduled_at: '2026-12-01T02:00:00Z', slots_total: 3,
+      { code: job.code, area: 'Kebayoran Baru', scheduled_at: '2030-06-03T02:00:00Z', slots_total: 3,
         slots_taken: 0, urgent: false, title: 'AC bocor air netes' }, JSON.stringify(entry));
     for (let i = 1; i <= 3; i++) {
       assert.equal((await claim(g, solo[10 + i].token, job.id)).code, 'ok');

@@ -70,7 +70,7 @@ describe('live board', () => {
       const d = msgs[0].data;
       assert.deepEqual(
         { code: d.code, area: d.area, scheduled_at: d.scheduled_at, slots_total: d.slots_total, urgent: d.urgent },
-        { code: job.code, area: 'Cilandak', scheduled_at: '2026-12-01T02:00:00Z', slots_total: 3, urgent: false },
+        { code: job.code, area: 'Cilandak', scheduled_at: '2030-06-03T02:00:00Z', slots_total: 3, urgent: false },
         `${who}: the job as the board lists it: ${JSON.stringify(d)}`);
       // Every message on the socket, whatever the job, has a rising seq.
       const seqs = b.messages.filter((m) => m.type?.startsWith('pool.')).map((m) => m.seq);

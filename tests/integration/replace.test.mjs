@@ -9,6 +9,12 @@ import { psql } from './harness.mjs';
 import { poolOf, openBoard, waitCheckClean, waitFor } from './pool_util.mjs';
 import { fieldSetup, ticketFor, fix, getTicket, waitStatus, offset, api, claim, SITE } from './field_util.mjs';
 
+/** An ISO time n days from now at hh:00 UTC: always ahead of the clock the tests run on. */
+function daysAhead(n, hh) {
+  const d = new Date(Date.now() + n * 86400000);
+  return `${d.toISOString().slice(0, 10)}T${hh}:00:00Z`;
+}
+
 const T = { timeout: 60000 };
 
 let ctx;
@@ -52,7 +58,7 @@ describe('replace a technician who has not checked in', () => {
     boards.push(boardA, boardW, boardCs);
     // A non-urgent job scheduled earlier: without the urgent band it would be first.
     const earlier = await ticketFor(ctx, [], { techs_needed: 1, scheduled_at: '2026-11-01T02:00:00Z' });
-    const t = await ticketFor(ctx, [a], { techs_needed: 1, scheduled_at: '2026-12-05T02:00:00Z' });
+    const t = await ticketFor(ctx, [a], { techs_needed: 1, scheduled_at: daysAhead(4, '02') });
     await waitStatus(ctx, t.id, 'assigned');
 
     const r = await replace(ctx.cs, t.id, { tech_id: a.id, reason: 'Tidak hadir, tidak bisa dihubungi' });
