@@ -5,7 +5,7 @@
  * Every one of them is the same shape, one transaction on a pinned
  * connection:
  *   BEGIN
- *   SELECT the ticket and the caller's assignment ... FOR UPDATE
+ *   SELECT the ticket and the caller's assignment ... FOR NO KEY UPDATE
  *   (C: the state table in domain/states.c says whether the move is legal;
  *    domain/geo.c measures the fix)
  *   one statement that writes the change and its audit rows (CTEs)
@@ -40,6 +40,9 @@
 #include "store/pg.h"
 
 enum field_op { OP_CHECKIN, OP_CHECKOUT, OP_COMPLETE, OP_CANCEL };
+
+/* Deadlocks with the persister are retried this many times before 503. */
+#define FIELD_TX_ATTEMPTS 3
 enum field_step { ST_BEGIN, ST_REPLAY, ST_LOCK, ST_RECHECK, ST_WRITE, ST_COMMIT };
 
 struct field_ctx {
@@ -64,6 +67,7 @@ struct field_ctx {
     int            asg_to, ticket_from, ticket_to;
     bool           ticket_changes;
     bool           pool_done; /* complete: the job's close in the pool was asked for */
+    int            attempts;  /* transactions run again after a deadlock */
     /* ST_RECHECK: the refusal the lock step found, answered unless a twin stored the key */
     const char *conflict_code;
     char        conflict_msg[256];
@@ -103,6 +107,9 @@ static void fx_pg_fail(struct field_ctx *fx, enum pg_err err, const char *state,
     int status = pg_http_status(err, state);
     if (status >= 500 && status != 503)
         log_error("field", "query failed: %s %s", state ? state : "", msg ? msg : "");
+    else if (status == 503)
+        log_warn("field", "transaction not completed (%s, step %d, attempt %d): %s %s", pg_err_name(err), (int)fx->step,
+                 fx->attempts + 1, state ? state : "", msg ? msg : "");
     fx_fail(fx, status, status == 503 ? "unavailable" : "internal",
             status == 503 ? "the database is unavailable; try again" : "the request failed");
 }
@@ -205,9 +212,13 @@ static const char lock_sql[] =
     " LEFT JOIN LATERAL (SELECT lat, lng, accuracy_m, fix_at FROM checkins c WHERE c.tech_id = $2"
     "                    ORDER BY c.fix_at DESC LIMIT 1) p ON true"
     " WHERE t.id = $1"
-    " FOR UPDATE OF t, a";
+    /* NO KEY UPDATE, not UPDATE: we never change a key, and FOR UPDATE
+     * would also block the foreign-key checks (KEY SHARE) of the
+     * persister inserting this ticket's slots, which deadlocked with it
+     * when a check-in followed its claim within milliseconds. */
+    " FOR NO KEY UPDATE OF t, a";
 
-static const char lock_cancel_sql[] = "SELECT status FROM tickets WHERE id = $1 FOR UPDATE";
+static const char lock_cancel_sql[] = "SELECT status FROM tickets WHERE id = $1 FOR NO KEY UPDATE";
 
 static const char *asg_conflict_code(int from, int event)
 {
@@ -639,6 +650,27 @@ static void on_step(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, 
     if (err != PG_OK) {
         if (fx->step == ST_COMMIT || fx->step == ST_BEGIN)
             fx->tx = NULL; /* a failed commit or begin leaves no transaction to roll back */
+        if (err == PG_ERR_SQL && state && (!strcmp(state, "40P01") || !strcmp(state, "40001")) &&
+            fx->attempts < FIELD_TX_ATTEMPTS && !http_req_gone(fx->req)) {
+            /* A deadlock or serialization failure rolled everything back:
+             * the persister's batch locks a slot, then its ticket, while
+             * this transaction locks the ticket, then the slot, when a
+             * check-in follows its claim within milliseconds. Nothing was
+             * written: run the whole transaction again. */
+            fx->attempts++;
+            if (fx->tx) {
+                pg_tx_rollback(fx->tx);
+                fx->tx = NULL;
+            }
+            fx->ticket_changes = false;
+            fx->conflict_code = NULL;
+            fx->flags = 0;
+            buf_reset(&fx->answer);
+            fx->step = ST_BEGIN;
+            if (pg_tx_begin(fx->req->svc->pg, on_step, fx) < 0)
+                fx_fail(fx, 503, "unavailable", "the database is unavailable; try again");
+            return;
+        }
         if (err == PG_ERR_SQL && state && !strcmp(state, "23505") && fx->step == ST_WRITE) {
             /* the same Idempotency-Key raced in on another request */
             fx_fail(fx, 409, "duplicate_request", "the same request is being stored; retry to read its result");

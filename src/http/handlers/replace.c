@@ -6,7 +6,7 @@
  * One transaction on a pinned connection, with the pool's release inside
  * it, so that PostgreSQL records a replacement only when Redis made it:
  *   BEGIN
- *   SELECT the ticket FOR UPDATE, then the technician's assignment FOR UPDATE
+ *   SELECT the ticket, then the technician's assignment, FOR NO KEY UPDATE
  *   (C: the state table, domain/states.c)
  *   release.lua (Redis): the slot is free, the technician barred, the job
  *   urgent on every board
@@ -94,13 +94,15 @@ static void rp_query(struct rp_ctx *rx, enum rp_step next, const char *sql, int 
         rp_end(rx, 503, "unavailable", "the database is unavailable; try again");
 }
 
-static const char lock_ticket_sql[] = "SELECT status, code FROM tickets WHERE id = $1 FOR UPDATE";
+/* NO KEY UPDATE: keys never change, and it leaves the persister's
+ * foreign-key checks on the ticket (KEY SHARE) free (see field.c). */
+static const char lock_ticket_sql[] = "SELECT status, code FROM tickets WHERE id = $1 FOR NO KEY UPDATE";
 
 /* The technician's live slot (released_at IS NULL): a replaced one is
  * released already, so a second replacement finds nothing (404). */
 static const char lock_asg_sql[] = "SELECT a.state, a.slot, u.name FROM assignments a JOIN users u ON u.id = a.tech_id"
                                    " WHERE a.ticket_id = $1 AND a.tech_id = $2 AND a.released_at IS NULL"
-                                   " FOR UPDATE OF a";
+                                   " FOR NO KEY UPDATE OF a";
 
 /* A claim answered from Redis a moment ago that the persister has not
  * written yet: the persister's own idempotent upsert (field_access does the
