@@ -807,6 +807,17 @@ static void on_pg_access(void *ud, int verdict)
     access_done(ax, verdict);
 }
 
+bool field_refused(struct http_req *req, enum field_verdict v)
+{
+    if (v == FIELD_ALLOWED)
+        return false;
+    if (v == FIELD_UNAVAILABLE)
+        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+    else
+        http_error(req, 404, "not_found", "no such ticket");
+    return true;
+}
+
 void field_access(struct http_req *req, int64_t ticket_id, field_access_cb cb, void *ud)
 {
     struct access_ctx *ax = xcalloc(1, sizeof(*ax));

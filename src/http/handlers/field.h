@@ -22,4 +22,8 @@ typedef void (*field_access_cb)(struct http_req *req, enum field_verdict v, void
  * which tickets exist; UNAVAILABLE: 503). */
 void field_access(struct http_req *req, int64_t ticket_id, field_access_cb cb, void *ud);
 
+/* The usual answer to a refusal: 503 when the stores could not say, 404
+ * "no such ticket" when denied. true when it answered (v != FIELD_ALLOWED). */
+bool field_refused(struct http_req *req, enum field_verdict v);
+
 #endif

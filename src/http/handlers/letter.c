@@ -370,15 +370,11 @@ static void on_letter_row(void *ud, PGresult *res, enum pg_err err, const char *
 
 static void on_letter_access(struct http_req *req, enum field_verdict v, void *ud)
 {
-    int64_t *id = ud;
-    char     idb[24];
-    snprintf(idb, sizeof(idb), "%lld", (long long)*id);
-    free(id);
-    if (v != FIELD_ALLOWED) {
-        http_error(req, v == FIELD_UNAVAILABLE ? 503 : 404, v == FIELD_UNAVAILABLE ? "unavailable" : "not_found",
-                   v == FIELD_UNAVAILABLE ? "the database is unavailable; try again" : "no such ticket");
+    (void)ud;
+    if (field_refused(req, v))
         return;
-    }
+    char idb[24];
+    snprintf(idb, sizeof(idb), "%lld", (long long)http_param_id(req, 0));
     const char *p[1] = {idb};
     if (pg_query(req->svc->pg, letter_sql, 1, p, on_letter_row, req) < 0)
         http_error(req, 503, "unavailable", "the database is unavailable; try again");
@@ -391,9 +387,7 @@ void h_tickets_letter(struct http_req *req)
         http_error(req, 404, "not_found", "no such ticket");
         return;
     }
-    int64_t *ctx = xmalloc(sizeof(*ctx));
-    *ctx = id;
-    field_access(req, id, on_letter_access, ctx);
+    field_access(req, id, on_letter_access, NULL);
 }
 
 /* ---- /v/{token} -------------------------------------------------------------- */

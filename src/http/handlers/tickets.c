@@ -387,15 +387,11 @@ static void on_get(void *ud, PGresult *res, enum pg_err err, const char *state, 
 
 static void on_get_access(struct http_req *req, enum field_verdict v, void *ud)
 {
-    int64_t *id = ud;
-    char     idb[24];
-    snprintf(idb, sizeof(idb), "%lld", (long long)*id);
-    free(id);
-    if (v != FIELD_ALLOWED) {
-        http_error(req, v == FIELD_UNAVAILABLE ? 503 : 404, v == FIELD_UNAVAILABLE ? "unavailable" : "not_found",
-                   v == FIELD_UNAVAILABLE ? "the database is unavailable; try again" : "no such ticket");
+    (void)ud;
+    if (field_refused(req, v))
         return;
-    }
+    char idb[24];
+    snprintf(idb, sizeof(idb), "%lld", (long long)http_param_id(req, 0));
     const char       *params[1] = {idb};
     static const char sql[] = "SELECT " TICKET_COLS TICKET_DETAIL_COLS
                               " FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.id = $1";
@@ -412,7 +408,5 @@ void h_tickets_get(struct http_req *req)
     }
     /* A technician sees a ticket only while holding a slot of it (404
      * otherwise: no probing), including one claimed a moment ago. */
-    int64_t *ctx = xmalloc(sizeof(*ctx));
-    *ctx = id;
-    field_access(req, id, on_get_access, ctx);
+    field_access(req, id, on_get_access, NULL);
 }

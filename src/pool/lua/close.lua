@@ -16,21 +16,7 @@
 -- techs and slots are kept after the close (who held which slot when the job
 -- left the pool); open.lua clears them if the job is ever reopened.
 
--- id_arg, uint_arg, int_s and announce come from lib/prelude.lua.
-
--- The Redis Cluster hash tag of a key: what lies between the first '{' and
--- the first '}' after it, when that is not empty; nil when there is none.
-local function hash_tag(key)
-  local open = key:find('{', 1, true)
-  if not open then
-    return nil
-  end
-  local close = key:find('}', open + 1, true)
-  if not close or close == open + 1 then
-    return nil
-  end
-  return key:sub(open + 1, close - 1)
-end
+-- id_arg, uint_arg, int_s, announce and hash_tag come from lib/prelude.lua.
 
 if #KEYS ~= 6 then
   return {'err', 'bad_args'}

@@ -16,19 +16,7 @@
 
 local NORMAL_BAND = 1e13
 
--- id_arg, uint_arg, int_s and announce come from lib/prelude.lua.
-
-local function hash_tag(key)
-  local open = key:find('{', 1, true)
-  if not open then
-    return nil
-  end
-  local close = key:find('}', open + 1, true)
-  if not close or close == open + 1 then
-    return nil
-  end
-  return key:sub(open + 1, close - 1)
-end
+-- id_arg, uint_arg, int_s, announce and hash_tag come from lib/prelude.lua.
 
 if #KEYS ~= 5 then
   return {'err', 'bad_args'}

@@ -42,3 +42,17 @@ local function announce(job_key, channel, pub_type, seq, job_id, total, taken, s
   end
   redis.call('PUBLISH', channel, cjson.encode({type = pub_type, seq = seq, data = data}))
 end
+
+-- The Redis Cluster hash tag of a key: what lies between the first '{' and
+-- the first '}' after it, when that is not empty; nil when there is none.
+local function hash_tag(key)
+  local open = key:find('{', 1, true)
+  if not open then
+    return nil
+  end
+  local close = key:find('}', open + 1, true)
+  if not close or close == open + 1 then
+    return nil
+  end
+  return key:sub(open + 1, close - 1)
+end
