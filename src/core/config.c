@@ -90,6 +90,19 @@ static const struct cfg_entry entries[] = {
      "TrueType font embedded in PDFs (UTF-8 names)"},
     {"GSS_FONT_BOLD_PATH", S(font_bold_path), "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf", 0, 0,
      "bold TrueType font for PDFs"},
+    {"GSS_TAX_RATE_BP", I(tax_rate_bp), "0", 0, 10000,
+     "tax on an invoice's discounted amount, in basis points (1100 = 11%; 0: none)"},
+    {"GSS_INVOICE_DUE_DAYS", I(invoice_due_days), "7", 0, 365, "an invoice is due this many days after it is sent"},
+    {"GSS_PUBLIC_LINK_TTL_S", I(public_link_ttl_s), "2592000", 60, 31622400,
+     "the customer's invoice and rating links expire after this"},
+    {"GSS_LINK_KEY", S(link_key), "", 0, 0,
+     "hex key (>= 32 bytes) the public link tokens are derived from; unset: one per process (links die on restart)"},
+    {"GSS_PAY_BANK", S(pay_bank), "Transfer ke BCA 123-456-7890 a.n. PT Gemilang Servis Sejahtera", 0, 0,
+     "payment instructions on the invoice page and PDF"},
+    {"GSS_PAY_QRIS_IMAGE", S(pay_qris_image), "", 0, 0, "a static QRIS image (PNG) shown on the invoice page; empty: none"},
+    {"GSS_PUBLIC_RATE_PER_MIN", I(public_rate_per_min), "60", 1, 100000000,
+     "requests per minute one address may make to the public pages' API"},
+    {"GSS_PUBLIC_RATE_BURST", I(public_rate_burst), "30", 1, 100000000, "requests above that rate allowed at once"},
 };
 
 #undef S

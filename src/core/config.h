@@ -59,6 +59,15 @@ struct gss_config {
     int64_t render_threads, render_queue;
     char   *company_name, *company_address, *company_phone; /* the letterhead */
     char   *font_path, *font_bold_path; /* TrueType fonts embedded in PDFs */
+    /* money (docs/money.md) */
+    int64_t tax_rate_bp;        /* tax on the discounted amount, basis points (1100 = 11%) */
+    int64_t invoice_due_days;   /* due date = first send + this */
+    int64_t public_link_ttl_s;  /* invoice and rating links expire after this */
+    char   *link_key;           /* hex, >= 32 bytes: derives the public tokens (empty: a key per process) */
+    char   *pay_bank;           /* payment instructions on the invoice page and PDF */
+    char   *pay_qris_image;     /* path of a static QRIS PNG, or empty */
+    int64_t public_rate_per_min; /* public requests per address per minute */
+    int64_t public_rate_burst;   /* and the burst above that */
 };
 
 /* Returns 0, or -1 after writing what is wrong to err. */

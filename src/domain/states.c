@@ -44,6 +44,9 @@ static const struct dom_row rows[] = {
     T(WORK_DONE, START_INVOICE, INVOICING, CS | ADMIN),
     T(INVOICING, SEND_INVOICE, AWAITING_PAYMENT, CS | ADMIN),
     T(AWAITING_PAYMENT, PAY, PAID, CS | ADMIN),
+    /* A voided payment (a bounced transfer, a wrong amount) reopens the
+     * bill; once the ticket is closed nothing does. */
+    T(PAID, VOID_PAYMENT, AWAITING_PAYMENT, CS | ADMIN),
     T(PAID, CLOSE, CLOSED, CS | ADMIN),
 
     /* Assignment. A late or no-show technician who turns up still checks
@@ -78,7 +81,10 @@ static const struct dom_row rows[] = {
     I(PENDING_APPROVAL, REVISE, REVISION_REQUESTED, SALES | ADMIN),
     I(REVISION_REQUESTED, EDIT, DRAFT, CS | ADMIN),
     I(APPROVED, SEND, SENT, CS | ADMIN),
+    I(SENT, RESEND, SENT, CS | ADMIN),
+    /* Partial payments leave it sent; the one that covers the total pays it. */
     I(SENT, PAY, PAID, CS | ADMIN),
+    I(PAID, VOID_PAYMENT, SENT, CS | ADMIN),
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -91,6 +97,7 @@ static const char *const ticket_states[DOM_TICKET_STATE_COUNT] = {
 static const char *const ticket_events[DOM_TICKET_EVENT_COUNT] = {
     "claim_partial", "fill",          "release",      "first_checkin", "all_done",
     "cancel",        "start_invoice", "send_invoice", "pay",           "close",
+    "void_payment",
 };
 static const char *const asg_states[DOM_ASG_STATE_COUNT] = {
     "claimed", "late", "no_show", "checked_in", "checked_out", "done", "replaced", "cancelled",
@@ -102,7 +109,7 @@ static const char *const inv_states[DOM_INV_STATE_COUNT] = {
     "draft", "pending_approval", "approved", "revision_requested", "sent", "paid",
 };
 static const char *const inv_events[DOM_INV_EVENT_COUNT] = {
-    "submit", "approve", "revise", "edit", "send", "pay",
+    "submit", "approve", "revise", "edit", "send", "pay", "resend", "void_payment",
 };
 
 /* What a state means, in the words a refusal needs ("assignment is claimed

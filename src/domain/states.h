@@ -78,6 +78,7 @@ enum dom_ticket_event {
     DOM_TICKET_EV_SEND_INVOICE,
     DOM_TICKET_EV_PAY,
     DOM_TICKET_EV_CLOSE,
+    DOM_TICKET_EV_VOID_PAYMENT, /* a voided payment uncovers the total: paid -> awaiting_payment */
     DOM_TICKET_EVENT_COUNT
 };
 
@@ -112,7 +113,7 @@ enum dom_inv_state {
     DOM_INV_APPROVED,
     DOM_INV_REVISION_REQUESTED,
     DOM_INV_SENT,
-    DOM_INV_PAID, /* final */
+    DOM_INV_PAID, /* final once its ticket is closed */
     DOM_INV_STATE_COUNT
 };
 enum dom_inv_event {
@@ -122,6 +123,8 @@ enum dom_inv_event {
     DOM_INV_EV_EDIT, /* draft -> draft (a PATCH), revision_requested -> draft */
     DOM_INV_EV_SEND,
     DOM_INV_EV_PAY,
+    DOM_INV_EV_RESEND,       /* sent -> sent: the same links again */
+    DOM_INV_EV_VOID_PAYMENT, /* paid -> sent */
     DOM_INV_EVENT_COUNT
 };
 

@@ -44,6 +44,32 @@ void http_routes(struct router *r, const struct gss_config *cfg)
     router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/cancel", h_tickets_cancel, ROLE_CS | ROLE_ADMIN)->body_max = 4096;
     router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/replace", h_tickets_replace, ROLE_CS | ROLE_ADMIN)->body_max = 4096;
 
+    /* money (invoices.c, invoice_send.c, invoice_pdf.c, payments.c; docs/money.md) */
+    router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/invoice", h_invoices_create, ROLE_CS | ROLE_ADMIN)->body_max = 65536;
+    router_add(r, HTTP_M_GET, "/api/v1/invoices", h_invoices_list, ROLE_CS | ROLE_SALES | ROLE_ADMIN);
+    router_add(r, HTTP_M_GET, "/api/v1/invoices/{id}", h_invoices_get, ROLE_CS | ROLE_SALES | ROLE_ADMIN);
+    router_add(r, HTTP_M_PATCH, "/api/v1/invoices/{id}", h_invoices_update, ROLE_CS | ROLE_ADMIN)->body_max = 65536;
+    router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/submit", h_invoices_submit, ROLE_CS | ROLE_ADMIN)->body_max = 1024;
+    router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/approve", h_invoices_approve, ROLE_SALES | ROLE_ADMIN)->body_max = 8192;
+    router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/revise", h_invoices_revise, ROLE_SALES | ROLE_ADMIN)->body_max = 8192;
+    router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/send", h_invoices_send, ROLE_CS | ROLE_ADMIN)->body_max = 1024;
+    router_add(r, HTTP_M_GET, "/api/v1/invoices/{id}/invoice.pdf", h_invoices_pdf, ROLE_CS | ROLE_SALES | ROLE_ADMIN);
+    router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/payments", h_payments_create, ROLE_CS | ROLE_ADMIN)->body_max = 8192;
+    router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/payments/{pid}/void", h_payments_void, ROLE_CS | ROLE_ADMIN)
+        ->body_max = 4096;
+    router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/close", h_tickets_close, ROLE_CS | ROLE_ADMIN)->body_max = 4096;
+
+    /* the customer's pages (public.c): no login, a token in the path, rate-limited */
+    router_add(r, HTTP_M_GET, "/api/v1/public/invoices/{token}", h_public_invoice, 0);
+    router_add(r, HTTP_M_GET, "/api/v1/public/invoices/{token}/invoice.pdf", h_public_invoice_pdf, 0);
+    router_add(r, HTTP_M_GET, "/api/v1/public/qris.png", h_public_qris, 0);
+    router_add(r, HTTP_M_GET, "/api/v1/public/ratings/{token}", h_public_rating_get, 0);
+    {
+        struct http_route *rate = router_add(r, HTTP_M_POST, "/api/v1/public/ratings/{token}", h_public_rating_post, 0);
+        rate->flags |= ROUTE_F_NO_CSRF; /* no session: the token is the credential */
+        rate->body_max = 8192;
+    }
+
     /* visit monitoring (monitor.c) */
     router_add(r, HTTP_M_GET, "/api/v1/monitor", h_monitor, ROLE_CS | ROLE_ADMIN);
 

@@ -227,17 +227,24 @@ static bool decode_path(const char *p, size_t n, char *out, size_t cap, size_t *
     return true;
 }
 
-/* Links that leave the app and come back to it (the Telegram "Ambil Job"
- * button opens /jobs/{id}) are the app's page; the app routes them itself. */
-static bool is_app_deep_link(const char *path, size_t len)
+/* path is prefix followed by 1 to 18 digits. */
+static bool is_prefix_id(const char *path, size_t len, const char *prefix)
 {
-    static const char jobs[] = "/jobs/";
-    if (len <= sizeof(jobs) - 1 || len > sizeof(jobs) - 1 + 18 || memcmp(path, jobs, sizeof(jobs) - 1) != 0)
+    size_t pl = strlen(prefix);
+    if (len <= pl || len > pl + 18 || memcmp(path, prefix, pl) != 0)
         return false;
-    for (size_t i = sizeof(jobs) - 1; i < len; i++)
+    for (size_t i = pl; i < len; i++)
         if (path[i] < '0' || path[i] > '9')
             return false;
     return true;
+}
+
+/* Links that leave the app and come back to it (the Telegram "Ambil Job"
+ * button opens /jobs/{id}, Sales' "Lihat / Revisi" /invoices/{id}) are the
+ * app's page; the app routes them itself. */
+static bool is_app_deep_link(const char *path, size_t len)
+{
+    return is_prefix_id(path, len, "/jobs/") || is_prefix_id(path, len, "/invoices/");
 }
 
 bool http_static_serve(const struct static_files *sf, struct http_req *req)

@@ -198,6 +198,14 @@ static const struct {
     VS("GSS_COMPANY_PHONE", "+62 21 1", company_phone, "+62 21 555 0100"),
     VS("GSS_FONT_PATH", "/f/a.ttf", font_path, "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf"),
     VS("GSS_FONT_BOLD_PATH", "/f/b.ttf", font_bold_path, "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf"),
+    VI("GSS_TAX_RATE_BP", "1100", tax_rate_bp, 1100, "0"),
+    VI("GSS_INVOICE_DUE_DAYS", "14", invoice_due_days, 14, "7"),
+    VI("GSS_PUBLIC_LINK_TTL_S", "3600", public_link_ttl_s, 3600, "2592000"),
+    VS("GSS_LINK_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", link_key, ""),
+    VS("GSS_PAY_BANK", "Transfer ke X", pay_bank, "Transfer ke BCA 123-456-7890 a.n. PT Gemilang Servis Sejahtera"),
+    VS("GSS_PAY_QRIS_IMAGE", "/srv/qris.png", pay_qris_image, ""),
+    VI("GSS_PUBLIC_RATE_PER_MIN", "600", public_rate_per_min, 600, "60"),
+    VI("GSS_PUBLIC_RATE_BURST", "5", public_rate_burst, 5, "30"),
 #undef VS
 #undef VI
 #undef VB

@@ -33,14 +33,14 @@ static const char *const want_ticket_states[] = {
     "open", "assigned", "in_progress", "work_done", "invoicing", "awaiting_payment", "paid", "closed", "cancelled"};
 static const char *const want_ticket_events[] = {"claim_partial", "fill",   "release",       "first_checkin",
                                                  "all_done",      "cancel", "start_invoice", "send_invoice",
-                                                 "pay",           "close"};
+                                                 "pay",           "close",         "void_payment"};
 static const char *const want_asg_states[] = {"claimed",     "late", "no_show",  "checked_in",
                                               "checked_out", "done", "replaced", "cancelled"};
 static const char *const want_asg_events[] = {"checkin",   "checkout",     "complete", "replace",
                                               "mark_late", "mark_no_show", "cancel",   "force_replace"};
 static const char *const want_inv_states[] = {"draft", "pending_approval", "approved", "revision_requested", "sent",
                                               "paid"};
-static const char *const want_inv_events[] = {"submit", "approve", "revise", "edit", "send", "pay"};
+static const char *const want_inv_events[] = {"submit", "approve", "revise", "edit", "send", "pay", "resend", "void_payment"};
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -122,6 +122,7 @@ static const struct legal legal[] = {
     {DOM_TICKET, "work_done", "start_invoice", "invoicing", CS | ADMIN},
     {DOM_TICKET, "invoicing", "send_invoice", "awaiting_payment", CS | ADMIN},
     {DOM_TICKET, "awaiting_payment", "pay", "paid", CS | ADMIN},
+    {DOM_TICKET, "paid", "void_payment", "awaiting_payment", CS | ADMIN},
     {DOM_TICKET, "paid", "close", "closed", CS | ADMIN},
 
     {DOM_ASSIGNMENT, "claimed", "checkin", "checked_in", TS},
@@ -149,7 +150,9 @@ static const struct legal legal[] = {
     {DOM_INVOICE, "pending_approval", "revise", "revision_requested", SALES | ADMIN},
     {DOM_INVOICE, "revision_requested", "edit", "draft", CS | ADMIN},
     {DOM_INVOICE, "approved", "send", "sent", CS | ADMIN},
+    {DOM_INVOICE, "sent", "resend", "sent", CS | ADMIN},
     {DOM_INVOICE, "sent", "pay", "paid", CS | ADMIN},
+    {DOM_INVOICE, "paid", "void_payment", "sent", CS | ADMIN},
 };
 #define NLEGAL (sizeof(legal) / sizeof(legal[0]))
 
@@ -349,8 +352,8 @@ static void test_unknown(void **state)
     assert_int_equal(dom_transition(DOM_TICKET, DOM_TICKET_STATE_COUNT, DOM_TICKET_EV_CANCEL, CS, &to), DOM_UNKNOWN);
     assert_int_equal(dom_transition(DOM_TICKET, DOM_TICKET_OPEN, -1, CS, &to), DOM_UNKNOWN);
     assert_int_equal(dom_transition(DOM_TICKET, DOM_TICKET_OPEN, DOM_TICKET_EVENT_COUNT, CS, &to), DOM_UNKNOWN);
-    /* An assignment event number that is valid but past the invoice's count. */
-    assert_int_equal(dom_transition(DOM_INVOICE, DOM_INV_DRAFT, DOM_ASG_EV_CANCEL, CS, &to), DOM_UNKNOWN);
+    /* A ticket event number that is valid but past the invoice's count. */
+    assert_int_equal(dom_transition(DOM_INVOICE, DOM_INV_DRAFT, DOM_TICKET_EV_CLOSE, CS, &to), DOM_UNKNOWN);
     /* Unknown is checked before the actor. */
     assert_int_equal(dom_transition(DOM_TICKET, 99, DOM_TICKET_EV_CANCEL, 0, &to), DOM_UNKNOWN);
     assert_int_equal(to, -1);
@@ -396,7 +399,7 @@ static void test_final_states(void **state)
         {DOM_INVOICE, "approved", 0},
         {DOM_INVOICE, "revision_requested", 0},
         {DOM_INVOICE, "sent", 0},
-        {DOM_INVOICE, "paid", 1},
+        {DOM_INVOICE, "paid", 0}, /* a voided payment takes it back to sent */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         if (dom_state_final(cases[i].e, parse_state(cases[i].e, cases[i].s)) != (cases[i].final != 0))

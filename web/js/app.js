@@ -21,6 +21,9 @@ import * as ticketView from './views/ticket.js';
 import * as newTicketView from './views/newticket.js';
 import * as homeView from './views/home.js';
 import * as monitorView from './views/monitor.js';
+import * as invoicesView from './views/invoices.js';
+import * as invoiceView from './views/invoice.js';
+import * as accountsView from './views/accounts.js';
 
 const ROUTES = [
   { re: /^\/login$/, view: loginView, public: true, title: 'Masuk' },
@@ -31,17 +34,20 @@ const ROUTES = [
   { re: /^\/tiket\/baru$/, view: newTicketView, roles: ['cs', 'admin'], title: 'Tiket Baru' },
   { re: /^\/tiket\/(\d{1,15})$/, view: ticketView, roles: ['cs', 'admin'], title: 'Detail Tiket' },
   { re: /^\/monitor$/, view: monitorView, roles: ['cs', 'admin'], title: 'Monitor Kunjungan' },
+  { re: /^\/invoice$/, view: invoicesView, roles: ['cs', 'sales', 'admin'], title: 'Invoice' },
+  { re: /^\/invoice\/(\d{1,15})$/, view: invoiceView, roles: ['cs', 'sales', 'admin'], title: 'Invoice' },
+  { re: /^\/akun$/, view: accountsView, roles: ['admin'], title: 'Akun Pengguna' },
   { re: /^\/beranda$/, view: homeView, roles: ['sales', 'admin'], title: 'Beranda' },
 ];
 
 const NAV = {
   ts: [['/papan', 'Papan Job'], ['/job-saya', 'Job Saya']],
-  cs: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/papan', 'Papan Job']],
-  admin: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/papan', 'Papan Job'], ['/beranda', 'Admin']],
-  sales: [['/beranda', 'Beranda']],
+  cs: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/invoice', 'Invoice'], ['/papan', 'Papan Job']],
+  admin: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/invoice', 'Invoice'], ['/papan', 'Papan Job'], ['/akun', 'Akun']],
+  sales: [['/invoice', 'Approval Invoice']],
 };
 
-const HOME = { ts: '/papan', cs: '/tiket', admin: '/tiket', sales: '/beranda' };
+const HOME = { ts: '/papan', cs: '/tiket', admin: '/tiket', sales: '/invoice' };
 
 const LIVE_TEXT = { connecting: 'Menghubungkan…', live: 'Live', offline: 'Terputus', idle: '' };
 
@@ -334,6 +340,9 @@ async function boot() {
   // /jobs/12 (the Telegram deep link, once the server maps it here) → /#/jobs/12.
   const deep = /^\/jobs\/(\d{1,15})\/?$/.exec(location.pathname);
   if (deep) history.replaceState(null, '', `/#/jobs/${deep[1]}`);
+  // /invoices/7 (the Sales Telegram button "Lihat / Revisi") → /#/invoice/7.
+  const deepInv = /^\/invoices\/(\d{1,15})\/?$/.exec(location.pathname);
+  if (deepInv) history.replaceState(null, '', `/#/invoice/${deepInv[1]}`);
 
   replace(root, h('div', { class: 'boot', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Memuat…'));
   let me = null;

@@ -3,7 +3,10 @@
  */
 #include <stdlib.h>
 
+#include "auth/roles.h"
+#include "auth/session.h"
 #include "core/log.h"
+#include "domain/states.h"
 #include "http/handlers/handlers.h"
 
 void h_pg_error(struct http_req *req, const char *who, enum pg_err err, const char *state, const char *msg)
@@ -22,4 +25,15 @@ void h_pg_error(struct http_req *req, const char *who, enum pg_err err, const ch
     }
     log_error(who, "query failed: %s %s", state ? state : "", msg ? msg : "");
     http_error(req, 500, "internal", "the request failed");
+}
+
+unsigned h_actor(const struct auth_session *s)
+{
+    switch (s ? s->role : 0) {
+    case ROLE_ADMIN: return DOM_ACTOR_ADMIN;
+    case ROLE_CS: return DOM_ACTOR_CS;
+    case ROLE_TS: return DOM_ACTOR_TS;
+    case ROLE_SALES: return DOM_ACTOR_SALES;
+    default: return 0;
+    }
 }

@@ -74,17 +74,6 @@ struct field_ctx {
     struct buf  answer;
 };
 
-static unsigned actor_of(const struct auth_session *s)
-{
-    switch (s->role) {
-    case ROLE_ADMIN: return DOM_ACTOR_ADMIN;
-    case ROLE_CS: return DOM_ACTOR_CS;
-    case ROLE_TS: return DOM_ACTOR_TS;
-    case ROLE_SALES: return DOM_ACTOR_SALES;
-    default: return 0;
-    }
-}
-
 static void fx_free(struct field_ctx *fx)
 {
     buf_free(&fx->answer);
@@ -859,7 +848,7 @@ static struct field_ctx *fx_new(struct http_req *req, enum field_op op)
     fx->op = op;
     fx->ticket_id = id;
     fx->user_id = req->session->user_id;
-    fx->actor = actor_of(req->session);
+    fx->actor = h_actor(req->session);
     return fx;
 }
 

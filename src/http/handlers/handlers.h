@@ -14,6 +14,11 @@
  * under `who`. */
 void h_pg_error(struct http_req *req, const char *who, enum pg_err err, const char *state, const char *msg);
 
+struct auth_session;
+/* common.c: the state table's actor kind (DOM_ACTOR_*) of a session's
+ * role; 0 for none. */
+unsigned h_actor(const struct auth_session *s);
+
 /* health.c */
 void h_healthz(struct http_req *req);
 void h_readyz(struct http_req *req);
@@ -73,6 +78,28 @@ void h_users_get(struct http_req *req);
 void h_users_create(struct http_req *req);
 void h_users_update(struct http_req *req);
 
+/* invoices.c (docs/money.md): the invoice and its approval loop */
+void h_invoices_create(struct http_req *req); /* POST /tickets/{id}/invoice */
+void h_invoices_list(struct http_req *req);
+void h_invoices_get(struct http_req *req);
+void h_invoices_update(struct http_req *req);
+void h_invoices_submit(struct http_req *req);
+void h_invoices_approve(struct http_req *req);
+void h_invoices_revise(struct http_req *req);
+/* invoice_send.c: send and resend to the customer */
+void h_invoices_send(struct http_req *req);
+/* invoice_pdf.c: the invoice PDF for staff */
+void h_invoices_pdf(struct http_req *req);
+/* payments.c: payments, voids, and closing the ticket */
+void h_payments_create(struct http_req *req);
+void h_payments_void(struct http_req *req);
+void h_tickets_close(struct http_req *req);
+/* public.c: the customer's pages' API (token in the path, rate-limited) */
+void h_public_invoice(struct http_req *req);
+void h_public_invoice_pdf(struct http_req *req);
+void h_public_qris(struct http_req *req);
+void h_public_rating_get(struct http_req *req);
+void h_public_rating_post(struct http_req *req);
 /* customers.c (the customer registry) */
 void h_customers_list(struct http_req *req);
 void h_customers_get(struct http_req *req);

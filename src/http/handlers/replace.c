@@ -393,17 +393,6 @@ static void http_done(struct rp_ctx *rx, int status, const char *code, const cha
         http_error(req, status, code, msg);
 }
 
-static unsigned actor_of(const struct auth_session *s)
-{
-    switch (s->role) {
-    case ROLE_ADMIN: return DOM_ACTOR_ADMIN;
-    case ROLE_CS: return DOM_ACTOR_CS;
-    case ROLE_TS: return DOM_ACTOR_TS;
-    case ROLE_SALES: return DOM_ACTOR_SALES;
-    default: return 0;
-    }
-}
-
 void h_tickets_replace(struct http_req *req)
 {
     int64_t id = http_param_id(req, 0);
@@ -447,7 +436,7 @@ void h_tickets_replace(struct http_req *req)
     rx->ticket_id = id;
     rx->tech_id = yyjson_get_sint(tech);
     rx->actor_id = req->session->user_id;
-    rx->actor = actor_of(req->session);
+    rx->actor = h_actor(req->session);
     rx->force = yyjson_is_true(force);
     snprintf(rx->reason, sizeof(rx->reason), "%s", yyjson_get_str(reason));
     yyjson_doc_free(doc);

@@ -1,0 +1,3 @@
+/* placeholder: being written (issue 9) */
+#include "http/handlers/handlers.h"
+void h_invoices_pdf(struct http_req *req) { http_error(req, 501, "not_implemented", "not yet"); }
