@@ -72,6 +72,18 @@ trap 'exit 129' HUP
 
 mkdir -p "$VAR" "$VAR/uploads"
 
+# The customer's invoice and rating links are derived from GSS_LINK_KEY
+# (docs/money.md): one key kept in var/link.key (mode 600), so that links
+# sent before a restart still open after it.
+if [ -z "${GSS_LINK_KEY:-}" ]; then
+  if [ ! -s "$VAR/link.key" ]; then
+    say "making a link key in var/link.key"
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VAR/link.key")
+  fi
+  GSS_LINK_KEY=$(cat "$VAR/link.key")
+fi
+export GSS_LINK_KEY
+
 if scripts/redis.sh status "$VAR/redis" "$REDIS_PORT" >/dev/null; then
   say "Redis from var/redis is already running; leaving it as it is"
 else

@@ -18,10 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/links.h"
 #include "core/log.h"
 #include "http/handlers/handlers.h"
+#include "http/ratelimit.h"
 #include "http/routes.h"
 #include "http/server.h"
 #include "http/static.h"
@@ -34,6 +37,58 @@ static void app_close_all(struct gss_app *app);
 static bool serve_web(void *ud, struct http_req *req)
 {
     return http_static_serve(ud, req);
+}
+
+/* The public links' state (docs/money.md): the key, the rate limiter of the
+ * public API, and the QRIS image, read once here so that serving it
+ * never touches the disk. A bad key or an unreadable image stops the start:
+ * both are configuration the operator asked for. */
+#define PUBLIC_RL_ADDRESSES 65536 /* ~3 MiB of buckets */
+#define QRIS_MAX_BYTES      (2u << 20)
+
+static int public_start(struct gss_services *svc, struct links *links, char **qris)
+{
+    char err[160];
+    int  rc = links_init(links, svc->cfg->link_key, err, sizeof(err));
+    if (rc < 0) {
+        log_error("start", "%s", err);
+        return -1;
+    }
+    if (rc == 1)
+        log_warn("start", "GSS_LINK_KEY is not set: this process made up its own key, so the customer's links stop "
+                          "working when it exits and other gssd processes cannot open them; set the same key on "
+                          "every gssd (scripts/run.sh keeps one in var/link.key)");
+    svc->links = links;
+    svc->public_rl = ratelimit_new(PUBLIC_RL_ADDRESSES, (double)svc->cfg->public_rate_per_min,
+                                   (double)svc->cfg->public_rate_burst, 0);
+    if (!svc->public_rl) {
+        log_error("start", "GSS_PUBLIC_RATE_PER_MIN and GSS_PUBLIC_RATE_BURST must be at least 1");
+        return -1;
+    }
+    const char *path = svc->cfg->pay_qris_image;
+    if (!path || !path[0])
+        return 0;
+    FILE       *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 8 ||
+        (uint64_t)st.st_size > QRIS_MAX_BYTES) {
+        log_error("start", "GSS_PAY_QRIS_IMAGE %s: not a readable file of 8 bytes to 2 MiB", path);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    char *data = xmalloc((size_t)st.st_size);
+    bool  ok = fread(data, 1, (size_t)st.st_size, f) == (size_t)st.st_size;
+    fclose(f);
+    if (!ok || memcmp(data, "\x89PNG\r\n\x1a\n", 8) != 0) {
+        log_error("start", "GSS_PAY_QRIS_IMAGE %s: not a PNG file", path);
+        free(data);
+        return -1;
+    }
+    *qris = data;
+    svc->qris_png = data;
+    svc->qris_len = (size_t)st.st_size;
+    return 0;
 }
 
 static void on_drained(struct http_server *srv)
@@ -117,6 +172,10 @@ int app_serve(struct gss_app *app)
     svc->redis = &redis;
     svc->redis_sub = &redis_sub;
     /* svc->argon2 and svc->render stay NULL until those pools exist. */
+    struct links links;
+    char        *qris = NULL;
+    if (public_start(svc, &links, &qris) < 0)
+        return 1;
 
     if (static_load(&web, app->cfg.web_dir) < 0)
         memset(&web, 0, sizeof(web)); /* serve the API even without a web folder */
@@ -183,6 +242,12 @@ int app_serve(struct gss_app *app)
     }
     app_modules_free(app);
     sub_free(&sub);
+    ratelimit_free(svc->public_rl);
+    svc->public_rl = NULL;
+    free(qris);
+    svc->qris_png = NULL;
+    links_wipe(&links);
+    svc->links = NULL;
     static_free(&web);
     router_free(&app->router);
     log_info("shutdown complete", "exit %d", exit_code);

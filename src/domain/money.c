@@ -35,6 +35,61 @@ int money_invoice_total(const int64_t *line_totals, size_t n, int64_t discount, 
     return MONEY_OK;
 }
 
+int money_tax(int64_t taxable, int64_t rate_bp, int64_t *tax)
+{
+    if (taxable < 0)
+        return MONEY_EAMOUNT;
+    if (rate_bp < 0 || rate_bp > MONEY_TAX_RATE_MAX)
+        return MONEY_ERATE;
+    /* taxable = q x 10 000 + r, so taxable x rate = q x rate x 10 000 +
+     * r x rate: the whole part q x rate is exact (at most taxable, as rate
+     * <= 10 000) and only r x rate (< 10^8) needs rounding. Same result as
+     * floor((taxable x rate + 5 000) / 10 000), with no product that could
+     * overflow. */
+    int64_t q = taxable / 10000, r = taxable % 10000, whole, v;
+    if (__builtin_mul_overflow(q, rate_bp, &whole) || __builtin_add_overflow(whole, (r * rate_bp + 5000) / 10000, &v))
+        return MONEY_EOVERFLOW;
+    *tax = v;
+    return MONEY_OK;
+}
+
+int money_invoice_compute(struct money_item *items, size_t n, int64_t discount, int64_t rate_bp,
+                          struct money_totals *out, size_t *bad)
+{
+    int64_t sum = 0, line, tax, total;
+    int     rc;
+
+    if (n < 1 || n > MONEY_ITEMS_MAX || !items)
+        return MONEY_EITEMS;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = money_line_total(items[i].qty, items[i].unit_price, &line)) != MONEY_OK) {
+            if (bad)
+                *bad = i;
+            return rc;
+        }
+        /* 50 lines of at most 10^16 cannot overflow; checked anyway */
+        if (__builtin_add_overflow(sum, line, &sum))
+            return MONEY_EOVERFLOW;
+    }
+    if (sum > MONEY_SUBTOTAL_MAX)
+        return MONEY_ESUBTOTAL;
+    if (discount < 0 || discount > sum)
+        return MONEY_EDISCOUNT;
+    if ((rc = money_tax(sum - discount, rate_bp, &tax)) != MONEY_OK)
+        return rc;
+    if (__builtin_add_overflow(sum - discount, tax, &total))
+        return MONEY_EOVERFLOW;
+    /* Only now, so that a refusal leaves the caller's lines as they were. */
+    for (size_t i = 0; i < n; i++)
+        items[i].line_total = items[i].qty * items[i].unit_price;
+    out->subtotal = sum;
+    out->discount = discount;
+    out->taxable = sum - discount;
+    out->tax = tax;
+    out->total = total;
+    return MONEY_OK;
+}
+
 const char *money_err_code(int err)
 {
     switch (err) {
@@ -44,6 +99,9 @@ const char *money_err_code(int err)
     case MONEY_EOVERFLOW: return "amount_overflow";
     case MONEY_ELINE: return "invalid_line_total";
     case MONEY_EDISCOUNT: return "invalid_discount";
+    case MONEY_ERATE: return "invalid_tax_rate";
+    case MONEY_EITEMS: return "invalid_items";
+    case MONEY_ESUBTOTAL: return "subtotal_too_large";
     default: return "invalid_amount";
     }
 }

@@ -82,6 +82,9 @@ static const struct dom_row rows[] = {
     I(REVISION_REQUESTED, EDIT, DRAFT, CS | ADMIN),
     I(APPROVED, SEND, SENT, CS | ADMIN),
     I(SENT, RESEND, SENT, CS | ADMIN),
+    /* After payment too: the rating link stays useful until it is used or
+     * expires, and a customer who lost the message asks again. */
+    I(PAID, RESEND, PAID, CS | ADMIN),
     /* Partial payments leave it sent; the one that covers the total pays it. */
     I(SENT, PAY, PAID, CS | ADMIN),
     I(PAID, VOID_PAYMENT, SENT, CS | ADMIN),

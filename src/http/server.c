@@ -259,6 +259,25 @@ void http_add_header(struct http_req *req, const char *name, const char *value)
 
 /* ---- metrics and the request log --------------------------------------- */
 
+/* Link tokens are credentials (docs/money.md): the customer's pages and
+ * their API are logged with the token's segment as [token]. */
+static void log_path(struct buf *b, const char *p, size_t n)
+{
+    static const char *const prefixes[] = {"/i/", "/r/", "/api/v1/public/invoices/", "/api/v1/public/ratings/"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t pl = strlen(prefixes[i]);
+        if (n > pl && strncasecmp(p, prefixes[i], pl) == 0) {
+            const char *end = memchr(p + pl, '/', n - pl);
+            size_t      rest = end ? (size_t)(p + n - end) : 0;
+            buf_json_escape(b, p, pl);
+            buf_puts(b, "[token]");
+            buf_json_escape(b, end ? end : "", rest);
+            return;
+        }
+    }
+    buf_json_escape(b, p, n);
+}
+
 static void record(struct http_server *srv, struct http_req *req, int status, size_t bytes)
 {
     double secs = (double)(now_ns() - req->start_ns) / 1e9;
@@ -293,7 +312,7 @@ static void record(struct http_server *srv, struct http_req *req, int status, si
     buf_puts(b, "\",\"method\":\"");
     buf_puts(b, req->method_str ? req->method_str : "?");
     buf_puts(b, "\",\"path\":\"");
-    buf_json_escape(b, req->path.p ? req->path.p : "", req->path.n);
+    log_path(b, req->path.p ? req->path.p : "", req->path.n);
     buf_puts(b, "\",\"status\":");
     buf_put_u64(b, (uint64_t)status);
     buf_puts(b, ",\"bytes\":");

@@ -27,9 +27,11 @@ struct buf;
 struct gss_config;
 struct http_server;
 struct letter_cache;
+struct links;
 struct monitor;
 struct pg_pool;
 struct pool_service;
+struct ratelimit;
 struct rds;
 struct static_files;
 struct sub_state;
@@ -52,6 +54,10 @@ struct gss_services {
     struct workers          *argon2;         /* password hashing pool (core/workers.h); NULL until it exists */
     struct workers          *render;         /* PDF/QR rendering pool; NULL until it exists */
     struct letter_cache     *letters; /* Surat Tugas PDFs (handlers/letter.c) */
+    const struct links      *links;          /* the public links' key (auth/links.h, docs/money.md) */
+    struct ratelimit        *public_rl;      /* per-address buckets of the public API (http/ratelimit.h) */
+    const char              *qris_png;       /* GSS_PAY_QRIS_IMAGE, read at start-up; NULL: none */
+    size_t                   qris_len;
     void                    *debug_sleepers; /* GSS_DEBUG_ROUTES only (handlers/debug.c) */
     int                      worker_id;      /* 0 for the only or first worker */
     bool                     stopping;       /* a shutdown signal arrived */

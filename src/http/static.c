@@ -247,6 +247,16 @@ static bool is_app_deep_link(const char *path, size_t len)
     return is_prefix_id(path, len, "/jobs/") || is_prefix_id(path, len, "/invoices/");
 }
 
+/* The customer's pages, /i/{token} and /r/{token} (docs/money.md): one
+ * segment after the prefix, whatever it holds; the page asks the API,
+ * which answers a wrong token with a message the page shows. */
+static bool is_public_link(const char *path, size_t len)
+{
+    if (len <= 3 || path[0] != '/' || (path[1] != 'i' && path[1] != 'r') || path[2] != '/')
+        return false;
+    return len <= 3 + 128 && !memchr(path + 3, '/', len - 3);
+}
+
 bool http_static_serve(const struct static_files *sf, struct http_req *req)
 {
     char   path[1024];
@@ -260,6 +270,10 @@ bool http_static_serve(const struct static_files *sf, struct http_req *req)
     const struct static_file *f = static_lookup(sf, path, len);
     if (!f && is_app_deep_link(path, len))
         f = static_lookup(sf, "/index.html", 11);
+    /* the page of a token in its URL leaks it to no one: no Referer */
+    bool secret_url = !f && is_public_link(path, len);
+    if (secret_url)
+        f = static_lookup(sf, "/public.html", 12);
     if (!f)
         return false;
     http_add_header(req, "ETag", f->etag);
@@ -269,7 +283,7 @@ bool http_static_serve(const struct static_files *sf, struct http_req *req)
         http_add_header(req, "Content-Security-Policy",
                         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
-        http_add_header(req, "Referrer-Policy", "same-origin");
+        http_add_header(req, "Referrer-Policy", secret_url ? "no-referrer" : "same-origin");
     }
     size_t      inm_len;
     const char *inm = http_header(req, "If-None-Match", &inm_len);

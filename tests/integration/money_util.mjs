@@ -40,8 +40,12 @@ export async function workDone(ctx, { techs: n = 1, extra = {} } = {}) {
     const r = await fix(ctx.g, t.token, ticket.id, 'out', { lat: SITE.lat, lng: SITE.lng, accuracy_m: 10 });
     assert.equal(r.status, 200, `check-out ${t.username}: ${r.status} ${r.text}`);
   }
-  const c = await api(ctx.g, techs[0].token, 'POST', `/api/v1/tickets/${ticket.id}/complete`);
-  assert.equal(c.status, 200, `complete: ${c.status} ${c.text}`);
+  // Each technician presses Selesai (docs/fieldwork.md: work_done once
+  // every active assignment is done).
+  for (const tech of techs) {
+    const c = await api(ctx.g, tech.token, 'POST', `/api/v1/tickets/${ticket.id}/complete`);
+    assert.equal(c.status, 200, `complete ${tech.username}: ${c.status} ${c.text}`);
+  }
   const t = await getTicket(ctx.g, ctx.cs, ticket.id);
   assert.equal(t.status, 'work_done', `ticket ${ticket.id} is work_done: ${t.status}`);
   return { ticket: t, techs };

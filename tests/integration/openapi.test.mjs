@@ -17,7 +17,11 @@
 // for that operation, its error.code listed in the response's
 // x-error-codes, its required headers present (and matching their schema),
 // and its JSON body valid against the documented schema. WebSocket messages
-// are checked against the Ws* schemas.
+// are checked against the Ws* schemas. Binary answers (PDF, PNG) must
+// start with their format's magic bytes. The money routes (docs/money.md)
+// run on a gssd of their own: an invoice walked through the approval loop,
+// sent, opened and rated by the customer, paid in parts with a void, and
+// closed, with the refusals (404, 409, 410, 422, 429) on the way.
 //
 // How this file reads the YAML. It does not parse YAML in general: a small
 // line reader builds the tree of keys from indentation, which works for the
@@ -39,7 +43,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 
-import { SOURCE_DIR, startGssd, startRedis, createDatabase, http, psql, runGssd } from './harness.mjs';
+import { SOURCE_DIR, startGssd, startRedis, createDatabase, http, psql, runGssd, makeTmpDir } from './harness.mjs';
+import { createTicket } from './pool_util.mjs';
+import { makePdf, makePng, upload } from './field_util.mjs';
+import { moneySetup, workDone, sampleItems } from './money_util.mjs';
 
 const SPEC_PATH = path.join(SOURCE_DIR, 'docs/openapi.yaml');
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -451,7 +458,8 @@ describe('openapi.yaml against routes.c', () => {
     assert.equal(val(cookie, 'name'), 'gss_session');
     assert.match(val(cookie, 'description'), /X-CSRF-Token/);
     for (const s of ['User', 'Ticket', 'PoolJob', 'PoolSnapshot', 'ClaimResult', 'Error', 'LoginRequest',
-      'LoginResponse', 'Me', 'WsPoolOpened', 'WsPoolUpdated', 'WsPoolClosed', 'WsResync']) {
+      'LoginResponse', 'Me', 'WsPoolOpened', 'WsPoolUpdated', 'WsPoolClosed', 'WsResync',
+      'Invoice', 'InvoiceSent', 'InvoiceList', 'PublicInvoice', 'PublicRating', 'StaffRating', 'TicketInvoice']) {
       assert.ok(at(SPEC, 'components', 'schemas', s), `components.schemas.${s} missing`);
     }
   });
@@ -682,7 +690,8 @@ let g;
 let customerId;
 const sessions = {}; // role -> {token, csrf, user}
 
-async function call(method, p, { auth, json, body, headers = {} } = {}) {
+// base: the gssd to ask (the money tests run their own); default g.
+async function call(method, p, { auth, json, body, headers = {}, base } = {}) {
   const h = { ...headers };
   let b = body;
   if (json !== undefined) {
@@ -694,8 +703,15 @@ async function call(method, p, { auth, json, body, headers = {} } = {}) {
     h.cookie = `gss_session=${auth.token}`;
     if (auth.csrf) h['x-csrf-token'] = auth.csrf;
   }
-  return http(g.url + p, { method, headers: h, body: b, timeout: 15000 });
+  return http((base || g).url + p, { method, headers: h, body: b, timeout: 20000 });
 }
+
+// The first bytes every answer of a binary type must start with.
+const MAGIC = {
+  'application/pdf': Buffer.from('%PDF-', 'latin1'),
+  'image/png': Buffer.from([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]),
+  'image/jpeg': Buffer.from([0xFF, 0xD8, 0xFF]),
+};
 
 /**
  * Asserts that res is an answer the document promises for method + template
@@ -744,6 +760,8 @@ function expectDocumented(res, method, template) {
     assert.deepEqual(errs, [], `${what}: body does not match the documented schema`);
   } else if (!content.children.has('*/*')) {
     assert.ok(content.children.has(ct), `${what}: Content-Type ${ct} is not one of [${[...content.children.keys()]}]`);
+    const magic = MAGIC[ct];
+    if (magic) assert.ok(res.body.subarray(0, magic.length).equals(magic), `${what}: the body is not ${ct} (first bytes ${res.body.subarray(0, 8).toString('hex')})`);
   }
 }
 
@@ -863,7 +881,7 @@ describe('a live gssd answers as documented', () => {
   it('unknown paths: 404 not_found', async () => {
     expectError(await call('GET', '/nope'), 'GET', '/{file}', 404, 'not_found');
     expectError(await call('POST', '/nope'), 'POST', null, 404, 'not_found');
-    expectError(await call('GET', '/api/v1/invoices'), 'GET', '/{file}', 404, 'not_found');
+    expectError(await call('GET', '/api/v1/inbox'), 'GET', '/{file}', 404, 'not_found');
   });
 
   it('every documented path answers 405 to other methods, with Allow = its documented methods', async () => {
@@ -1041,5 +1059,322 @@ describe('a live gssd answers as documented', () => {
     assert.equal(res.status, 200, res.text);
     expectDocumented(res, 'POST', '/api/v1/auth/logout');
     expectError(await call('GET', '/api/v1/me', { auth: s }), 'GET', '/api/v1/me', 401, 'unauthorized');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Part 3: the money routes (docs/money.md) on a gssd of their own
+
+describe('the money routes answer as documented', () => {
+  let ctx;
+  // A technician's session: the last of ctx.techs (workDone hands them out from the first).
+  const token = (role) => (role === 'ts' ? ctx.techs[ctx.techs.length - 1].token : ctx[role]);
+  const as = (role, extra = {}) => ({ base: ctx.g, auth: { token: token(role) }, ...extra });
+  const anon = (extra = {}) => ({ base: ctx.g, ...extra });
+  // One ticket walked through everything; filled in by the tests in order.
+  const flow = {};
+
+  before(async () => {
+    const dir = await makeTmpDir('qris');
+    const qris = path.join(dir, 'qris.png');
+    fs.writeFileSync(qris, makePng(8, 8, 5));
+    ctx = await moneySetup({ techs: 4, tag: 'oam', env: { GSS_TAX_RATE_BP: 1100, GSS_PAY_QRIS_IMAGE: qris } });
+  }, { timeout: 180000 });
+
+  it('create: the refusals, then 201 with the invoice JSON', { timeout: 120000 }, async () => {
+    const C = '/api/v1/tickets/{id}/invoice';
+    const open = await createTicket(ctx.g, ctx.cs, ctx.customers[0], 1);
+    const w = await workDone(ctx);
+    flow.ticket = w.ticket;
+    const url = `/api/v1/tickets/${w.ticket.id}/invoice`;
+    expectError(await call('POST', url, anon({ json: sampleItems() })), 'POST', C, 401, 'unauthorized');
+    expectError(await call('POST', url, as('sales', { json: sampleItems() })), 'POST', C, 403, 'forbidden');
+    expectError(await call('POST', '/api/v1/tickets/999999/invoice', as('cs', { json: sampleItems() })), 'POST', C, 404, 'not_found');
+    expectError(await call('POST', `/api/v1/tickets/${open.id}/invoice`, as('cs', { json: sampleItems() })), 'POST', C, 409, 'invalid_transition');
+    expectError(await call('POST', url, as('cs', { body: 'items=1', headers: { 'content-type': 'text/plain' } })), 'POST', C, 415, 'unsupported_media_type');
+    expectError(await call('POST', url, as('cs', { body: '{"items":', headers: { 'content-type': 'application/json' } })), 'POST', C, 400, 'invalid_json');
+    expectError(await call('POST', url, as('cs', { json: { items: [] } })), 'POST', C, 422, 'validation_failed');
+    expectError(await call('POST', url, as('cs', { json: { items: [{ description: 'x', qty: 0, unit_price: 1 }] } })), 'POST', C, 422, 'validation_failed');
+    expectError(await call('POST', url, as('cs', { json: { ...sampleItems(), discount: 2000000 } })), 'POST', C, 422, 'validation_failed');
+
+    const r = await call('POST', url, as('cs', { json: sampleItems() }));
+    assert.equal(r.status, 201, r.text);
+    expectDocumented(r, 'POST', C);
+    assert.equal(r.json.status, 'draft');
+    flow.invoice = r.json;
+    expectError(await call('POST', url, as('cs', { json: sampleItems() })), 'POST', C, 409, 'invoice_exists');
+
+    const t = await call('GET', `/api/v1/tickets/${w.ticket.id}`, as('cs'));
+    assert.equal(t.status, 200, t.text);
+    expectDocumented(t, 'GET', '/api/v1/tickets/{id}');
+    assert.equal(t.json.invoice?.id, r.json.id, `the ticket names its invoice: ${JSON.stringify(t.json.invoice)}`);
+    assert.equal(t.json.rating, null);
+  });
+
+  it('get, list and PDF; edit with and without a stale version', { timeout: 60000 }, async () => {
+    assert.ok(flow.invoice, 'needs the invoice of the previous test');
+    const id = flow.invoice.id;
+    const G = '/api/v1/invoices/{id}';
+    for (const role of ['cs', 'sales', 'admin']) {
+      const r = await call('GET', `/api/v1/invoices/${id}`, as(role));
+      assert.equal(r.status, 200, r.text);
+      expectDocumented(r, 'GET', G);
+    }
+    expectError(await call('GET', `/api/v1/invoices/${id}`, as('ts')), 'GET', G, 403, 'forbidden');
+    expectError(await call('GET', '/api/v1/invoices/999999', as('cs')), 'GET', G, 404, 'not_found');
+
+    const L = '/api/v1/invoices';
+    for (const q of ['', '?status=draft', '?status=pending_approval,draft&limit=5']) {
+      const r = await call('GET', `${L}${q}`, as('sales'));
+      assert.equal(r.status, 200, `${q}: ${r.text}`);
+      expectDocumented(r, 'GET', L);
+      assert.ok(r.json.invoices.some((x) => x.id === id), `${q}: the draft is listed: ${r.text.slice(0, 300)}`);
+    }
+    expectError(await call('GET', `${L}?status=bogus`, as('cs')), 'GET', L, 400, 'bad_request');
+    expectError(await call('GET', `${L}?limit=0`, as('cs')), 'GET', L, 400, 'bad_request');
+    expectError(await call('GET', `${L}?status=draft,,sent`, as('cs')), 'GET', L, 400, 'bad_request');
+
+    const P = '/api/v1/invoices/{id}/invoice.pdf';
+    const pdf = await call('GET', `/api/v1/invoices/${id}/invoice.pdf`, as('sales'));
+    assert.equal(pdf.status, 200, pdf.text.slice(0, 200));
+    expectDocumented(pdf, 'GET', P);
+    expectError(await call('GET', '/api/v1/invoices/999999/invoice.pdf', as('cs')), 'GET', P, 404, 'not_found');
+
+    const U = '/api/v1/invoices/{id}';
+    expectError(await call('PATCH', `/api/v1/invoices/${id}`, as('cs', { json: { note: 'x', version: flow.invoice.version + 5 } })), 'PATCH', U, 409, 'stale_version');
+    expectError(await call('PATCH', `/api/v1/invoices/${id}`, as('cs', { json: { discount: -1 } })), 'PATCH', U, 422, 'validation_failed');
+    expectError(await call('PATCH', `/api/v1/invoices/${id}`, as('sales', { json: { note: 'x' } })), 'PATCH', U, 403, 'forbidden');
+    const e = await call('PATCH', `/api/v1/invoices/${id}`, as('cs', { json: { note: 'Garansi 60 hari', version: flow.invoice.version } }));
+    assert.equal(e.status, 200, e.text);
+    expectDocumented(e, 'PATCH', U);
+    assert.equal(e.json.version, flow.invoice.version + 1);
+    flow.invoice = e.json;
+  });
+
+  it('the approval loop: submit, revise, edit, submit, approve, and the 409s', { timeout: 60000 }, async () => {
+    assert.ok(flow.invoice, 'needs the invoice of the previous tests');
+    const id = flow.invoice.id;
+    const post = (role, action, json) => call('POST', `/api/v1/invoices/${id}/${action}`, as(role, json === undefined ? {} : { json }));
+    const T = (action) => `/api/v1/invoices/{id}/${action}`;
+    const ok = async (role, action, json, status) => {
+      const r = await post(role, action, json);
+      assert.equal(r.status, 200, `${action}: ${r.text}`);
+      expectDocumented(r, 'POST', T(action));
+      assert.equal(r.json.status, status, `${action}: ${r.text}`);
+      return r.json;
+    };
+    expectError(await post('cs', 'approve'), 'POST', T('approve'), 403, 'forbidden');
+    expectError(await post('sales', 'approve'), 'POST', T('approve'), 409, 'invalid_transition');
+    expectError(await post('cs', 'send'), 'POST', T('send'), 409, 'invalid_transition');
+    expectError(await call('POST', '/api/v1/invoices/999999/submit', as('cs')), 'POST', T('submit'), 404, 'not_found');
+    await ok('cs', 'submit', undefined, 'pending_approval');
+    expectError(await post('cs', 'submit'), 'POST', T('submit'), 409, 'invalid_transition');
+    expectError(await call('PATCH', `/api/v1/invoices/${id}`, as('cs', { json: { note: 'x' } })), 'PATCH', '/api/v1/invoices/{id}', 409, 'invalid_transition');
+    expectError(await post('sales', 'revise', {}), 'POST', T('revise'), 422, 'validation_failed');
+    expectError(await post('sales', 'revise', { note: '   ' }), 'POST', T('revise'), 422, 'validation_failed');
+    const rv = await ok('sales', 'revise', { note: 'Harga freon terlalu tinggi' }, 'revision_requested');
+    assert.equal(rv.revision_note, 'Harga freon terlalu tinggi');
+    const e = await call('PATCH', `/api/v1/invoices/${id}`, as('cs', { json: { items: [{ description: 'Ganti kompresor AC 1 PK', qty: 1, unit_price: 1250000 }], discount: 0 } }));
+    assert.equal(e.status, 200, e.text);
+    expectDocumented(e, 'PATCH', '/api/v1/invoices/{id}');
+    assert.equal(e.json.status, 'draft');
+    await ok('cs', 'submit', undefined, 'pending_approval');
+    expectError(await post('sales', 'approve', { note: 5 }), 'POST', T('approve'), 422, 'validation_failed');
+    flow.invoice = await ok('sales', 'approve', { note: 'OK' }, 'approved');
+    expectError(await post('admin', 'approve'), 'POST', T('approve'), 409, 'invalid_transition');
+    expectError(await post('cs', 'payments', { amount: 1000, method: 'cash' }), 'POST', T('payments'), 409, 'invalid_transition');
+  });
+
+  it('send and resend answer the links; the staff PDF after sending', { timeout: 60000 }, async () => {
+    assert.ok(flow.invoice?.status === 'approved', 'needs the approved invoice');
+    const id = flow.invoice.id;
+    const S = '/api/v1/invoices/{id}/send';
+    expectError(await call('POST', `/api/v1/invoices/${id}/send`, as('sales')), 'POST', S, 403, 'forbidden');
+    const s = await call('POST', `/api/v1/invoices/${id}/send`, as('cs'));
+    assert.equal(s.status, 200, s.text);
+    expectDocumented(s, 'POST', S);
+    assert.equal(s.json.status, 'sent');
+    assert.equal(s.json.ticket.status, 'awaiting_payment');
+    const again = await call('POST', `/api/v1/invoices/${id}/send`, as('admin'));
+    assert.equal(again.status, 200, again.text);
+    expectDocumented(again, 'POST', S);
+    assert.equal(again.json.invoice_url, s.json.invoice_url, 'a resend sends the same invoice link');
+    assert.equal(again.json.rating_url, s.json.rating_url, 'a resend sends the same rating link');
+    flow.invoice = again.json;
+    flow.invoiceToken = s.json.invoice_url.split('/').pop();
+    flow.ratingToken = s.json.rating_url.split('/').pop();
+    const got = await call('GET', `/api/v1/invoices/${id}`, as('cs'));
+    expectDocumented(got, 'GET', '/api/v1/invoices/{id}');
+    assert.equal(got.json.invoice_url, undefined, 'only send answers the links');
+    assert.equal(typeof got.json.links?.expires_at, 'string', `links once sent: ${JSON.stringify(got.json.links)}`);
+    const pdf = await call('GET', `/api/v1/invoices/${id}/invoice.pdf`, as('cs'));
+    assert.equal(pdf.status, 200, pdf.text.slice(0, 200));
+    expectDocumented(pdf, 'GET', '/api/v1/invoices/{id}/invoice.pdf');
+  });
+
+  it('the customer: invoice, PDF, QRIS, rating (once), a wrong token', { timeout: 60000 }, async () => {
+    assert.ok(flow.invoiceToken, 'needs the sent invoice');
+    const I = '/api/v1/public/invoices/{token}';
+    const inv = await call('GET', `/api/v1/public/invoices/${flow.invoiceToken}`, anon());
+    assert.equal(inv.status, 200, inv.text);
+    expectDocumented(inv, 'GET', I);
+    assert.equal(inv.json.total, flow.invoice.total);
+    assert.equal(inv.json.payment.qris_url, '/api/v1/public/qris.png');
+    // The PDF link of the answer, and the QRIS image it names.
+    const pdf = await call('GET', inv.json.pdf_url, anon());
+    assert.equal(pdf.status, 200, pdf.text.slice(0, 200));
+    expectDocumented(pdf, 'GET', '/api/v1/public/invoices/{token}/invoice.pdf');
+    const q = await call('GET', inv.json.payment.qris_url, anon());
+    assert.equal(q.status, 200, q.text.slice(0, 200));
+    expectDocumented(q, 'GET', '/api/v1/public/qris.png');
+    const wrong = 'A'.repeat(32);
+    expectError(await call('GET', `/api/v1/public/invoices/${wrong}`, anon()), 'GET', I, 404, 'link_not_found');
+    expectError(await call('GET', `/api/v1/public/invoices/${wrong}/invoice.pdf`, anon()), 'GET', '/api/v1/public/invoices/{token}/invoice.pdf', 404, 'link_not_found');
+    expectError(await call('GET', `/api/v1/public/invoices/${flow.ratingToken}`, anon()), 'GET', I, 404, 'link_not_found');
+
+    const R = '/api/v1/public/ratings/{token}';
+    const url = `/api/v1/public/ratings/${flow.ratingToken}`;
+    const form = await call('GET', url, anon());
+    assert.equal(form.status, 200, form.text);
+    expectDocumented(form, 'GET', R);
+    assert.equal(form.json.rated, false);
+    expectError(await call('GET', `/api/v1/public/ratings/${wrong}`, anon()), 'GET', R, 404, 'link_not_found');
+    expectError(await call('POST', `/api/v1/public/ratings/${wrong}`, anon({ json: { score: 5 } })), 'POST', R, 404, 'link_not_found');
+    expectError(await call('POST', url, anon({ json: { score: 6 } })), 'POST', R, 422, 'validation_failed');
+    expectError(await call('POST', url, anon({ json: { score: 5, techs: [{ id: 99, score: 5 }] } })), 'POST', R, 422, 'validation_failed');
+    expectError(await call('POST', url, anon({ json: { score: 5, comment: 'x'.repeat(1001) } })), 'POST', R, 422, 'validation_failed');
+    expectError(await call('POST', url, anon({ body: 'score=5', headers: { 'content-type': 'text/plain' } })), 'POST', R, 415, 'unsupported_media_type');
+    expectError(await call('POST', url, anon({ body: '{"score":', headers: { 'content-type': 'application/json' } })), 'POST', R, 400, 'invalid_json');
+    const techs = form.json.techs.map((t) => ({ id: t.id, score: 4 }));
+    const rated = await call('POST', url, anon({ json: { score: 5, comment: 'Teknisi ramah dan cepat', techs } }));
+    assert.equal(rated.status, 201, rated.text);
+    expectDocumented(rated, 'POST', R);
+    expectError(await call('POST', url, anon({ json: { score: 1 } })), 'POST', R, 409, 'already_rated');
+    const after = await call('GET', url, anon());
+    assert.equal(after.status, 200, after.text);
+    expectDocumented(after, 'GET', R);
+    assert.equal(after.json.rated, true);
+    const staff = await call('GET', `/api/v1/invoices/${flow.invoice.id}`, as('sales'));
+    expectDocumented(staff, 'GET', '/api/v1/invoices/{id}');
+    assert.equal(staff.json.rating?.score, 5, `the staff invoice shows the rating: ${JSON.stringify(staff.json.rating)}`);
+  });
+
+  it('payments in parts with a proof and a void, then close', { timeout: 60000 }, async () => {
+    assert.ok(flow.invoice?.status === 'sent', 'needs the sent invoice');
+    const id = flow.invoice.id;
+    const total = flow.invoice.total;
+    const P = '/api/v1/invoices/{id}/payments';
+    const V = '/api/v1/invoices/{id}/payments/{pid}/void';
+    const pay = (json, role = 'cs') => call('POST', `/api/v1/invoices/${id}/payments`, as(role, { json }));
+    expectError(await pay({ amount: 1000, method: 'cash' }, 'sales'), 'POST', P, 403, 'forbidden');
+    expectError(await pay({ amount: total + 1, method: 'transfer' }), 'POST', P, 422, 'overpayment');
+    expectError(await pay({ amount: 1000, method: 'cheque' }), 'POST', P, 422, 'validation_failed');
+    expectError(await pay({ amount: 0, method: 'cash' }), 'POST', P, 422, 'validation_failed');
+    expectError(await pay({ amount: 1000, method: 'cash', paid_at: '2020-01-01T00:00:00Z' }), 'POST', P, 422, 'validation_failed');
+    expectError(await call('POST', '/api/v1/invoices/999999/payments', as('cs', { json: { amount: 1, method: 'cash' } })), 'POST', P, 404, 'not_found');
+
+    // A photo of the ticket is an attachment, but not a payment proof.
+    const photo = await upload(ctx.g, ctx.cs, flow.ticket.id, 'photo', makePdf('not a proof'));
+    const notProof = photo.status === 201 ? photo.json.id : 999999;
+    expectError(await pay({ amount: 1000, method: 'transfer', proof_attachment_id: notProof }), 'POST', P, 422, 'validation_failed');
+
+    const first = await pay({ amount: 500000, method: 'transfer', reference: 'BCA 123' });
+    assert.equal(first.status, 201, first.text);
+    expectDocumented(first, 'POST', P);
+    assert.equal(first.json.status, 'sent');
+    const pid = first.json.payments.find((x) => x.amount === 500000)?.id;
+    assert.ok(pid, `the payment is listed: ${JSON.stringify(first.json.payments)}`);
+    const vurl = `/api/v1/invoices/${id}/payments/${pid}/void`;
+    expectError(await call('POST', vurl, as('cs', { json: {} })), 'POST', V, 422, 'validation_failed');
+    expectError(await call('POST', `/api/v1/invoices/${id}/payments/999999/void`, as('cs', { json: { reason: 'salah catat' } })), 'POST', V, 404, 'not_found');
+    const voided = await call('POST', vurl, as('cs', { json: { reason: 'salah catat' } }));
+    assert.equal(voided.status, 200, voided.text);
+    expectDocumented(voided, 'POST', V);
+    assert.equal(voided.json.paid_amount, 0);
+    expectError(await call('POST', vurl, as('cs', { json: { reason: 'lagi' } })), 'POST', V, 409, 'already_voided');
+
+    const C = '/api/v1/tickets/{id}/close';
+    expectError(await call('POST', `/api/v1/tickets/${flow.ticket.id}/close`, as('cs')), 'POST', C, 409, 'invalid_transition');
+    const part = await pay({ amount: 300000, method: 'cash' });
+    assert.equal(part.status, 201, part.text);
+    expectDocumented(part, 'POST', P);
+    const rest = await pay({ amount: total - 300000, method: 'qris', reference: 'QRIS 9' });
+    assert.equal(rest.status, 201, rest.text);
+    expectDocumented(rest, 'POST', P);
+    assert.equal(rest.json.status, 'paid');
+    assert.equal(rest.json.balance, 0);
+    expectError(await pay({ amount: 1, method: 'cash' }), 'POST', P, 409, 'invalid_transition');
+
+    expectError(await call('POST', `/api/v1/tickets/${flow.ticket.id}/close`, as('sales')), 'POST', C, 403, 'forbidden');
+    expectError(await call('POST', '/api/v1/tickets/999999/close', as('cs')), 'POST', C, 404, 'not_found');
+    const closed = await call('POST', `/api/v1/tickets/${flow.ticket.id}/close`, as('cs', { json: { note: 'Lunas' } }));
+    assert.equal(closed.status, 200, closed.text);
+    expectDocumented(closed, 'POST', C);
+    assert.equal(closed.json.status, 'closed');
+    assert.equal(closed.json.invoice?.status, 'paid');
+    assert.equal(closed.json.rating?.score, 5);
+    expectError(await call('POST', `/api/v1/tickets/${flow.ticket.id}/close`, as('cs')), 'POST', C, 409, 'invalid_transition');
+    const lastPid = rest.json.payments.find((x) => x.voided_at === null && x.method === 'qris')?.id;
+    expectError(await call('POST', `/api/v1/invoices/${id}/payments/${lastPid}/void`, as('cs', { json: { reason: 'telat' } })), 'POST', V, 409, 'invalid_transition');
+  });
+
+  it('an expired link is 410; guesses are 404, then 429 with Retry-After', { timeout: 120000 }, async () => {
+    const w = await workDone(ctx);
+    const d = await call('POST', `/api/v1/tickets/${w.ticket.id}/invoice`, as('cs', { json: sampleItems() }));
+    assert.equal(d.status, 201, d.text);
+    for (const [role, action] of [['cs', 'submit'], ['sales', 'approve'], ['cs', 'send']]) {
+      const r = await call('POST', `/api/v1/invoices/${d.json.id}/${action}`, as(role));
+      assert.equal(r.status, 200, `${action}: ${r.text}`);
+      if (action === 'send') {
+        flow.expired = { invoice: r.json.invoice_url.split('/').pop(), rating: r.json.rating_url.split('/').pop() };
+      }
+    }
+    // The only write behind the server's back in this file: time cannot be
+    // made to pass otherwise (GSS_PUBLIC_LINK_TTL_S is at least 60 s).
+    await psql(ctx.database.url, `UPDATE public_links SET expires_at = now() - interval '1 minute' WHERE invoice_id = ${d.json.id}`);
+    flow.second = { ticket: w.ticket, invoice: d.json };
+    expectError(await call('GET', `/api/v1/public/invoices/${flow.expired.invoice}`, anon()), 'GET', '/api/v1/public/invoices/{token}', 410, 'link_expired');
+    expectError(await call('GET', `/api/v1/public/invoices/${flow.expired.invoice}/invoice.pdf`, anon()), 'GET', '/api/v1/public/invoices/{token}/invoice.pdf', 410, 'link_expired');
+    expectError(await call('GET', `/api/v1/public/ratings/${flow.expired.rating}`, anon()), 'GET', '/api/v1/public/ratings/{token}', 410, 'link_expired');
+    expectError(await call('POST', `/api/v1/public/ratings/${flow.expired.rating}`, anon({ json: { score: 4 } })), 'POST', '/api/v1/public/ratings/{token}', 410, 'link_expired');
+
+    // A gssd with a tight bucket and no QRIS image, on the same stores.
+    const tight = await startGssd({ redis: ctx.redis, database: ctx.database, env: { GSS_PUBLIC_RATE_PER_MIN: 1, GSS_PUBLIC_RATE_BURST: 25, GSS_LOG_REQUESTS: 0 } });
+    try {
+      const I = '/api/v1/public/invoices/{token}';
+      expectError(await call('GET', '/api/v1/public/qris.png', { base: tight }), 'GET', '/api/v1/public/qris.png', 404, 'not_found');
+      const seen = [];
+      for (let i = 0; i < 10 && !seen.includes(429); i++) {
+        const r = await call('GET', `/api/v1/public/invoices/${String(i).padStart(32, 'g')}`, { base: tight });
+        seen.push(r.status);
+        expectDocumented(r, 'GET', I);
+      }
+      assert.equal(seen[0], 404, `a guess is 404 first: ${seen}`);
+      assert.ok(seen.includes(429), `guessing runs into 429: ${seen}`);
+      const limited = await call('GET', `/api/v1/public/ratings/${flow.ratingToken}`, { base: tight });
+      expectError(limited, 'GET', '/api/v1/public/ratings/{token}', 429, 'rate_limited');
+      assert.ok(Number(limited.headers.get('retry-after')) >= 1, 'Retry-After');
+    } finally {
+      await tight.stop();
+    }
+  });
+
+  it('a payment with its proof: uploaded as kind=payment_proof, then named by proof_attachment_id', { timeout: 60000 }, async () => {
+    assert.ok(flow.second, 'needs the second (sent) invoice');
+    const A = '/api/v1/tickets/{id}/attachments';
+    const proof = await upload(ctx.g, ctx.cs, flow.second.ticket.id, 'payment_proof', makePng(6, 6, 9), { contentType: 'image/png' });
+    expectDocumented(proof, 'POST', A);
+    assert.equal(proof.status, 201, `upload kind=payment_proof (docs/money.md, Payments): ${proof.text}`);
+    assert.equal(proof.json.kind, 'payment_proof');
+    const byTech = await upload(ctx.g, token('ts'), flow.second.ticket.id, 'payment_proof', makePng(6, 6, 9), { contentType: 'image/png' });
+    expectError(byTech, 'POST', A, 403, 'forbidden');
+    const P = '/api/v1/invoices/{id}/payments';
+    const r = await call('POST', `/api/v1/invoices/${flow.second.invoice.id}/payments`,
+      as('cs', { json: { amount: 100000, method: 'transfer', reference: 'BCA 77', proof_attachment_id: proof.json.id } }));
+    assert.equal(r.status, 201, r.text);
+    expectDocumented(r, 'POST', P);
+    assert.equal(r.json.payments.find((x) => x.amount === 100000)?.proof_attachment_id, proof.json.id);
+    const t = await call('GET', `/api/v1/tickets/${flow.second.ticket.id}`, as('cs'));
+    expectDocumented(t, 'GET', '/api/v1/tickets/{id}');
   });
 });

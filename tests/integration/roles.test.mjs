@@ -1,7 +1,7 @@
 // The role matrix over every route gssd has. The expected matrix below is
-// written by hand from DESIGN.md §4 (and issue 7 for the routes being built
-// now), never read from the code under test: a wrong role in routes.c makes
-// this file fail.
+// written by hand from DESIGN.md §4 (issues 7 and 8 for the field routes,
+// docs/money.md for the money routes of issue 9), never read from the code
+// under test: a wrong role in routes.c makes this file fail.
 //
 // routes.c is still read, but only for its method and path pattern: a routed
 // path that the hand matrix lacks fails (someone added a route without saying
@@ -13,6 +13,12 @@
 // answers 401 and a public one anything but 401; with a session of a role the
 // route does not admit, 403 forbidden; with each role it admits, neither 401
 // nor 403, both with a Bearer token and with the cookie plus X-CSRF-Token.
+// A public route must also ignore credentials it does not need: a made-up
+// Bearer token is not 401, and a real cookie session without X-CSRF-Token is
+// not 403 csrf_failed on a state-changing one (the customer's rating POST:
+// its token is its credential, whoever else the browser is logged in as).
+// Whether the handler is finished does not matter here: only who gets past
+// the auth step is checked.
 // Path parameters become 999999; POST/PUT/PATCH send `{}`, other methods no
 // body at all (a body-less GET may answer 413 to a body). Every call uses a
 // fresh login, so a route that ends sessions (logout) cannot disturb the next.
@@ -73,6 +79,26 @@ const MATRIX = [
   ['GET', '/api/v1/attachments/{id}', ['admin', 'cs', 'ts', 'sales']],
   ['POST', '/api/v1/tickets/{id}/complete', ['ts']],
   ['GET', '/v/{token}', PUBLIC],
+
+  // issue 9, money (docs/money.md "Routes"): admin may do what cs and sales may
+  ['POST', '/api/v1/tickets/{id}/invoice', ['cs', 'admin']],
+  ['GET', '/api/v1/invoices', ['cs', 'sales', 'admin']],
+  ['GET', '/api/v1/invoices/{id}', ['cs', 'sales', 'admin']],
+  ['PATCH', '/api/v1/invoices/{id}', ['cs', 'admin']],
+  ['POST', '/api/v1/invoices/{id}/submit', ['cs', 'admin']],
+  ['POST', '/api/v1/invoices/{id}/approve', ['sales', 'admin']],
+  ['POST', '/api/v1/invoices/{id}/revise', ['sales', 'admin']],
+  ['POST', '/api/v1/invoices/{id}/send', ['cs', 'admin']],
+  ['GET', '/api/v1/invoices/{id}/invoice.pdf', ['cs', 'sales', 'admin']],
+  ['POST', '/api/v1/invoices/{id}/payments', ['cs', 'admin']],
+  ['POST', '/api/v1/invoices/{id}/payments/{pid}/void', ['cs', 'admin']],
+  ['POST', '/api/v1/tickets/{id}/close', ['cs', 'admin']],
+  // the customer's pages: no login, the token in the path is the credential
+  ['GET', '/api/v1/public/invoices/{token}', PUBLIC],
+  ['GET', '/api/v1/public/invoices/{token}/invoice.pdf', PUBLIC],
+  ['GET', '/api/v1/public/qris.png', PUBLIC],
+  ['GET', '/api/v1/public/ratings/{token}', PUBLIC],
+  ['POST', '/api/v1/public/ratings/{token}', PUBLIC],
 
   // The board socket (a plain GET here: the auth step answers before the
   // upgrade check), and the optional routes this file turns on.
@@ -150,8 +176,13 @@ const routed = new Map(parsed.routes.map((r) => [shape(r), r]));
 before(async () => {
   const database = await createDatabase();
   const redis = await startRedis();
-  // Optional routes on, so that they exist and are checked too.
-  g = await startGssd({ redis, database, env: { GSS_DEBUG_ROUTES: '1', GSS_WS_ECHO: '1' } });
+  // Optional routes on, so that they exist and are checked too; a roomy
+  // public rate limit, so that the public routes' calls reach their handler
+  // instead of a 429 (which would pass the matrix without testing it).
+  g = await startGssd({
+    redis, database,
+    env: { GSS_DEBUG_ROUTES: '1', GSS_WS_ECHO: '1', GSS_PUBLIC_RATE_PER_MIN: '100000', GSS_PUBLIC_RATE_BURST: '100000' },
+  });
   for (const role of ROLES) await userAdd(database.url, USERS[role], role);
 }, { timeout: 120000 });
 
@@ -176,7 +207,7 @@ async function call(route, auth) {
   if (auth && auth.via === 'bearer') headers.authorization = `Bearer ${auth.token}`;
   if (auth && auth.via === 'cookie') {
     headers.cookie = `gss_session=${auth.token}`;
-    headers['x-csrf-token'] = auth.csrf;
+    if (auth.csrf) headers['x-csrf-token'] = auth.csrf;
   }
   return http(url, { method: route.method, headers, body, timeout: 15000 });
 }
@@ -219,6 +250,15 @@ describe('role matrix', () => {
       } else {
         assert.equal(anon.status, 401, `${where} without a session: ${anon.status} ${anon.text}`);
         assert.equal(anon.json?.error?.code, 'unauthorized', `${where}: ${anon.text}`);
+      }
+      if (entry.roles === PUBLIC) {
+        const forged = await call(entry, { via: 'bearer', token: 'x'.repeat(43) });
+        assert.ok(forged.status !== 401 && forged.status !== 403,
+          `public ${where} with a made-up Bearer token: ${forged.status} ${forged.text.slice(0, 200)}`);
+        const s = await login('cs');
+        const bare = await call(entry, { token: s.token, via: 'cookie' });
+        assert.ok(bare.status !== 401 && bare.status !== 403,
+          `public ${where} with a cookie session and no X-CSRF-Token: ${bare.status} ${bare.text.slice(0, 200)}`);
       }
       for (const role of ROLES) {
         const admitted = admits(entry, role);

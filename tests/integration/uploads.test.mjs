@@ -225,11 +225,15 @@ describe('edges', () => {
     const e = await upload(g, tech.token, ticket.id, 'photo', Buffer.alloc(0), { contentType: 'image/png' });
     assert.equal(e.status, 422, e.text);
     assert.equal(e.json?.error?.code, 'empty_body');
-    const k = await upload(g, tech.token, ticket.id, 'payment_proof', makePng(), { contentType: 'image/png' });
+    const k = await upload(g, tech.token, ticket.id, 'receipt', makePng(), { contentType: 'image/png' });
     assert.equal(k.status, 422, k.text);
     assert.equal(k.json?.error?.code, 'validation_failed');
     assert.match(k.json.error.message, /^kind\b/);
-    assert.equal(await rows(), n, 'no row for either');
+    // A payment proof is CS's record of money received, not a technician's.
+    const p = await upload(g, tech.token, ticket.id, 'payment_proof', makePng(), { contentType: 'image/png' });
+    assert.equal(p.status, 403, p.text);
+    assert.equal(p.json?.error?.code, 'forbidden');
+    assert.equal(await rows(), n, 'no row for any of them');
   });
 
   it('magic bytes split across packets are still sniffed; HEAD of a download has the headers and no body', T, async () => {

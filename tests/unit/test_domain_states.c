@@ -151,6 +151,7 @@ static const struct legal legal[] = {
     {DOM_INVOICE, "revision_requested", "edit", "draft", CS | ADMIN},
     {DOM_INVOICE, "approved", "send", "sent", CS | ADMIN},
     {DOM_INVOICE, "sent", "resend", "sent", CS | ADMIN},
+    {DOM_INVOICE, "paid", "resend", "paid", CS | ADMIN},
     {DOM_INVOICE, "sent", "pay", "paid", CS | ADMIN},
     {DOM_INVOICE, "paid", "void_payment", "sent", CS | ADMIN},
 };

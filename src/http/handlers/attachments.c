@@ -80,9 +80,18 @@ struct upload {
 static void up_next(struct upload *u);
 static void part_owner(char *out, size_t n);
 
+static const char *too_large_msg(const char *kind)
+{
+    if (!strcmp(kind, "bast"))
+        return "a BAST file is too large";
+    if (!strcmp(kind, "payment_proof"))
+        return "a payment proof is too large";
+    return "a photo is too large";
+}
+
 static bool valid_kind(const char *k)
 {
-    return !strcmp(k, "bast") || !strcmp(k, "photo");
+    return !strcmp(k, "bast") || !strcmp(k, "photo") || !strcmp(k, "payment_proof");
 }
 
 /* The type from the magic bytes; NULL when not one we take. */
@@ -497,7 +506,7 @@ static int on_body_data(struct http_req *req, const char *data, size_t len, void
     if (u->size + (int64_t)len > u->cap) {
         char msg[96];
         snprintf(msg, sizeof(msg), "a %s may be at most %lld bytes", u->kind, (long long)u->cap);
-        up_fail(u, 413, "payload_too_large", u->kind[0] == 'b' ? "a BAST file is too large" : "a photo is too large");
+        up_fail(u, 413, "payload_too_large", too_large_msg(u->kind));
         (void)msg;
         return -1;
     }
@@ -533,7 +542,7 @@ static void on_body_end(struct http_req *req, int status, void *ud)
         /* The body will not complete (http.h says why): nothing stays. */
         if (status == UV_E2BIG) /* past the route's cap, which is the BAST's: as on_body_data */
             up_fail(u, 413, "payload_too_large",
-                    u->kind[0] == 'b' ? "a BAST file is too large" : "a photo is too large");
+                    too_large_msg(u->kind));
         else if (status == UV_ETIMEDOUT)
             up_fail(u, 408, "request_timeout", "the upload did not arrive in time");
         else if (status == UV_ECONNRESET)
@@ -679,10 +688,17 @@ void h_attachments_upload(struct http_req *req)
         return;
     }
     if (!http_query(req, "kind", kind, sizeof(kind)) || !valid_kind(kind)) {
-        http_error(req, 422, "validation_failed", "kind: bast or photo");
+        http_error(req, 422, "validation_failed", "kind: bast, photo or payment_proof");
         return;
     }
-    int64_t cap = !strcmp(kind, "bast") ? svc->cfg->upload_bast_max : svc->cfg->upload_photo_max;
+    /* A payment proof is CS's record of money received (docs/money.md);
+     * it may be a bank's PDF, so it gets the larger, BAST cap. */
+    bool proof = !strcmp(kind, "payment_proof");
+    if (proof && req->session->role != ROLE_CS && req->session->role != ROLE_ADMIN) {
+        http_error(req, 403, "forbidden", "only CS records payment proofs");
+        return;
+    }
+    int64_t cap = (proof || !strcmp(kind, "bast")) ? svc->cfg->upload_bast_max : svc->cfg->upload_photo_max;
     int64_t declared = http_body_length(req);
     if (declared > cap) {
         char msg[96];

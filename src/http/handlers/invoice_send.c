@@ -1,3 +1,400 @@
-/* placeholder: being written (issue 9) */
+/*
+ * Send and resend: POST /api/v1/invoices/{id}/send (docs/money.md).
+ *
+ * One transaction (a pg_chain):
+ *   lock the ticket, then the invoice (FOR NO KEY UPDATE, invoice.h)
+ *   (C: the state table: approved -> sent with the ticket invoicing ->
+ *    awaiting_payment, the first send; sent -> sent or paid -> paid, a resend)
+ *   read the invoice's links (nonce, token hash), locked
+ *   (C: derive each link's token from its nonce under GSS_LINK_KEY; a
+ *    stored hash that no longer matches, because the key changed, or a
+ *    link that does not exist yet, gets a fresh nonce)
+ *   one statement: the links upserted with their expiry renewed, the
+ *   invoice (and on the first send the ticket) moved, the history row, the
+ *   outbox row for the customer's WhatsApp (idem_key invoice:<id>:send:<n>),
+ *   the audit rows
+ *   the invoice JSON, then COMMIT, and the answer with invoice_url and
+ *   rating_url added.
+ *
+ * The tokens exist only in this request's memory and in its answer: the
+ * database gets their SHA-256 and the nonce, the outbox the link ids, the
+ * log nothing. Sending again therefore sends the same URLs (the same nonce
+ * under the same key gives the same token), while a copy of the database
+ * or the outbox opens nothing.
+ *
+ * Resend from paid is allowed (states.c: paid -> paid): the rating link
+ * stays useful after payment, until it is used or expires.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "auth/links.h"
+#include "auth/session.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "domain/states.h"
 #include "http/handlers/handlers.h"
-void h_invoices_send(struct http_req *req) { http_error(req, 501, "not_implemented", "not yet"); }
+#include "http/handlers/invoice.h"
+#include "http/services.h"
+#include "store/pg.h"
+
+struct send_link {
+    bool    stored; /* a row exists */
+    bool    fresh;  /* a new nonce: the stored one does not give its hash */
+    uint8_t nonce[LINKS_NONCE_LEN];
+    char    token[LINKS_TOKEN_SIZE]; /* the derived token: secret, wiped at the end */
+};
+
+struct send_ctx {
+    struct pg_chain  ch;
+    struct http_req *req;
+    char             id[24], actor_id[24], ticket_id[24];
+    unsigned         actor;
+    bool             first; /* approved -> sent */
+    bool             zero;  /* first send of a total of 0: nothing is owed, so it is paid at once */
+    int              inv_from, inv_to, tk_from, tk_to;
+    int              inv_paid, tk_paid; /* the states `pay` takes them to (zero only) */
+    struct send_link link[LINKS_KIND_COUNT];
+    PGresult        *answer; /* the invoice JSON, copied out of the transaction; owned */
+    int              status;
+    char             code[40], msg[320];
+};
+
+static void send_free(struct send_ctx *sx)
+{
+    if (sx->answer)
+        PQclear(sx->answer);
+    mbedtls_platform_zeroize(sx->link, sizeof(sx->link));
+    free(sx);
+}
+
+/* Stops the chain with an answer of our own (rolled back). */
+static int refuse(struct send_ctx *sx, int status, const char *code, const char *msg)
+{
+    sx->status = status;
+    snprintf(sx->code, sizeof(sx->code), "%s", code);
+    snprintf(sx->msg, sizeof(sx->msg), "%s", msg);
+    return status;
+}
+
+/* ---- the steps ------------------------------------------------------------------ */
+
+static int s_lock_ticket(struct pg_chain *ch, PGresult *prev)
+{
+    struct send_ctx *sx = ch->ud;
+    (void)prev;
+    const char *p[1] = {sx->id};
+    return pg_chain_query(ch, invoice_lock_ticket_sql, 1, p);
+}
+
+static int s_lock_invoice(struct pg_chain *ch, PGresult *prev)
+{
+    struct send_ctx *sx = ch->ud;
+    if (PQntuples(prev) == 0)
+        return refuse(sx, 404, "not_found", "no such invoice");
+    const char *p[1] = {sx->id};
+    return pg_chain_query(ch, invoice_lock_sql, 1, p);
+}
+
+/* A verdict of the state table as a refusal (0 when DOM_OK). */
+static int verdict(struct send_ctx *sx, enum dom_verdict v, enum dom_entity e, int from, int event)
+{
+    char msg[256];
+    switch (v) {
+    case DOM_OK: return 0;
+    case DOM_NOT_ALLOWED: return refuse(sx, 403, "forbidden", "your role may not send invoices");
+    case DOM_WRONG_STATE:
+        dom_explain(e, from, event, msg, sizeof(msg));
+        return refuse(sx, 409, "invalid_transition", msg);
+    case DOM_UNKNOWN: break;
+    }
+    return refuse(sx, 500, "internal", "the request failed");
+}
+
+/* The state table decides; then the links are read. */
+static int s_decide(struct pg_chain *ch, PGresult *prev)
+{
+    struct send_ctx *sx = ch->ud;
+    if (PQntuples(prev) == 0)
+        return refuse(sx, 404, "not_found", "no such invoice");
+    sx->inv_from = dom_state_parse(DOM_INVOICE, PQgetvalue(prev, 0, INVOICE_LOCK_STATUS));
+    sx->tk_from = dom_state_parse(DOM_TICKET, PQgetvalue(prev, 0, INVOICE_LOCK_TICKET_STATUS));
+    snprintf(sx->ticket_id, sizeof(sx->ticket_id), "%s", PQgetvalue(prev, 0, INVOICE_LOCK_TICKET_ID));
+    if (sx->inv_from < 0 || sx->tk_from < 0) {
+        log_error("send", "invoice %s: unknown status %s / ticket %s", sx->id, PQgetvalue(prev, 0, INVOICE_LOCK_STATUS),
+                  PQgetvalue(prev, 0, INVOICE_LOCK_TICKET_STATUS));
+        return refuse(sx, 500, "internal", "the request failed");
+    }
+    /* Sent or paid already: a resend. Anything else is asked as the first
+     * send, so a refusal names what send needs ("allowed from approved"). */
+    int ev = sx->inv_from == DOM_INV_SENT || sx->inv_from == DOM_INV_PAID ? DOM_INV_EV_RESEND : DOM_INV_EV_SEND;
+    int rc = verdict(sx, dom_transition(DOM_INVOICE, sx->inv_from, ev, sx->actor, &sx->inv_to), DOM_INVOICE,
+                     sx->inv_from, ev);
+    if (rc)
+        return rc;
+    sx->first = ev == DOM_INV_EV_SEND;
+    sx->tk_to = sx->tk_from;
+    if (sx->first) {
+        rc = verdict(sx, dom_transition(DOM_TICKET, sx->tk_from, DOM_TICKET_EV_SEND_INVOICE, sx->actor, &sx->tk_to),
+                     DOM_TICKET, sx->tk_from, DOM_TICKET_EV_SEND_INVOICE);
+        if (rc)
+            return rc;
+        /* A discount equal to the subtotal leaves nothing to pay, and no
+         * payment (amount >= 1) could ever pay it: the send that tells the
+         * customer so also fires pay, through the table like a payment. */
+        if (atoll(PQgetvalue(prev, 0, INVOICE_LOCK_TOTAL)) == 0) {
+            sx->zero = true;
+            rc = verdict(sx, dom_transition(DOM_INVOICE, sx->inv_to, DOM_INV_EV_PAY, sx->actor, &sx->inv_paid),
+                         DOM_INVOICE, sx->inv_to, DOM_INV_EV_PAY);
+            if (!rc)
+                rc = verdict(sx, dom_transition(DOM_TICKET, sx->tk_to, DOM_TICKET_EV_PAY, sx->actor, &sx->tk_paid),
+                             DOM_TICKET, sx->tk_to, DOM_TICKET_EV_PAY);
+            if (rc)
+                return rc;
+        }
+    }
+    const char *p[1] = {sx->id};
+    return pg_chain_query(ch,
+                          "SELECT kind, encode(nonce, 'hex'), encode(token_hash, 'hex') FROM public_links"
+                          " WHERE invoice_id = $1::bigint FOR NO KEY UPDATE",
+                          1, p);
+}
+
+/* Same links when the stored nonce still gives the stored hash; a fresh
+ * nonce otherwise (GSS_LINK_KEY changed, or a process key that died). */
+static int s_links(struct pg_chain *ch, PGresult *prev)
+{
+    struct send_ctx    *sx = ch->ud;
+    const struct links *keys = sx->req->svc->links;
+    for (int r = 0; r < PQntuples(prev); r++) {
+        int k = links_kind_parse(PQgetvalue(prev, r, 0));
+        if (k < 0)
+            continue;
+        struct send_link *l = &sx->link[k];
+        uint8_t           stored[LINKS_HASH_LEN], want[LINKS_HASH_LEN];
+        const char       *nh = PQgetvalue(prev, r, 1), *hh = PQgetvalue(prev, r, 2);
+        l->stored = true;
+        l->fresh = true;
+        if (strlen(nh) == 2 * LINKS_NONCE_LEN && crypto_unhex(nh, strlen(nh), l->nonce) == LINKS_NONCE_LEN &&
+            strlen(hh) == 2 * LINKS_HASH_LEN && crypto_unhex(hh, strlen(hh), stored) == LINKS_HASH_LEN &&
+            links_expected_hash(keys, (enum links_kind)k, l->nonce, want) == 0 && links_hash_eq(stored, want))
+            l->fresh = false;
+    }
+    char nonce_hex[LINKS_KIND_COUNT][2 * LINKS_NONCE_LEN + 1], hash_hex[LINKS_KIND_COUNT][2 * LINKS_HASH_LEN + 1];
+    for (int k = 0; k < LINKS_KIND_COUNT; k++) {
+        struct send_link *l = &sx->link[k];
+        if (!l->stored)
+            l->fresh = true;
+        if (l->fresh && links_nonce(l->nonce) < 0)
+            return refuse(sx, 503, "unavailable", "no randomness for a link; try again");
+        if (links_token(keys, (enum links_kind)k, l->nonce, l->token) < 0)
+            return refuse(sx, 500, "internal", "the request failed");
+        uint8_t h[LINKS_HASH_LEN];
+        links_token_hash(l->token, LINKS_TOKEN_LEN, h);
+        crypto_hex(l->nonce, LINKS_NONCE_LEN, nonce_hex[k]);
+        crypto_hex(h, LINKS_HASH_LEN, hash_hex[k]);
+    }
+    if (sx->link[LINKS_INVOICE].stored && sx->link[LINKS_INVOICE].fresh)
+        log_warn("send", "invoice %s: its links no longer match GSS_LINK_KEY (the key changed); new links are sent",
+                 sx->id);
+
+    const struct gss_config *cfg = sx->req->svc->cfg;
+    char                     ttl[24], due[24];
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)cfg->public_link_ttl_s);
+    snprintf(due, sizeof(due), "%lld", (long long)cfg->invoice_due_days);
+    const char *p[15] = {sx->id,
+                         sx->actor_id,
+                         sx->first ? "t" : "f",
+                         nonce_hex[LINKS_INVOICE],
+                         hash_hex[LINKS_INVOICE],
+                         nonce_hex[LINKS_RATING],
+                         hash_hex[LINKS_RATING],
+                         ttl,
+                         due,
+                         sx->ticket_id,
+                         dom_state_name(DOM_INVOICE, sx->inv_from),
+                         dom_state_name(DOM_INVOICE, sx->inv_to),
+                         dom_state_name(DOM_TICKET, sx->tk_from),
+                         dom_state_name(DOM_TICKET, sx->tk_to),
+                         sx->first ? "send" : "resend"};
+    /*
+     * $1 invoice, $2 actor, $3 first send, $4..$7 the links' nonces and
+     * hashes (hex), $8 TTL s, $9 due days, $10 ticket, $11/$12 invoice
+     * status before/after, $13/$14 ticket's, $15 the history action.
+     * Every CTE sees the rows as they were before this statement, so `n`
+     * counts the earlier sends only. A used rating link keeps used_at.
+     */
+    /* clang-format off */
+    static const char sql[] =
+        "WITH l AS ("
+        "  INSERT INTO public_links (kind, invoice_id, ticket_id, nonce, token_hash, expires_at)"
+        "  VALUES ('invoice', $1::bigint, $10::bigint, decode($4::text, 'hex'), decode($5::text, 'hex'),"
+        "          now() + make_interval(secs => $8::double precision)),"
+        "         ('rating', $1::bigint, $10::bigint, decode($6::text, 'hex'), decode($7::text, 'hex'),"
+        "          now() + make_interval(secs => $8::double precision))"
+        "  ON CONFLICT (invoice_id, kind) DO UPDATE SET nonce = EXCLUDED.nonce, token_hash = EXCLUDED.token_hash,"
+        "     expires_at = EXCLUDED.expires_at"
+        "  RETURNING id, kind, expires_at),"
+        " n AS (SELECT count(*) + 1 AS n FROM invoice_history"
+        "       WHERE invoice_id = $1::bigint AND action IN ('send', 'resend')),"
+        " i AS ("
+        "  UPDATE invoices SET status = $12::text, updated_at = now(),"
+        "         sent_at = CASE WHEN $3::bool THEN now() ELSE sent_at END,"
+        "         due_at = CASE WHEN $3::bool THEN now() + make_interval(days => $9::int) ELSE due_at END"
+        "  WHERE id = $1::bigint RETURNING *),"
+        " t AS ("
+        "  UPDATE tickets SET status = $14::text, updated_at = now() WHERE id = $10::bigint AND $3::bool RETURNING id),"
+        " h AS ("
+        "  INSERT INTO invoice_history (invoice_id, version, action, actor_id, status_before, status_after, before, after)"
+        "  SELECT i.id, i.version, $15::text, $2::bigint, $11::text, $12::text, " INVOICE_TOTALS_JSON("i") ","
+        "         " INVOICE_TOTALS_JSON("i") " FROM i),"
+        " o AS ("
+        "  INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id, invoice_id)"
+        "  SELECT 'whatsapp', 'invoice.sent', 'wa:' || c.phone,"
+        "         jsonb_build_object('invoice_id', i.id, 'invoice_link_id', (SELECT id FROM l WHERE kind = 'invoice'),"
+        "                            'rating_link_id', (SELECT id FROM l WHERE kind = 'rating'),"
+        "                            'number', i.number, 'total', i.total),"
+        "         'invoice:' || i.id || ':send:' || n.n, $10::bigint, i.id"
+        "  FROM i, n, tickets tk JOIN customers c ON c.id = tk.customer_id WHERE tk.id = $10::bigint"
+        "  RETURNING id),"
+        " a AS ("
+        "  INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
+        "  SELECT $2::bigint, 'ticket', $10::bigint, 'invoice.' || $15::text, $11::text, $12::text,"
+        "         jsonb_build_object('invoice_id', i.id, 'number', i.number, 'total', i.total, 'send', n.n,"
+        "                            'expires_at', (SELECT max(expires_at) FROM l))"
+        "  FROM i, n"
+        "  UNION ALL"
+        "  SELECT $2::bigint, 'ticket', $10::bigint, 'ticket.status', $13::text, $14::text,"
+        "         jsonb_build_object('invoice_id', $1::bigint) WHERE $3::bool)"
+        "SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM l), (SELECT count(*) FROM o), (SELECT n FROM n)";
+    /* clang-format on */
+    return pg_chain_query(ch, sql, 15, p);
+}
+
+static int s_check(struct pg_chain *ch, PGresult *prev)
+{
+    struct send_ctx *sx = ch->ud;
+    if (PQntuples(prev) != 1 || atoi(PQgetvalue(prev, 0, 0)) != 1 || atoi(PQgetvalue(prev, 0, 1)) != 2 ||
+        atoi(PQgetvalue(prev, 0, 2)) != 1) {
+        log_error("send", "invoice %s: the send wrote %s invoice, %s links, %s outbox rows", sx->id,
+                  PQntuples(prev) ? PQgetvalue(prev, 0, 0) : "?", PQntuples(prev) ? PQgetvalue(prev, 0, 1) : "?",
+                  PQntuples(prev) ? PQgetvalue(prev, 0, 2) : "?");
+        return refuse(sx, 500, "internal", "the request failed");
+    }
+    log_info("send", "invoice %s: %s (send %s)%s", sx->id, sx->first ? "sent" : "sent again", PQgetvalue(prev, 0, 3),
+             sx->zero ? ", total 0: paid" : "");
+    if (!sx->zero)
+        return 0;
+    /* $1 invoice, $2 actor, $3 ticket, $4/$5 invoice before/after, $6/$7 the ticket's. */
+    const char *p[7] = {sx->id,
+                        sx->actor_id,
+                        sx->ticket_id,
+                        dom_state_name(DOM_INVOICE, sx->inv_to),
+                        dom_state_name(DOM_INVOICE, sx->inv_paid),
+                        dom_state_name(DOM_TICKET, sx->tk_to),
+                        dom_state_name(DOM_TICKET, sx->tk_paid)};
+    /* clang-format off */
+    static const char sql[] =
+        "WITH i AS ("
+        "  UPDATE invoices SET status = $5::text, paid_at = now(), updated_at = now()"
+        "  WHERE id = $1::bigint RETURNING *),"
+        " t AS (UPDATE tickets SET status = $7::text, updated_at = now() WHERE id = $3::bigint RETURNING id),"
+        " h AS ("
+        "  INSERT INTO invoice_history (invoice_id, version, action, actor_id, note, status_before, status_after,"
+        "                               before, after)"
+        "  SELECT i.id, i.version, 'pay', $2::bigint, 'total 0: nothing to pay', $4::text, $5::text, "
+        INVOICE_TOTALS_JSON("i") ", " INVOICE_TOTALS_JSON("i") " FROM i)"
+        "INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
+        " SELECT $2::bigint, 'ticket', $3::bigint, 'ticket.status', $6::text, $7::text,"
+        "        jsonb_build_object('invoice_id', i.id, 'total', 0) FROM i";
+    /* clang-format on */
+    return pg_chain_query(ch, sql, 7, p);
+}
+
+static int s_read(struct pg_chain *ch, PGresult *prev)
+{
+    struct send_ctx *sx = ch->ud;
+    (void)prev;
+    const char *p[1] = {sx->id};
+    return pg_chain_query(ch, invoice_json_sql, 1, p);
+}
+
+/* The result dies with its step; the answer goes out after COMMIT. */
+static int s_keep(struct pg_chain *ch, PGresult *prev)
+{
+    struct send_ctx *sx = ch->ud;
+    sx->answer = PQcopyResult(prev, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+    return sx->answer ? 0 : -1;
+}
+
+static const pg_step send_steps[] = {s_lock_ticket, s_lock_invoice, s_decide, s_links, s_check, s_read, s_keep, NULL};
+
+/* ---- the answer ------------------------------------------------------------------- */
+
+/* `"invoice_url":"…","rating_url":"…"` for invoice_answer. GSS_PUBLIC_URL
+ * is written without its trailing slashes. */
+static void urls(struct buf *b, const struct send_ctx *sx)
+{
+    const char *base = sx->req->svc->cfg->public_url;
+    size_t      n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    static const char *const keys[LINKS_KIND_COUNT] = {"invoice_url", "rating_url"};
+    static const char *const paths[LINKS_KIND_COUNT] = {"/i/", "/r/"};
+    for (int k = 0; k < LINKS_KIND_COUNT; k++) {
+        buf_printf(b, "%s\"%s\":\"", k ? "," : "", keys[k]);
+        buf_json_escape(b, base, n);
+        buf_puts(b, paths[k]);
+        buf_puts(b, sx->link[k].token); /* base64url: nothing to escape */
+        buf_puts(b, "\"");
+    }
+}
+
+static void send_done(struct pg_chain *ch, int stop, enum pg_err err, const char *sqlstate, const char *msg)
+{
+    struct send_ctx *sx = ch->ud;
+    struct http_req *req = sx->req;
+    if (err != PG_OK) {
+        h_pg_error(req, "send", err, sqlstate, msg);
+    } else if (stop) {
+        if (sx->status == 503)
+            http_add_header(req, "Retry-After", "1");
+        http_error(req, sx->status ? sx->status : stop, sx->code[0] ? sx->code : "internal",
+                   sx->msg[0] ? sx->msg : "the request failed");
+    } else {
+        struct buf extra = {0};
+        urls(&extra, sx);
+        invoice_answer(req, 200, sx->answer, extra.data);
+        mbedtls_platform_zeroize(extra.data, extra.len);
+        buf_free(&extra);
+    }
+    send_free(sx);
+}
+
+void h_invoices_send(struct http_req *req)
+{
+    int64_t id = http_param_id(req, 0);
+    if (id <= 0) {
+        http_error(req, 404, "not_found", "no such invoice");
+        return;
+    }
+    if (!req->svc->links) {
+        http_error(req, 503, "unavailable", "public links are not set up; try again");
+        return;
+    }
+    struct send_ctx *sx = xcalloc(1, sizeof(*sx));
+    sx->req = req;
+    snprintf(sx->id, sizeof(sx->id), "%lld", (long long)id);
+    snprintf(sx->actor_id, sizeof(sx->actor_id), "%lld", (long long)req->session->user_id);
+    sx->actor = h_actor(req->session);
+    if (!req->svc->pg || pg_chain_start(&sx->ch, req->svc->pg, 0, send_steps, send_done, sx) < 0) {
+        send_free(sx);
+        http_add_header(req, "Retry-After", "1");
+        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+    }
+}

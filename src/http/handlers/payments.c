@@ -1,5 +1,774 @@
-/* placeholder: being written (issue 9) */
+/*
+ * Payments, voids and closing the ticket (docs/money.md "Payments"):
+ *   POST /api/v1/invoices/{id}/payments              h_payments_create
+ *   POST /api/v1/invoices/{id}/payments/{pid}/void   h_payments_void
+ *   POST /api/v1/tickets/{id}/close                  h_tickets_close
+ *
+ * Each is one transaction, a pg_chain:
+ *   lock the ticket, then the invoice (invoice.h: the order every money
+ *   writer uses, so two of them queue instead of deadlocking);
+ *   (C: the state table, the balance, the proof's owner);
+ *   one statement that writes the payment or the void, the invoice, the
+ *   ticket, the invoice_history row and the audit rows;
+ *   the invoice JSON, read before COMMIT, so the answer is exactly what was
+ *   committed.
+ * Close locks only the ticket (a void locks it first too, so the two
+ * queue) and answers the ticket as GET shows it, read after the commit.
+ *
+ * Money never overshoots: the balance is computed from the invoice row
+ * while it is locked, so of two payments racing for the last balance the
+ * second waits, then sees the first one's paid_amount and is refused
+ * (422 overpayment). The CHECK (paid_amount <= total) of the schema is
+ * the last line behind that, answered the same way.
+ *
+ * The history of an invoice gets a row for every payment and every void,
+ * so the revisions list shows the money as it came in: action `payment`
+ * for one that leaves a balance, `pay` for the one that covers the total
+ * (sent -> paid), `void_payment` for a void; `before` and `after` are the
+ * totals with `paid_amount` added. The version does not move (a payment
+ * edits nothing CS could be stale about).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <yyjson.h>
+
+#include "auth/session.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "domain/money.h"
+#include "domain/states.h"
 #include "http/handlers/handlers.h"
-void h_payments_create(struct http_req *req) { http_error(req, 501, "not_implemented", "not yet"); }
-void h_payments_void(struct http_req *req) { http_error(req, 501, "not_implemented", "not yet"); }
-void h_tickets_close(struct http_req *req) { http_error(req, 501, "not_implemented", "not yet"); }
+#include "http/handlers/invoice.h"
+#include "http/services.h"
+#include "store/pg.h"
+
+/* paid_at bounds (docs/money.md): a phone's clock a little ahead is fine,
+ * a payment from the future is not; older than a year is a typo. */
+#define PAY_FUTURE_MS  (5LL * 60 * 1000)
+#define PAY_PAST_MS    (366LL * 24 * 3600 * 1000)
+#define PAY_REF_MAX    200  /* characters */
+#define PAY_REASON_MAX 500  /* characters */
+#define CLOSE_NOTE_MAX 1000 /* characters */
+#define PAY_ATTEMPTS   3    /* a transaction run again after a deadlock or serialization failure */
+
+enum pay_op { OP_RECORD, OP_VOID, OP_CLOSE };
+
+struct pay_ctx {
+    struct pg_chain  ch;
+    struct http_req *req;
+    enum pay_op      op;
+    int              attempts;
+    unsigned         actor;   /* DOM_ACTOR_* */
+    char             id[24];  /* the invoice (record, void) or the ticket (close) */
+    char             pid[24]; /* void: the payment */
+    char             actor_id[24];
+    /* the request */
+    int64_t amount; /* record */
+    char    method[12];
+    char   *paid_at;   /* record: the client's RFC 3339 text, or NULL (now); owned */
+    char   *reference; /* record: NULL for none; owned */
+    int64_t proof_id;  /* record: 0 for none */
+    char   *text;      /* void: the reason; close: the note, NULL for none; owned */
+    /* what the locks found */
+    int     inv_from, inv_to, tk_from, tk_to;
+    int64_t total, paid;
+    char    ticket_id[24];
+    char    number[40];
+    /* a refusal (stop > 0): its code and message */
+    const char *code;
+    char        msg[256];
+    char       *answer; /* the invoice JSON, copied out of the transaction (NULL: none); owned */
+};
+
+static void px_free(struct pay_ctx *px)
+{
+    free(px->answer);
+    free(px->paid_at);
+    free(px->reference);
+    free(px->text);
+    free(px);
+}
+
+/* A step's refusal: the chain rolls back and done answers it. */
+static int px_refuse(struct pay_ctx *px, int status, const char *code, const char *msg)
+{
+    px->code = code;
+    snprintf(px->msg, sizeof(px->msg), "%s", msg);
+    return status;
+}
+
+static int px_wrong_state(struct pay_ctx *px, enum dom_entity e, int from, int event)
+{
+    px->code = "invalid_transition";
+    dom_explain(e, from, event, px->msg, sizeof(px->msg));
+    return 409;
+}
+
+/* ---- input ----------------------------------------------------------------- */
+
+/* Characters of valid UTF-8 text (yyjson has checked it): every byte that
+ * does not continue a sequence starts one. */
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            c++;
+    return c;
+}
+
+static bool all_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days
+ * algorithm run backwards: years counted from March, so the leap day is
+ * the last day of its year). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* An RFC 3339 date-time ("2026-12-02T09:30:00+07:00", "…T02:30:00.5Z") as
+ * Unix ms; -1 when it is not one. Strict: seconds and a zone are required,
+ * the day must exist in its month, no leap second (PostgreSQL, which
+ * parses the same text again, would roll one over). */
+static int64_t rfc3339_ms(const char *s)
+{
+    if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+        return -1;
+    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+    int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
+        return -1;
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool             leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[mo - 1] + (mo == 2 && leap))
+        return -1;
+    const char *p = s + 19;
+    int64_t     ms = 0;
+    if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 3)
+                ms = ms * 10 + (*p - '0');
+        if (n == 0)
+            return -1;
+        for (; n < 3; n++)
+            ms *= 10;
+    }
+    int64_t off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        if (strlen(p) < 6 || p[3] != ':')
+            return -1;
+        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return -1;
+        off = (oh * 3600LL + om * 60) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600LL + mi * 60LL + sec - off;
+    return t * 1000 + ms;
+}
+
+/* A JSON integer as int64; one above INT64_MAX reads as INT64_MAX (more
+ * than any balance: an overpayment, not a different number). false for
+ * anything that is not an integer. */
+static bool json_int64(yyjson_val *v, int64_t *out)
+{
+    if (yyjson_is_uint(v)) {
+        uint64_t u = yyjson_get_uint(v);
+        *out = u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)u;
+        return true;
+    }
+    if (yyjson_is_sint(v)) {
+        *out = yyjson_get_sint(v);
+        return true;
+    }
+    return false;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Optional text member: NULL (absent, null or only blanks) into *out, or a
+ * copy. false (and *bad set) for anything else than text of at most max
+ * characters. */
+static bool opt_text(yyjson_val *v, size_t max, char **out, const char **bad, const char *msg)
+{
+    *out = NULL;
+    if (!v || yyjson_is_null(v))
+        return true;
+    if (!yyjson_is_str(v) || utf8_chars(yyjson_get_str(v), yyjson_get_len(v)) > max) {
+        *bad = msg;
+        return false;
+    }
+    if (!all_blank(yyjson_get_str(v), yyjson_get_len(v)))
+        *out = xstrdup(yyjson_get_str(v));
+    return true;
+}
+
+/* ---- the locks (record and void) ---------------------------------------------- */
+
+static int s_lock_ticket(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    (void)prev;
+    const char *p[1] = {px->id};
+    return pg_chain_query(ch, invoice_lock_ticket_sql, 1, p);
+}
+
+static int s_lock_invoice(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    if (PQntuples(prev) == 0)
+        return px_refuse(px, 404, "not_found", "no such invoice");
+    const char *p[1] = {px->id};
+    return pg_chain_query(ch, invoice_lock_sql, 1, p);
+}
+
+/* Keeps what the invoice lock read. 0, or a refusal. */
+static int px_locked(struct pay_ctx *px, PGresult *res)
+{
+    if (PQntuples(res) == 0)
+        return px_refuse(px, 404, "not_found", "no such invoice");
+    px->inv_from = dom_state_parse(DOM_INVOICE, PQgetvalue(res, 0, INVOICE_LOCK_STATUS));
+    px->tk_from = dom_state_parse(DOM_TICKET, PQgetvalue(res, 0, INVOICE_LOCK_TICKET_STATUS));
+    px->inv_to = px->inv_from;
+    px->tk_to = px->tk_from;
+    px->total = strtoll(PQgetvalue(res, 0, INVOICE_LOCK_TOTAL), NULL, 10);
+    px->paid = strtoll(PQgetvalue(res, 0, INVOICE_LOCK_PAID), NULL, 10);
+    snprintf(px->ticket_id, sizeof(px->ticket_id), "%s", PQgetvalue(res, 0, INVOICE_LOCK_TICKET_ID));
+    snprintf(px->number, sizeof(px->number), "%s", PQgetvalue(res, 0, INVOICE_LOCK_NUMBER));
+    if (px->inv_from < 0 || px->tk_from < 0) {
+        log_error("payments", "invoice %s: unknown status %s / ticket %s", px->id,
+                  PQgetvalue(res, 0, INVOICE_LOCK_STATUS), PQgetvalue(res, 0, INVOICE_LOCK_TICKET_STATUS));
+        return px_refuse(px, 500, "internal", "the request failed");
+    }
+    return 0;
+}
+
+/* The answer: the invoice as GET shows it, inside the transaction. */
+static int s_read(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    (void)prev;
+    const char *p[1] = {px->id};
+    return pg_chain_query(ch, invoice_json_sql, 1, p);
+}
+
+/* The result dies with its step; the answer goes out after COMMIT. */
+static int s_keep(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    px->answer = PQntuples(prev) > 0 ? xstrdup(PQgetvalue(prev, 0, 0)) : NULL;
+    return 0; /* nothing issued: COMMIT */
+}
+
+/* ---- record ------------------------------------------------------------------ */
+
+/* The totals of invoice_history, with the money received (see the top). */
+#define PAY_SNAPSHOT(alias) INVOICE_TOTALS_JSON(alias) " || jsonb_build_object('paid_amount', " alias ".paid_amount)"
+
+/*
+ * $1 invoice, $2 amount, $3 method, $4 paid_at (NULL: now), $5 reference,
+ * $6 proof, $7 actor, $8 invoice status after, $9 ticket, $10 ticket status
+ * before, $11 after, $12 history action. The snapshot `o` is the invoice
+ * before this statement (a CTE's writes are not visible to its siblings).
+ * paid_at of a paid invoice: the latest payment that counts, this one
+ * included (a payment recorded late may be backdated).
+ */
+/* clang-format off */
+static const char record_sql[] =
+    "WITH p AS ("
+    "  INSERT INTO payments (invoice_id, amount, method, paid_at, reference, proof_attachment_id, recorded_by)"
+    "  VALUES ($1::bigint, $2::bigint, $3::text, coalesce($4::timestamptz, now()), $5::text, $6::bigint, $7::bigint)"
+    "  RETURNING id, paid_at),"
+    " o AS (SELECT * FROM invoices WHERE id = $1::bigint),"
+    " i AS ("
+    "  UPDATE invoices SET paid_amount = paid_amount + $2::bigint, status = $8::text, updated_at = now(),"
+    "         paid_at = CASE WHEN $8::text = 'paid' THEN greatest((SELECT paid_at FROM p),"
+    "                          (SELECT max(x.paid_at) FROM payments x WHERE x.invoice_id = $1::bigint"
+    "                           AND x.voided_at IS NULL)) ELSE paid_at END"
+    "  WHERE id = $1::bigint RETURNING *),"
+    " t AS ("
+    "  UPDATE tickets SET status = $11::text, updated_at = now()"
+    "  WHERE id = $9::bigint AND $10::text <> $11::text RETURNING id),"
+    " h AS ("
+    "  INSERT INTO invoice_history (invoice_id, version, action, actor_id, status_before, status_after, before, after)"
+    "  SELECT i.id, i.version, $12::text, $7::bigint, o.status, i.status,"
+    PAY_SNAPSHOT("o") ","
+    PAY_SNAPSHOT("i")
+    "  FROM i, o),"
+    " a AS ("
+    "  INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
+    "  SELECT $7::bigint, 'ticket', $9::bigint, 'payment.record', o.status, i.status,"
+    "         jsonb_build_object('invoice_id', i.id, 'number', i.number, 'payment_id', p.id,"
+    "                            'amount', $2::bigint, 'method', $3::text,"
+    "                            'paid_at', " INVOICE_ISO("p.paid_at") ","
+    "                            'reference', $5::text, 'proof_attachment_id', $6::bigint,"
+    "                            'paid_amount', i.paid_amount, 'balance', i.total - i.paid_amount, 'total', i.total)"
+    "  FROM i, o, p"
+    "  UNION ALL"
+    "  SELECT $7::bigint, 'ticket', $9::bigint, 'ticket.status', $10::text, $11::text,"
+    "         jsonb_build_object('invoice_id', i.id, 'number', i.number)"
+    "  FROM i WHERE $10::text <> $11::text)"
+    "SELECT (SELECT id FROM p), (SELECT paid_amount FROM i), (SELECT count(*) FROM t)";
+/* clang-format on */
+
+static const char proof_sql[] = "SELECT ticket_id, kind FROM attachments WHERE id = $1::bigint";
+
+static int s_record_check(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    int             rc = px_locked(px, prev);
+    if (rc)
+        return rc;
+    /* Only a sent invoice takes money: the `pay` row of the table (sent ->
+     * paid) says who may and from where, for a partial payment too. */
+    enum dom_verdict v = dom_transition(DOM_INVOICE, px->inv_from, DOM_INV_EV_PAY, px->actor, NULL);
+    if (v == DOM_NOT_ALLOWED)
+        return px_refuse(px, 403, "forbidden", "you may not record payments");
+    if (v != DOM_OK)
+        return px_wrong_state(px, DOM_INVOICE, px->inv_from, DOM_INV_EV_PAY);
+    int64_t balance = px->total - px->paid;
+    if (px->amount > balance) {
+        char a[MONEY_IDR_MAX], b[MONEY_IDR_MAX];
+        money_format_idr(px->amount, a, sizeof(a));
+        money_format_idr(balance, b, sizeof(b));
+        snprintf(px->msg, sizeof(px->msg), "amount: %s is more than the balance of %s", a, b);
+        px->code = "overpayment";
+        return 422;
+    }
+    if (px->amount == balance) {
+        /* It covers the total: the invoice and the ticket are paid. */
+        dom_transition(DOM_INVOICE, px->inv_from, DOM_INV_EV_PAY, px->actor, &px->inv_to);
+        v = dom_transition(DOM_TICKET, px->tk_from, DOM_TICKET_EV_PAY, px->actor, &px->tk_to);
+        if (v == DOM_NOT_ALLOWED)
+            return px_refuse(px, 403, "forbidden", "you may not record payments");
+        if (v != DOM_OK)
+            return px_wrong_state(px, DOM_TICKET, px->tk_from, DOM_TICKET_EV_PAY);
+    }
+    if (!px->proof_id)
+        return 0; /* nothing issued: s_record_write runs at once */
+    char        pr[24];
+    const char *p[1] = {pr};
+    snprintf(pr, sizeof(pr), "%lld", (long long)px->proof_id);
+    return pg_chain_query(ch, proof_sql, 1, p);
+}
+
+static int s_record_write(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    if (px->proof_id && (PQntuples(prev) == 0 || strcmp(PQgetvalue(prev, 0, 0), px->ticket_id) ||
+                         strcmp(PQgetvalue(prev, 0, 1), "payment_proof")))
+        return px_refuse(px, 422, "validation_failed",
+                         "proof_attachment_id: not a payment proof of this invoice's ticket (upload it with "
+                         "kind=payment_proof)");
+    if (http_req_gone(px->req))
+        return px_refuse(px, 499, "client_gone", "the client went away"); /* record nothing on their behalf */
+    char amount[24], proof[24];
+    snprintf(amount, sizeof(amount), "%lld", (long long)px->amount);
+    snprintf(proof, sizeof(proof), "%lld", (long long)px->proof_id);
+    const char *p[12] = {px->id,
+                         amount,
+                         px->method,
+                         px->paid_at,
+                         px->reference,
+                         px->proof_id ? proof : NULL,
+                         px->actor_id,
+                         dom_state_name(DOM_INVOICE, px->inv_to),
+                         px->ticket_id,
+                         dom_state_name(DOM_TICKET, px->tk_from),
+                         dom_state_name(DOM_TICKET, px->tk_to),
+                         px->inv_to == DOM_INV_PAID ? "pay" : "payment"};
+    return pg_chain_query(ch, record_sql, 12, p);
+}
+
+static const pg_step record_steps[] = {s_lock_ticket, s_lock_invoice, s_record_check, s_record_write, s_read, s_keep,
+                                       NULL};
+
+/* ---- void ------------------------------------------------------------------------ */
+
+static const char lock_payment_sql[] = "SELECT amount, voided_at IS NOT NULL FROM payments"
+                                       " WHERE id = $2::bigint AND invoice_id = $1::bigint FOR NO KEY UPDATE";
+
+/* $1 invoice, $2 payment, $3 actor, $4 reason, $5 invoice status after,
+ * $6 ticket, $7 ticket status before, $8 after. */
+/* clang-format off */
+static const char void_sql[] =
+    "WITH v AS ("
+    "  UPDATE payments SET voided_at = now(), voided_by = $3::bigint, void_reason = $4::text"
+    "  WHERE id = $2::bigint AND invoice_id = $1::bigint AND voided_at IS NULL RETURNING id, amount, method),"
+    " o AS (SELECT * FROM invoices WHERE id = $1::bigint),"
+    " i AS ("
+    "  UPDATE invoices SET paid_amount = paid_amount - (SELECT amount FROM v), status = $5::text, updated_at = now(),"
+    "         paid_at = CASE WHEN $5::text = 'paid' THEN paid_at END"
+    "  WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM v) RETURNING *),"
+    " t AS ("
+    "  UPDATE tickets SET status = $8::text, updated_at = now()"
+    "  WHERE id = $6::bigint AND $7::text <> $8::text RETURNING id),"
+    " h AS ("
+    "  INSERT INTO invoice_history (invoice_id, version, action, actor_id, note, status_before, status_after,"
+    "                               before, after)"
+    "  SELECT i.id, i.version, 'void_payment', $3::bigint, $4::text, o.status, i.status,"
+    PAY_SNAPSHOT("o") ","
+    PAY_SNAPSHOT("i")
+    "  FROM i, o),"
+    " a AS ("
+    "  INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
+    "  SELECT $3::bigint, 'ticket', $6::bigint, 'payment.void', o.status, i.status,"
+    "         jsonb_build_object('invoice_id', i.id, 'number', i.number, 'payment_id', v.id, 'amount', v.amount,"
+    "                            'method', v.method, 'reason', $4::text, 'paid_amount', i.paid_amount,"
+    "                            'balance', i.total - i.paid_amount, 'total', i.total)"
+    "  FROM i, o, v"
+    "  UNION ALL"
+    "  SELECT $3::bigint, 'ticket', $6::bigint, 'ticket.status', $7::text, $8::text,"
+    "         jsonb_build_object('invoice_id', i.id, 'number', i.number)"
+    "  FROM i WHERE $7::text <> $8::text)"
+    "SELECT (SELECT count(*) FROM v), (SELECT paid_amount FROM i)";
+/* clang-format on */
+
+static int s_void_lock_payment(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    int             rc = px_locked(px, prev);
+    if (rc)
+        return rc;
+    const char *p[2] = {px->id, px->pid};
+    return pg_chain_query(ch, lock_payment_sql, 2, p);
+}
+
+static int s_void_write(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    if (PQntuples(prev) == 0)
+        return px_refuse(px, 404, "not_found", "no such payment of this invoice");
+    if (PQgetvalue(prev, 0, 1)[0] == 't')
+        return px_refuse(px, 409, "already_voided", "this payment is already voided");
+    int64_t amount = strtoll(PQgetvalue(prev, 0, 0), NULL, 10);
+    /* A closed ticket keeps its money whatever the invoice's state. */
+    if (px->tk_from == DOM_TICKET_CLOSED)
+        return px_wrong_state(px, DOM_TICKET, px->tk_from, DOM_TICKET_EV_VOID_PAYMENT);
+    if (px->inv_from == DOM_INV_PAID && px->paid - amount < px->total) {
+        /* The total is uncovered again: the ticket first, whose table
+         * refuses what is closed, then the invoice (docs/states.md). */
+        enum dom_verdict v = dom_transition(DOM_TICKET, px->tk_from, DOM_TICKET_EV_VOID_PAYMENT, px->actor, &px->tk_to);
+        if (v == DOM_NOT_ALLOWED)
+            return px_refuse(px, 403, "forbidden", "you may not void payments");
+        if (v != DOM_OK)
+            return px_wrong_state(px, DOM_TICKET, px->tk_from, DOM_TICKET_EV_VOID_PAYMENT);
+        v = dom_transition(DOM_INVOICE, px->inv_from, DOM_INV_EV_VOID_PAYMENT, px->actor, &px->inv_to);
+        if (v == DOM_NOT_ALLOWED)
+            return px_refuse(px, 403, "forbidden", "you may not void payments");
+        if (v != DOM_OK)
+            return px_wrong_state(px, DOM_INVOICE, px->inv_from, DOM_INV_EV_VOID_PAYMENT);
+    } else if (px->inv_from != DOM_INV_SENT) {
+        /* a payment stands only on a sent or paid invoice */
+        return px_wrong_state(px, DOM_INVOICE, px->inv_from, DOM_INV_EV_VOID_PAYMENT);
+    }
+    if (http_req_gone(px->req))
+        return px_refuse(px, 499, "client_gone", "the client went away");
+    const char *p[8] = {px->id,
+                        px->pid,
+                        px->actor_id,
+                        px->text,
+                        dom_state_name(DOM_INVOICE, px->inv_to),
+                        px->ticket_id,
+                        dom_state_name(DOM_TICKET, px->tk_from),
+                        dom_state_name(DOM_TICKET, px->tk_to)};
+    return pg_chain_query(ch, void_sql, 8, p);
+}
+
+static const pg_step void_steps[] = {s_lock_ticket, s_lock_invoice, s_void_lock_payment, s_void_write, s_read, s_keep,
+                                     NULL};
+
+/* ---- close --------------------------------------------------------------------- */
+
+static const char close_lock_sql[] = "SELECT status FROM tickets WHERE id = $1::bigint FOR NO KEY UPDATE";
+
+/* $1 ticket, $2 actor, $3 status before, $4 after, $5 note (NULL: none). */
+static const char close_sql[] =
+    "WITH t AS (UPDATE tickets SET status = $4::text, updated_at = now() WHERE id = $1::bigint RETURNING id),"
+    " iv AS (SELECT id, number FROM invoices WHERE ticket_id = $1::bigint)"
+    "INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
+    " SELECT $2::bigint, 'ticket', t.id, 'ticket.close', $3::text, $4::text,"
+    "        jsonb_build_object('note', $5::text, 'invoice_id', (SELECT id FROM iv), 'number', (SELECT number FROM iv))"
+    " FROM t"
+    " UNION ALL"
+    " SELECT $2::bigint, 'ticket', t.id, 'ticket.status', $3::text, $4::text,"
+    "        jsonb_build_object('invoice_id', (SELECT id FROM iv), 'number', (SELECT number FROM iv))"
+    " FROM t";
+
+static int s_close_lock(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    (void)prev;
+    const char *p[1] = {px->id};
+    return pg_chain_query(ch, close_lock_sql, 1, p);
+}
+
+static int s_close_write(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    if (PQntuples(prev) == 0)
+        return px_refuse(px, 404, "not_found", "no such ticket");
+    px->tk_from = dom_state_parse(DOM_TICKET, PQgetvalue(prev, 0, 0));
+    enum dom_verdict v = dom_transition(DOM_TICKET, px->tk_from, DOM_TICKET_EV_CLOSE, px->actor, &px->tk_to);
+    if (v == DOM_NOT_ALLOWED)
+        return px_refuse(px, 403, "forbidden", "you may not close tickets");
+    if (v != DOM_OK)
+        return px_wrong_state(px, DOM_TICKET, px->tk_from, DOM_TICKET_EV_CLOSE);
+    if (http_req_gone(px->req))
+        return px_refuse(px, 499, "client_gone", "the client went away");
+    const char *p[5] = {px->id, px->actor_id, dom_state_name(DOM_TICKET, px->tk_from),
+                        dom_state_name(DOM_TICKET, px->tk_to), px->text};
+    return pg_chain_query(ch, close_sql, 5, p);
+}
+
+static const pg_step close_steps[] = {s_close_lock, s_close_write, NULL};
+
+/* ---- the end of a chain ------------------------------------------------------------ */
+
+static int px_start(struct pay_ctx *px);
+
+static void px_log(const struct pay_ctx *px)
+{
+    char a[MONEY_IDR_MAX];
+    switch (px->op) {
+    case OP_RECORD:
+        money_format_idr(px->amount, a, sizeof(a));
+        log_info("payments", "invoice %s (%s): %s recorded (%s) by user %s%s", px->id, px->number, a, px->method,
+                 px->actor_id, px->inv_to == DOM_INV_PAID ? "; paid in full" : "");
+        return;
+    case OP_VOID:
+        log_info("payments", "invoice %s (%s): payment %s voided by user %s%s", px->id, px->number, px->pid,
+                 px->actor_id, px->inv_to != px->inv_from ? "; the invoice is open again" : "");
+        return;
+    case OP_CLOSE: log_info("payments", "ticket %s closed by user %s", px->id, px->actor_id); return;
+    }
+}
+
+static void on_done(struct pg_chain *ch, int stop, enum pg_err err, const char *state, const char *msg)
+{
+    struct pay_ctx  *px = ch->ud;
+    struct http_req *req = px->req;
+    if (err == PG_ERR_SQL && state && (!strcmp(state, "40P01") || !strcmp(state, "40001")) &&
+        ++px->attempts < PAY_ATTEMPTS && !http_req_gone(req)) {
+        /* rolled back, nothing written: run the whole transaction again */
+        free(px->answer);
+        px->answer = NULL;
+        if (px_start(px) == 0)
+            return;
+    }
+    if (err == PG_ERR_SQL && state && !strcmp(state, "23514") && px->op == OP_RECORD) {
+        /* paid_amount <= total: only if the lock above did not hold */
+        log_error("payments", "invoice %s: the paid_amount check refused a payment the lock had allowed", px->id);
+        px_free(px);
+        http_error(req, 422, "overpayment", "amount: more than the balance");
+        return;
+    }
+    if (err != PG_OK) {
+        px_free(px);
+        h_pg_error(req, "payments", err, state, msg);
+        return;
+    }
+    if (stop) {
+        char m[sizeof(px->msg)];
+        memcpy(m, px->msg, sizeof(m));
+        const char *code = px->code ? px->code : "internal";
+        px_free(px);
+        http_error(req, stop, code, m);
+        return;
+    }
+    px_log(px);
+    if (px->op == OP_CLOSE) {
+        px_free(px);
+        h_tickets_get(req); /* the ticket as GET shows it, now closed */
+        return;
+    }
+    int status = px->op == OP_RECORD ? 201 : 200;
+    invoice_answer_text(req, status, px->answer, NULL);
+    px_free(px);
+}
+
+static int px_start(struct pay_ctx *px)
+{
+    const pg_step *steps = px->op == OP_RECORD ? record_steps : px->op == OP_VOID ? void_steps : close_steps;
+    px->code = NULL;
+    px->msg[0] = '\0';
+    if (!px->req->svc->pg)
+        return -1;
+    return pg_chain_start(&px->ch, px->req->svc->pg, 0, steps, on_done, px);
+}
+
+/* Starts px; on failure answers 503 and frees it. */
+static void px_go(struct pay_ctx *px)
+{
+    struct http_req *req = px->req;
+    if (px_start(px) < 0) {
+        px_free(px);
+        http_add_header(req, "Retry-After", "1");
+        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+    }
+}
+
+static struct pay_ctx *px_new(struct http_req *req, enum pay_op op, int64_t id)
+{
+    struct pay_ctx *px = xcalloc(1, sizeof(*px));
+    px->req = req;
+    px->op = op;
+    px->actor = h_actor(req->session);
+    snprintf(px->id, sizeof(px->id), "%lld", (long long)id);
+    snprintf(px->actor_id, sizeof(px->actor_id), "%lld", (long long)req->session->user_id);
+    return px;
+}
+
+/* ---- the routes ---------------------------------------------------------------------- */
+
+void h_payments_create(struct http_req *req)
+{
+    int64_t id = http_param_id(req, 0);
+    if (id <= 0) {
+        http_error(req, 404, "not_found", "no such invoice");
+        return;
+    }
+    yyjson_doc *doc = http_json_body(req);
+    if (!doc)
+        return;
+    yyjson_val *root = yyjson_doc_get_root(doc);
+    yyjson_val *amount = yyjson_obj_get(root, "amount"), *method = yyjson_obj_get(root, "method");
+    yyjson_val *at = yyjson_obj_get(root, "paid_at"), *ref = yyjson_obj_get(root, "reference");
+    yyjson_val *proof = yyjson_obj_get(root, "proof_attachment_id");
+    const char *bad = NULL, *m = NULL;
+    char       *reference = NULL;
+    int64_t     amt = 0, proof_id = 0, at_ms = -1, now = now_ms();
+    if (!yyjson_is_obj(root))
+        bad = "the body must be a JSON object";
+    else if (!json_int64(amount, &amt) || amt < 1)
+        bad = "amount: an integer number of Rupiah, at least 1";
+    else if (!yyjson_is_str(method) ||
+             (strcmp(m = yyjson_get_str(method), "transfer") && strcmp(m, "cash") && strcmp(m, "qris")))
+        bad = "method: transfer, cash or qris";
+    else if (at && !yyjson_is_null(at) && (!yyjson_is_str(at) || (at_ms = rfc3339_ms(yyjson_get_str(at))) < 0))
+        bad = "paid_at: an RFC 3339 time with a zone (2026-12-02T09:30:00+07:00)";
+    else if (at_ms >= 0 && at_ms > now + PAY_FUTURE_MS)
+        bad = "paid_at: may not be in the future";
+    else if (at_ms >= 0 && at_ms < now - PAY_PAST_MS)
+        bad = "paid_at: may not be more than 366 days ago";
+    else if (proof && !yyjson_is_null(proof) &&
+             (!json_int64(proof, &proof_id) || proof_id < 1 || proof_id == INT64_MAX))
+        bad = "proof_attachment_id: the id of an attachment";
+    if (!bad)
+        opt_text(ref, PAY_REF_MAX, &reference, &bad, "reference: text of at most 200 characters");
+    if (bad) {
+        free(reference);
+        yyjson_doc_free(doc);
+        http_error(req, 422, "validation_failed", bad);
+        return;
+    }
+    struct pay_ctx *px = px_new(req, OP_RECORD, id);
+    px->amount = amt;
+    snprintf(px->method, sizeof(px->method), "%s", m);
+    px->paid_at = at_ms >= 0 ? xstrdup(yyjson_get_str(at)) : NULL;
+    px->reference = reference;
+    px->proof_id = proof_id;
+    yyjson_doc_free(doc);
+    px_go(px);
+}
+
+void h_payments_void(struct http_req *req)
+{
+    int64_t id = http_param_id(req, 0), pid = http_param_id(req, 1);
+    if (id <= 0 || pid <= 0) {
+        http_error(req, 404, "not_found", id <= 0 ? "no such invoice" : "no such payment of this invoice");
+        return;
+    }
+    yyjson_doc *doc = http_json_body(req);
+    if (!doc)
+        return;
+    yyjson_val *root = yyjson_doc_get_root(doc);
+    yyjson_val *reason = yyjson_obj_get(root, "reason");
+    const char *bad = NULL;
+    if (!yyjson_is_obj(root))
+        bad = "the body must be a JSON object";
+    else if (!yyjson_is_str(reason) || all_blank(yyjson_get_str(reason), yyjson_get_len(reason)) ||
+             utf8_chars(yyjson_get_str(reason), yyjson_get_len(reason)) > PAY_REASON_MAX)
+        bad = "reason: text of 1 to 500 characters is required";
+    if (bad) {
+        yyjson_doc_free(doc);
+        http_error(req, 422, "validation_failed", bad);
+        return;
+    }
+    struct pay_ctx *px = px_new(req, OP_VOID, id);
+    snprintf(px->pid, sizeof(px->pid), "%lld", (long long)pid);
+    px->text = xstrdup(yyjson_get_str(reason));
+    yyjson_doc_free(doc);
+    px_go(px);
+}
+
+void h_tickets_close(struct http_req *req)
+{
+    int64_t id = http_param_id(req, 0);
+    if (id <= 0) {
+        http_error(req, 404, "not_found", "no such ticket");
+        return;
+    }
+    char *note = NULL;
+    if (req->body.len) {
+        /* "Tutup Tiket" may send nothing at all */
+        yyjson_doc *doc = http_json_body(req);
+        if (!doc)
+            return;
+        yyjson_val *root = yyjson_doc_get_root(doc);
+        const char *bad = NULL;
+        if (!yyjson_is_obj(root))
+            bad = "the body must be a JSON object";
+        else
+            opt_text(yyjson_obj_get(root, "note"), CLOSE_NOTE_MAX, &note, &bad,
+                     "note: text of at most 1000 characters");
+        yyjson_doc_free(doc);
+        if (bad) {
+            free(note);
+            http_error(req, 422, "validation_failed", bad);
+            return;
+        }
+    }
+    struct pay_ctx *px = px_new(req, OP_CLOSE, id);
+    px->text = note;
+    px_go(px);
+}

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "http/handlers/field.h"
 #include "http/handlers/handlers.h"
+#include "http/handlers/invoice.h"
 #include "http/services.h"
 #include "pool/pool.h"
 #include "store/pg.h"
@@ -38,7 +39,8 @@
     "   WHERE a.ticket_id = t.id AND a.released_at IS NULL), t.geofence_m"
 
 /* What GET /tickets/{id} adds to a ticket: its check-ins, attachments and
- * timeline (audit rows), each one JSON column. */
+ * timeline (audit rows), the technicians replaced, its invoice in brief
+ * and its rating (docs/money.md), each one JSON column. */
 #define TICKET_DETAIL_COLS                                                                                             \
     ", (SELECT coalesce(json_agg(json_build_object('id', k.id, 'tech_id', k.tech_id, 'tech_name', ku.name,"            \
     "     'kind', k.kind, 'lat', k.lat, 'lng', k.lng, 'accuracy_m', k.accuracy_m, 'distance_m', round(k.distance_m::numeric, 1),"   \
@@ -60,7 +62,8 @@
     "     'state', r.state, 'reason', r.replaced_reason, 'replaced_by', r.replaced_by, 'replaced_by_name', rb.name,"    \
     "     'replaced_at', " ISO("coalesce(r.replaced_at, r.released_at)") ") ORDER BY r.released_at), '[]')"              \
     "   FROM assignments r JOIN users ru ON ru.id = r.tech_id LEFT JOIN users rb ON rb.id = r.replaced_by"            \
-    "   WHERE r.ticket_id = t.id AND r.released_at IS NOT NULL)"
+    "   WHERE r.ticket_id = t.id AND r.released_at IS NOT NULL)"                                                     \
+    ", " INVOICE_SUMMARY_JSON("t.id") ", " INVOICE_RATING_JSON("t.id")
 
 static void ticket_fields(struct buf *b, PGresult *r, int row)
 {
@@ -380,6 +383,17 @@ static void on_get(void *ud, PGresult *res, enum pg_err err, const char *state, 
     /* technicians released from the ticket (Cari Pengganti), kept for the record */
     jw_key(&b, "replaced");
     jw_raw(&b, PQgetvalue(res, 0, 20));
+    /* the money (docs/money.md): null until there is an invoice, a rating */
+    jw_key(&b, "invoice");
+    if (PQgetisnull(res, 0, 21))
+        jw_null(&b);
+    else
+        jw_raw(&b, PQgetvalue(res, 0, 21));
+    jw_key(&b, "rating");
+    if (PQgetisnull(res, 0, 22))
+        jw_null(&b);
+    else
+        jw_raw(&b, PQgetvalue(res, 0, 22));
     jw_end_obj(&b);
     http_respond_json(req, 200, b.data, b.len);
     buf_free(&b);
