@@ -1,27 +1,33 @@
 /*
- * render_bench: how many Surat Tugas PDFs render/letter makes per second.
+ * render_bench: how many PDFs render/letter and render/invoice make per second.
  *
- *   render_bench [letters=200] [threads=1] [font.ttf [bold.ttf]]
+ *   render_bench [letter|invoice|invoice50] [count=200] [threads=1] [font.ttf [bold.ttf]]
  *
- * Renders the letters (split over the threads, as the rendering pool would)
- * and prints letters/s, the time per letter and the PDF's size. Fonts
- * default to Liberation Sans (fonts-liberation2). Not a test: it checks only
- * that every call succeeded.
+ * Renders the documents (split over the threads, as the rendering pool
+ * would) and prints documents/s, the time per document and the PDF's size.
+ * letter (the default, also when the first argument is a number): a Surat
+ * Tugas with 3 technicians; invoice: a sent invoice of 3 lines with its QR
+ * code; invoice50: the API's largest, 50 lines of 200 characters (several
+ * pages). Fonts default to Liberation Sans (fonts-liberation2). Not a
+ * test: it checks only that every call succeeded.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/buf.h"
+#include "render/invoice.h"
 #include "render/letter.h"
 
 struct worker {
-    const struct letter_doc *doc;
-    int                      letters;
-    size_t                   size; /* of the last PDF */
-    int                      failed;
-    char                     err[512];
+    const struct letter_doc  *doc;
+    const struct invoice_doc *inv; /* instead of doc when not NULL */
+    int                       letters;
+    size_t                    size; /* of the last PDF */
+    int                       failed;
+    char                      err[512];
 };
 
 static void *work(void *arg)
@@ -30,7 +36,9 @@ static void *work(void *arg)
     struct buf     b = {0};
     for (int i = 0; i < w->letters; i++) {
         b.len = 0;
-        if (render_letter_pdf(w->doc, &b, w->err, sizeof(w->err)) != 0) {
+        int rc = w->inv ? render_invoice_pdf(w->inv, &b, w->err, sizeof(w->err))
+                        : render_letter_pdf(w->doc, &b, w->err, sizeof(w->err));
+        if (rc != 0) {
             w->failed = 1;
             break;
         }
@@ -49,10 +57,16 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
+    const char *kind = "letter";
+    if (argc > 1 && (!strcmp(argv[1], "letter") || !strcmp(argv[1], "invoice") || !strcmp(argv[1], "invoice50"))) {
+        kind = argv[1];
+        argv[1] = argv[0]; /* the old arguments, one place on */
+        argv++, argc--;
+    }
     int letters = argc > 1 ? atoi(argv[1]) : 200;
     int threads = argc > 2 ? atoi(argv[2]) : 1;
     if (letters < 1 || threads < 1 || threads > 64) {
-        fprintf(stderr, "usage: %s [letters] [threads] [font.ttf [bold.ttf]]\n", argv[0]);
+        fprintf(stderr, "usage: %s [letter|invoice|invoice50] [count] [threads] [font.ttf [bold.ttf]]\n", argv[0]);
         return 2;
     }
     const struct render_person techs[] = {
@@ -84,6 +98,45 @@ int main(int argc, char **argv)
                                      : "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf",
     };
 
+    /* The invoice: 3 lines, or 50 of 200 characters; sent, so with its QR code. */
+    static struct invoice_line lines[50];
+    static char                descs[50][256];
+    size_t                     nlines = strcmp(kind, "invoice50") ? 3 : 50;
+    int64_t                    subtotal = 0;
+    for (size_t i = 0; i < nlines; i++) {
+        int n = snprintf(descs[i], sizeof(descs[i]), "Baris %zu: ganti kapasitor kompresor, Nguyễn Văn An", i + 1);
+        while (nlines == 50 && n < 190)
+            n += snprintf(descs[i] + n, sizeof(descs[i]) - (size_t)n, " servis lưu");
+        lines[i] = (struct invoice_line){descs[i], (int64_t)i + 1, 125000, ((int64_t)i + 1) * 125000};
+        subtotal += lines[i].line_total;
+    }
+    int64_t                  tax = (subtotal * 1100 + 5000) / 10000;
+    const struct invoice_doc inv = {
+        .company = doc.company,
+        .company_address = doc.company_address,
+        .company_phone = doc.company_phone,
+        .number = "INV-2612-0001",
+        .ticket_code = doc.code,
+        .customer_name = doc.customer_name,
+        .customer_address = doc.address,
+        .customer_phone = "+6281298765432",
+        .issued_s = 1796232600,
+        .due_s = 1796837400,
+        .items = lines,
+        .nitems = nlines,
+        .subtotal = subtotal,
+        .tax_rate_bp = 1100,
+        .tax = tax,
+        .total = subtotal + tax,
+        .balance = subtotal + tax,
+        .note = "Garansi 30 hari untuk jasa dan suku cadang.",
+        .pay_bank = "Transfer ke BCA 123-456-7890 a.n. PT Garuda Servis Sejahtera",
+        .public_url = "https://gss.example.id/i/Qm9uZ2thckthbGlhbkthbGkxMjM0NTY",
+        .font_path = doc.font_path,
+        .font_bold_path = doc.font_bold_path,
+    };
+    const char *noun = strcmp(kind, "letter") ? "invoices" : "letters";
+
     struct worker *w = calloc((size_t)threads, sizeof(*w));
     pthread_t     *th = calloc((size_t)threads, sizeof(*th));
     if (!w || !th)
@@ -91,6 +144,7 @@ int main(int argc, char **argv)
     double t0 = now();
     for (int i = 0; i < threads; i++) {
         w[i].doc = &doc;
+        w[i].inv = strcmp(kind, "letter") ? &inv : NULL;
         w[i].letters = letters / threads + (i < letters % threads);
         if (pthread_create(&th[i], NULL, work, &w[i]) != 0)
             return 1;
@@ -105,9 +159,10 @@ int main(int argc, char **argv)
     }
     double dt = now() - t0;
     if (!failed)
-        printf("render_bench: %d letters on %d thread(s) in %.3f s: %.1f letters/s, "
-               "%.2f ms/letter/thread, %zu bytes per PDF\n",
-               letters, threads, dt, letters / dt, dt * 1000.0 * threads / letters, w[0].size);
+        printf("render_bench: %d %s%s on %d thread(s) in %.3f s: %.1f %s/s, "
+               "%.2f ms each per thread, %zu bytes per PDF\n",
+               letters, noun, strcmp(kind, "invoice50") ? "" : " of 50 lines", threads, dt, letters / dt, noun,
+               dt * 1000.0 * threads / letters, w[0].size);
     free(w);
     free(th);
     return failed;
