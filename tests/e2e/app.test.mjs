@@ -434,11 +434,11 @@ describe('the live feed survives a dropped connection', () => {
 });
 
 describe('other roles', () => {
-  it('Sales sees the landing page, without a board', { timeout: 60000 }, async () => {
+  it('Sales lands on the approval queue, without a board', { timeout: 60000 }, async () => {
     const s = await openPage('sales', PHONE);
     await login(s.page, 'sales1');
-    await s.page.waitForURL(/#\/beranda$/);
-    await s.page.getByText('Antrian persetujuan invoice').waitFor({ timeout: T });
+    await s.page.waitForURL(/#\/invoice$/);
+    await s.page.getByRole('heading', { name: 'Approval Invoice' }).waitFor({ timeout: T });
     assert.equal(await s.page.locator('.live').count(), 0);
     await shot(s.page, 'sales-home-phone');
   });
@@ -448,8 +448,9 @@ describe('other roles', () => {
     await login(a.page, 'admin1');
     await a.page.waitForURL(/#\/tiket$/);
     await a.page.locator('.table, .state-empty').first().waitFor({ timeout: T });
-    await a.page.getByRole('link', { name: 'Admin' }).click();
-    await a.page.getByText('Kelola pengguna').waitFor({ timeout: T });
+    await a.page.getByRole('link', { name: 'Akun', exact: true }).click();
+    await a.page.waitForURL(/#\/akun$/, { timeout: T });
+    await a.page.getByRole('button', { name: 'Tambah Akun' }).waitFor({ timeout: T });
     // A technician's page is not theirs: back to their home.
     await a.page.goto(`${g.url}/#/job-saya`);
     await a.page.waitForURL(/#\/tiket$/, { timeout: T });
