@@ -156,9 +156,11 @@ function buildHeader(user) {
   const logout = h('button', { class: 'btn btn-ghost btn-sm', type: 'button', on: { click: doLogout } }, 'Keluar');
   frame.header = h('header', { class: 'topbar' },
     h('div', { class: 'topbar-inner' },
-      h('a', { class: 'brand', href: `#${HOME[user.role] || '/'}`, 'aria-label': 'GSS, ke beranda' },
+      // The name starts with the visible text (WCAG 2.5.3, label in name).
+      h('a', { class: 'brand', href: `#${HOME[user.role] || '/'}` },
         h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, 'G'),
-        h('span', { class: 'brand-text' }, 'GSS')),
+        h('span', { class: 'brand-text' }, 'GSS'),
+        h('span', { class: 'sr-only' }, ', ke beranda')),
       frame.nav,
       h('div', { class: 'topbar-right' },
         frame.live,
@@ -180,6 +182,7 @@ function markNav(path) {
   if (!frame.nav) return;
   for (const a of frame.nav.querySelectorAll('.nav-link')) {
     const on = path === a.dataset.path || (a.dataset.path === '/tiket' && /^\/tiket\/\d/.test(path)) ||
+      (a.dataset.path === '/invoice' && /^\/invoice\/\d/.test(path)) ||
       (a.dataset.path === '/papan' && /^\/jobs\//.test(path) && !state.mine.has(Number(path.split('/')[2])));
     a.classList.toggle('active', on);
     if (on) a.setAttribute('aria-current', 'page');

@@ -291,6 +291,19 @@ const ACTIONS = {
   close: 'Tiket ditutup',
   update: 'Tiket diubah',
   status: 'Status tiket berubah',
+  // Money (docs/money.md "Audit and the ticket's timeline"): written with
+  // their prefix, since "create" alone is the ticket's own.
+  'invoice.create': 'Invoice dibuat',
+  'invoice.edit': 'Invoice diubah',
+  'invoice.submit': 'Invoice diajukan ke Sales',
+  'invoice.approve': 'Invoice disetujui Sales',
+  'invoice.revise': 'Sales minta revisi invoice',
+  'invoice.send': 'Invoice dikirim ke pelanggan',
+  'invoice.resend': 'Invoice dikirim ulang ke pelanggan',
+  'payment.record': 'Pembayaran dicatat',
+  'payment.void': 'Pembayaran dibatalkan',
+  'rating.create': 'Pelanggan memberi penilaian',
+  'ticket.close': 'Tiket ditutup',
 };
 
 /** actionLabel("ticket.cancel") → "Tiket dibatalkan"; unknown actions are
@@ -306,7 +319,7 @@ export function actionLabel(a) {
 /** stateLabel("in_progress") → the ticket's label, else the assignment's,
  *  for a timeline's before/after values. */
 export function stateLabel(s) {
-  return STATUS[s] || ASSIGNMENT[s] || String(s || '');
+  return STATUS[s] || ASSIGNMENT[s] || INVOICE_STATUS[s] || String(s || '');
 }
 
 /** phoneIntl("0812-1111-0001") → "6281211110001": the digits with the
@@ -359,4 +372,171 @@ export function minutesLate(iso, now = Date.now()) {
 export function lateText(state, minutes) {
   if (state === 'late' || state === 'no_show') return `Terlambat ${minutesText(minutes)}`;
   return '';
+}
+
+// ---- money: invoices, payments (docs/money.md) -----------------------------------
+
+const INVOICE_STATUS = {
+  draft: 'Draft',
+  pending_approval: 'Menunggu Approval',
+  approved: 'Disetujui',
+  revision_requested: 'Perlu Revisi',
+  sent: 'Terkirim',
+  paid: 'Lunas',
+};
+
+/** invoiceStatusLabel("pending_approval") → "Menunggu Approval". */
+export function invoiceStatusLabel(s) {
+  return INVOICE_STATUS[s] || String(s || '');
+}
+
+/** The invoice states in the order of the approval loop. */
+export const INVOICE_STATUSES = Object.keys(INVOICE_STATUS);
+
+const METHOD = { transfer: 'Transfer', cash: 'Tunai', qris: 'QRIS' };
+
+/** The payment methods the API takes, in the order of the form's select. */
+export const PAYMENT_METHODS = Object.keys(METHOD);
+
+/** paymentMethodLabel("cash") → "Tunai". */
+export function paymentMethodLabel(m) {
+  return METHOD[m] || String(m || '');
+}
+
+// invoice_history actions (docs/money.md "revisions"): "payment" is a
+// payment that leaves a balance, "pay" the one that covers the total;
+// "unpay" is the schema comment's older name of void_payment.
+const INVOICE_ACTION = {
+  create: 'Invoice dibuat',
+  edit: 'Invoice diubah',
+  submit: 'Diajukan ke Sales',
+  approve: 'Disetujui Sales',
+  revise: 'Sales minta revisi',
+  send: 'Dikirim ke pelanggan',
+  resend: 'Dikirim ulang ke pelanggan',
+  payment: 'Pembayaran dicatat',
+  pay: 'Pembayaran dicatat: lunas',
+  void_payment: 'Pembayaran dibatalkan',
+  unpay: 'Pembayaran dibatalkan',
+};
+
+/** invoiceActionLabel("revise") → "Sales minta revisi"; one row of an
+ *  invoice's history. */
+export function invoiceActionLabel(a) {
+  return INVOICE_ACTION[a] || String(a || '').replace(/[._]+/g, ' ').trim();
+}
+
+/** parseRupiah("1.250.000") → 1250000: what a person types as an amount.
+ *  Takes "1250000", "1.250.000", "Rp 1.250.000", "1.250.000,-",
+ *  "1.250.000,00" and "1,250,000"; null for anything else (empty, a
+ *  fraction of a Rupiah, letters, a minus, more than 10^15). */
+export function parseRupiah(text) {
+  let s = String(text === null || text === undefined ? '' : text).trim();
+  s = s.replace(/^rp\.?\s*/i, '').replace(/\s+/g, '');
+  s = s.replace(/,(-|0{1,2})$/, ''); // "1.250.000,-" / ",00": no cents
+  if (/^\d{1,3}(,\d{3})+$/.test(s)) s = s.replace(/,/g, ''); // 1,250,000
+  if (/^\d{1,3}(\.\d{3})+$/.test(s)) s = s.replace(/\./g, ''); // 1.250.000
+  if (!/^\d+$/.test(s)) return null;
+  s = s.replace(/^0+(?=\d)/, '');
+  if (s.length > 15) return null;
+  return Number(s);
+}
+
+/** rupiahPlain(1250000) → "1.250.000": an amount as it is typed back into
+ *  an input (rupiah() without "Rp "); '' for a value that is not one. */
+export function rupiahPlain(n) {
+  const r = rupiah(n);
+  return r === 'Rp -' ? '' : r.replace(/^(-?)Rp /, '$1');
+}
+
+/** taxRateText(1100) → "11%", taxRateText(1150) → "11,5%", from basis points. */
+export function taxRateText(bp) {
+  const n = Number(bp);
+  if (!Number.isInteger(n) || n < 0) return '';
+  const whole = Math.floor(n / 100);
+  const frac = String(n % 100).padStart(2, '0').replace(/0+$/, '');
+  return frac ? `${whole},${frac}%` : `${whole}%`;
+}
+
+function big(v) {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+  return null;
+}
+
+/**
+ * invoiceTotals(items, discount, taxRateBp) → {lines, subtotal, discount,
+ * taxable, tax, total}, as the server computes them (docs/money.md
+ * "Amounts"), in BigInt so that 10^12 × 10^4 stays exact:
+ *   line_total = qty × unit_price; subtotal = Σ line_total;
+ *   taxable = subtotal − discount; tax = round_half_up(taxable × bp / 10000);
+ *   total = taxable + tax.
+ * items are {qty, unit_price} with integers or null (a field not filled
+ * in yet: its line is null and counts 0). taxRateBp null (not known yet,
+ * a new invoice) gives tax and total null; so does a discount above the
+ * subtotal (the server refuses it).
+ */
+export function invoiceTotals(items, discount, taxRateBp) {
+  const lines = (Array.isArray(items) ? items : []).map((it) => {
+    const q = big(it && it.qty);
+    const p = big(it && it.unit_price);
+    return q === null || p === null ? null : q * p;
+  });
+  const subtotal = lines.reduce((a, l) => (l === null ? a : a + l), 0n);
+  const disc = big(discount) ?? 0n;
+  const taxable = subtotal - disc;
+  const bp = big(taxRateBp);
+  let tax = null;
+  let total = null;
+  if (bp !== null && taxable >= 0n) {
+    tax = (taxable * bp + 5000n) / 10000n; // half-up: non-negative, so + 0.5 then truncate
+    total = taxable + tax;
+  }
+  return { lines, subtotal, discount: disc, taxable, tax, total };
+}
+
+/** messageStatusText({channel, status, last_error, attempts}) → one outbox
+ *  row's state as CS reads it ("Menunggu dikirim (WhatsApp belum aktif)"). */
+export function messageStatusText(m) {
+  if (!m) return '';
+  const ch = m.channel === 'telegram' ? 'Telegram' : 'WhatsApp';
+  const err = m.last_error ? String(m.last_error) : '';
+  switch (m.status) {
+    case 'queued':
+      return err ? `Menunggu dikirim ulang (${err})` : `Menunggu dikirim (${ch} belum aktif)`;
+    case 'sending':
+      return 'Sedang dikirim…';
+    case 'sent':
+      return 'Terkirim';
+    case 'failed':
+      return err ? `Gagal dikirim: ${err}` : 'Gagal dikirim';
+    case 'unreachable':
+      return err ? `Nomor tidak dapat dihubungi: ${err}` : 'Nomor tidak dapat dihubungi';
+    case 'cancelled':
+      return 'Dibatalkan';
+    default:
+      return String(m.status || '');
+  }
+}
+
+/** jakartaLocalInput(date) → "2026-12-01T09:00", the value of an
+ *  <input type=datetime-local> showing that instant on a Jakarta clock. */
+export function jakartaLocalInput(v = new Date()) {
+  const d = toDate(v);
+  if (!d) return '';
+  const p = parts(d);
+  return `${jakartaYmd(d)}T${p.hour}:${p.minute}`;
+}
+
+/** durationText(7500) → "2 jam 5 menit": how long something has waited
+ *  (the approval queue's age); days from 24 hours on ("3 hari 4 jam"). */
+export function durationText(seconds) {
+  const s = Math.floor(Number(seconds));
+  if (!Number.isFinite(s) || s < 60) return 'kurang dari 1 menit';
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} menit`;
+  const hr = Math.floor(m / 60);
+  if (hr < 24) return m % 60 ? `${hr} jam ${m % 60} menit` : `${hr} jam`;
+  const d = Math.floor(hr / 24);
+  return hr % 24 ? `${d} hari ${hr % 24} jam` : `${d} hari`;
 }

@@ -5,10 +5,17 @@
 //
 // "Batalkan Tiket" opens a confirm dialog (<dialog>, modal) with a reason
 // field, then POST /tickets/{id}/cancel {reason}.
+//
+// Money (docs/money.md): "Buat Invoice" (work_done, no invoice yet) opens
+// the invoice editor (./invoice.js) in the page; its first save creates the
+// invoice and the page moves to /#/invoice/{id}. While the editor is open the
+// page is not redrawn by its refreshes, so nothing typed is lost. "Tutup
+// Tiket" (paid) is POST /tickets/{id}/close.
 
 import { get, post, errorText } from '../api.js';
 import { h, replace } from '../dom.js';
 import { ticketDetail, CANCELLABLE } from './ticketdetail.js';
+import { invoiceEditor } from './invoice.js';
 
 export const layout = 'wide';
 
@@ -24,6 +31,9 @@ export function mount(root, ctx) {
   let timer = null;
   let poll = null;
   let ticket = null;
+  let editor = null; // the new invoice's editor, while open
+  let closing = false;
+  let closeError = '';
   const body = h('div', { class: 'ticket-page' });
   const dialog = cancelDialog();
   root.append(h('nav', { class: 'crumbs' }, h('a', { class: 'link', href: '#/tiket' }, '← Semua tiket')), body, dialog.el);
@@ -38,7 +48,14 @@ export function mount(root, ctx) {
       if (!alive) return;
       ticket = t;
       ctx.setTitle(t.code);
-      replace(body, ticketDetail(t, { role: ctx.user.role, onCancel: () => dialog.open(t) }));
+      // Someone else made the invoice meanwhile: the editor has no use.
+      if (editor && t.invoice) {
+        editor = null;
+        ctx.toast(`Tiket ini sudah punya invoice ${t.invoice.number}`, 'info');
+      }
+      if (editor && spinner === false && !editorStale) return; // keep what is being typed
+      editorStale = false;
+      draw();
     } catch (err) {
       if (!alive) return;
       if (!spinner && ticket) return; // a quiet refresh failed: keep what is shown
@@ -55,11 +72,82 @@ export function mount(root, ctx) {
   // while the cancel dialog is open).
   function schedulePoll() {
     clearTimeout(poll);
-    if (!alive || !ticket || ['closed', 'cancelled', 'paid'].includes(ticket.status)) return;
+    if (!alive || !ticket || ['closed', 'cancelled'].includes(ticket.status)) return;
     poll = setTimeout(() => {
-      if (document.visibilityState === 'visible' && !dialog.isOpen()) load(false);
+      if (document.visibilityState === 'visible' && !dialog.isOpen() && !editor) load(false);
       else schedulePoll();
     }, POLL_MS);
+  }
+
+  let editorStale = false;
+
+  function draw() {
+    if (!ticket) return;
+    const t = ticket;
+    replace(body, ticketDetail(t, {
+      role: ctx.user.role,
+      onCancel: () => dialog.open(t),
+      money: {
+        editor: editor ? editor.el : null,
+        onCreateInvoice: openEditor,
+        onCloseTicket: closeTicket,
+        closing,
+        closeError,
+      },
+    }));
+  }
+
+  function openEditor() {
+    if (!ticket || editor) return;
+    editor = invoiceEditor({
+      invoice: null,
+      ticket: { id: ticket.id, code: ticket.code },
+      ctx,
+      onSaved: (inv, how = {}) => {
+        if (!alive) return;
+        if (inv && inv.id) {
+          ctx.navigate(`/invoice/${inv.id}`);
+          return;
+        }
+        if (how.reload) {
+          // invoice_exists: show the ticket with the invoice someone else made
+          editor = null;
+          editorStale = true;
+          load(false);
+        }
+      },
+      onCancel: () => {
+        editor = null;
+        draw();
+      },
+    });
+    draw();
+    editor.el.scrollIntoView({ block: 'start' });
+    editor.focus();
+  }
+
+  async function closeTicket() {
+    if (!ticket || closing) return;
+    closing = true;
+    closeError = '';
+    draw();
+    try {
+      const t = await post(`/tickets/${ticket.id}/close`);
+      if (!alive) return;
+      closing = false;
+      ctx.toast(`Tiket ${ticket.code} ditutup`, 'ok');
+      if (t && t.id) {
+        ticket = t;
+        draw();
+      }
+      load(false);
+    } catch (err) {
+      if (!alive) return;
+      closing = false;
+      closeError = errorText(err, { invalid_transition: 'Tiket belum bisa ditutup: invoice belum lunas atau statusnya sudah berubah.' });
+      draw();
+      if (err.status === 409) load(false);
+    }
   }
 
   function cancelDialog() {

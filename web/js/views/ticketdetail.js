@@ -8,8 +8,9 @@
 import { h, icon } from '../dom.js';
 import {
   jakartaDateTime, dayLabel, phoneDisplay, phoneIntl, geofenceText, distanceText, accuracyText, actionLabel,
-  stateLabel, attachmentLabel,
+  stateLabel, attachmentLabel, rupiah, invoiceStatusLabel, paymentMethodLabel,
 } from '../format.js';
+import { ratingBlock } from './invoice.js';
 import { ticketStatusBadge } from './myjobs.js';
 import { stateBadge, verdictClass, flagList, attachmentGrid, fixTimes } from './fieldparts.js';
 
@@ -91,11 +92,27 @@ function checkinItem(c) {
     flagList(c.flags));
 }
 
+// The money facts of an invoice.* / payment.* / rating.* row (docs/money.md
+// "Audit and the ticket's timeline": data carries the number, amounts and
+// the note or reason).
+function moneyFacts(action, data) {
+  if (!data || !/^(invoice|payment|rating)\./.test(action || '')) return '';
+  const out = [];
+  if (data.number) out.push(data.number);
+  if (action.startsWith('payment.') && data.amount !== undefined) out.push(rupiah(data.amount));
+  else if (data.total !== undefined) out.push(`total ${rupiah(data.total)}`);
+  if (data.method) out.push(paymentMethodLabel(data.method));
+  if (action === 'rating.create' && data.score) out.push(`${data.score}/5 bintang`);
+  return out.join(' · ');
+}
+
 function timelineItem(e) {
   const change = e.before || e.after
     ? `${e.before ? stateLabel(e.before) : '–'} → ${e.after ? stateLabel(e.after) : '–'}` : '';
   const data = e.data && typeof e.data === 'object' ? e.data : null;
-  const reason = data && data.reason ? `Alasan: ${data.reason}` : '';
+  const reason = data && data.reason ? `Alasan: ${data.reason}` : data && data.note ? `Catatan: ${data.note}` : '';
+  const facts = moneyFacts(e.action, data);
+  const customer = e.action === 'rating.create' && !e.actor_name;
   // "Cari Pengganti": which technician left, and whether gssd did it itself.
   const who = data && (data.tech_name || data.released_tech_name);
   const auto = data && (data.auto === true || data.actor === 'system');
@@ -104,9 +121,68 @@ function timelineItem(e) {
     h('div', { class: 'tl-body' },
       h('p', { class: 'tl-what' }, h('span', { class: 'strong' }, actionLabel(e.action)),
         data && data.kind ? ` (${attachmentLabel(data.kind)})` : '', who ? `: ${who}` : '',
-        e.actor_name ? ` — ${e.actor_name}` : auto ? ' — otomatis oleh sistem' : ''),
+        e.actor_name ? ` — ${e.actor_name}` : customer ? ' — pelanggan' : auto ? ' — otomatis oleh sistem' : ''),
+      facts ? h('p', { class: 'small tl-facts' }, facts) : null,
       h('p', { class: 'muted small' }, jakartaDateTime(e.at), change ? ` · ${change}` : ''),
       reason ? h('p', { class: 'small tl-reason' }, reason) : null));
+}
+
+/** The ticket statuses that have, or are ready for, an invoice. */
+const MONEY = new Set(['work_done', 'invoicing', 'awaiting_payment', 'paid', 'closed']);
+
+/**
+ * moneyPanel(t, {role, editor, onCreateInvoice, onCloseTicket, closing,
+ * closeError}) → the ticket's invoice block (docs/money.md): "Buat Invoice"
+ * once the work is done and no invoice exists (or the editor element the
+ * button opened), the invoice's number, status and amounts with "Lihat
+ * Invoice", the customer's rating, and "Tutup Tiket" when paid. null when
+ * the ticket has nothing to bill yet.
+ */
+export function moneyPanel(t, { role, editor, onCreateInvoice, onCloseTicket, closing, closeError } = {}) {
+  const staff = role === 'cs' || role === 'admin';
+  const inv = t.invoice || null;
+  if (!staff || (!inv && !MONEY.has(t.status) && !t.rating)) return null;
+  const parts = [];
+  if (!inv && editor) {
+    parts.push(editor);
+  } else if (!inv && t.status === 'work_done') {
+    parts.push(h('div', { class: 'money-cta' },
+      h('div', null,
+        h('p', { class: 'strong' }, 'Pekerjaan selesai. Tagihan belum dibuat.'),
+        h('p', { class: 'muted small' }, 'Buat invoice, ajukan ke Sales untuk approval harga, lalu kirim ke pelanggan.')),
+      h('button', { class: 'btn btn-primary btn-lg', type: 'button', on: { click: onCreateInvoice } }, icon('file'), 'Buat Invoice')));
+  } else if (inv) {
+    const balance = typeof inv.total === 'number' && typeof inv.paid_amount === 'number' ? inv.total - inv.paid_amount : null;
+    parts.push(h('div', { class: 'money-inv', dataset: { testid: 'ticket-invoice' } },
+      h('div', { class: 'money-inv-main' },
+        h('p', { class: 'money-inv-top' },
+          h('span', { class: 'strong money-inv-number' }, inv.number),
+          h('span', { class: `badge badge-status inv-status inv-status-${inv.status}` }, invoiceStatusLabel(inv.status))),
+        h('dl', { class: 'money-figures' },
+          h('div', null, h('dt', null, 'Total'), h('dd', { class: 'strong' }, rupiah(inv.total))),
+          inv.paid_amount ? h('div', null, h('dt', null, 'Dibayar'), h('dd', null, rupiah(inv.paid_amount))) : null,
+          balance !== null && (inv.status === 'sent' || inv.status === 'paid')
+            ? h('div', null, h('dt', null, 'Sisa'), h('dd', { class: balance > 0 ? 'money-due' : 'money-done' }, balance > 0 ? rupiah(balance) : 'Lunas'))
+            : null)),
+      h('a', { class: 'btn btn-secondary', href: `#/invoice/${inv.id}` }, 'Lihat Invoice')));
+  } else if (t.status !== 'work_done') {
+    parts.push(h('p', { class: 'muted' }, 'Belum ada invoice.'));
+  }
+  if (t.rating) {
+    parts.push(h('div', { class: 'money-rating' }, h('h3', { class: 'money-sub' }, 'Penilaian pelanggan'), ratingBlock(t.rating)));
+  }
+  if (t.status === 'paid' && onCloseTicket) {
+    parts.push(h('div', { class: 'money-close' },
+      h('p', { class: 'small' }, 'Invoice lunas.', t.rating ? '' : ' Penilaian pelanggan opsional.', ' Tutup tiket bila semuanya beres.'),
+      h('button', { class: 'btn btn-success-solid', type: 'button', disabled: Boolean(closing), on: { click: onCloseTicket } },
+        icon('check'), closing ? 'Menutup…' : 'Tutup Tiket'),
+      closeError ? h('p', { class: 'form-message form-message-error', role: 'alert' }, closeError) : null));
+  } else if (t.status === 'closed') {
+    parts.push(h('p', { class: 'money-closed strong' }, icon('check'), 'Tiket sudah ditutup.'));
+  }
+  return h('section', { class: `panel money${editor && !inv ? ' money-editing' : ''}`, 'aria-labelledby': 'td-money' },
+    h('h2', { class: 'panel-title', id: 'td-money' }, editor && !inv ? 'Invoice baru' : 'Invoice & pembayaran'),
+    parts);
 }
 
 /**
@@ -114,7 +190,7 @@ function timelineItem(e) {
  * admin) is called by the "Batalkan Tiket" button, shown while the status
  * allows it.
  */
-export function ticketDetail(t, { role, onCancel } = {}) {
+export function ticketDetail(t, { role, onCancel, money } = {}) {
   const { techs, slots } = techSlots(t);
   const phone = phoneIntl(t.customer_phone);
   const maps = mapsUrl(t);
@@ -177,5 +253,6 @@ export function ticketDetail(t, { role, onCancel } = {}) {
         h('span', { class: 'job-code' }, t.code),
         ticketStatusBadge(t.status)),
       h('h1', { class: 'detail-title' }, t.problem)),
+    moneyPanel(t, { role, ...(money || {}) }),
     h('div', { class: 'detail-grid' }, main, field));
 }
