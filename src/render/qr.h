@@ -3,11 +3,11 @@
  * rectangles, so it stays sharp at any zoom and any print resolution.
  *
  * Provides render_qr_draw for the rendering module's documents (the Surat
- * Tugas now, the invoice later). The symbol uses error correction level M
- * (about 15% of the modules may be lost to a crease or a stain) and is
- * surrounded by the 4-module quiet zone the standard asks for; the quiet
- * zone lies inside the square the caller gives, and is painted white so the
- * code scans on any background.
+ * Tugas and the invoice, through render_pdf_qr in render/pdf.h). The symbol
+ * uses error correction level M (about 15% of the modules may be lost to a
+ * crease or a stain) and is surrounded by the 4-module quiet zone the
+ * standard asks for; the quiet zone lies inside the square the caller
+ * gives, and is painted white so the code scans on any background.
  *
  * Memory: the QRcode is allocated and freed inside the call; nothing is kept.
  * Threads: safe to call from any thread on pages of different documents

@@ -16,13 +16,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <dirent.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <hpdf.h>
@@ -30,105 +26,26 @@
 #include "core/buf.h"
 #include "render/letter.h"
 #include "render/qr.h"
+#include "render_util.h"
 
 #define FONT      "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf"
 #define FONT_BOLD "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf"
 #define URL       "https://gss.example.id/v/q3Zr8KmT1xWbN4pLsV7aYcQ"
 #define CODE      "GSS-2612-0042"
 
-/* A4 width and the 20 mm side margins the layout promises. */
-#define A4_W   595.276
-#define MARGIN (20 * 72 / 25.4)
-
-static char tmpdir[512];
-
 /* ---- helpers --------------------------------------------------------------- */
 
 static int group_setup(void **state)
 {
     (void)state;
-    const char *base = getenv("GSS_TEST_TMP");
-    snprintf(tmpdir, sizeof(tmpdir), "%s/gss-render-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return ru_tmp_setup("gss-render");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    DIR *dir = opendir(tmpdir);
-    if (dir) {
-        struct dirent *e;
-        char           p[1024];
-        while ((e = readdir(dir)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
-            unlink(p);
-        }
-        closedir(dir);
-    }
-    rmdir(tmpdir);
-    return 0;
+    return ru_tmp_teardown();
 }
-
-static void path_in_tmp(char *out, size_t n, const char *name)
-{
-    snprintf(out, n, "%s/%s", tmpdir, name);
-}
-
-/* Fails the test (never skips) when a tool is missing. */
-static void require_tool(const char *tool)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
-    if (system(cmd) != 0)
-        fail_msg("required tool '%s' is missing: install it (scripts/deps.sh --test)", tool);
-}
-
-/* Runs cmd through the shell, collecting stdout into out; returns the exit
- * status (-1 when it did not exit normally). */
-static int run(const char *cmd, struct buf *out)
-{
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char   chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-        if (out)
-            buf_append(out, chunk, n);
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void read_file(const char *path, struct buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    char   chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_append(out, chunk, n);
-    fclose(f);
-}
-
-static int contains(const struct buf *b, const char *needle)
-{
-    return b->len && strstr(b->data, needle) != NULL;
-}
-
-#define assert_contains(b, s)                                                                                          \
-    do {                                                                                                               \
-        if (!contains((b), (s)))                                                                                       \
-            fail_msg("expected \"%s\" in the text:\n%s", (s), (b)->data ? (b)->data : "");                             \
-    } while (0)
 
 static const struct render_person two_techs[] = {
     {"Śantoso Wijaya", "+62 812-3456-7890"},
@@ -161,75 +78,15 @@ static struct letter_doc sample(void)
     return d;
 }
 
-/* Renders d, checks the result is a PDF, writes it to tmpdir/name. */
+static int render_letter(const void *d, struct buf *out, char *err, size_t errlen)
+{
+    return render_letter_pdf(d, out, err, errlen);
+}
+
+/* Renders d, checks the result is a PDF, writes it to the group's directory as name. */
 static void render_to(const struct letter_doc *d, const char *name, char *path, size_t pathlen)
 {
-    struct buf b = {0};
-    char       err[512];
-    int        rc = render_letter_pdf(d, &b, err, sizeof(err));
-    if (rc != 0)
-        fail_msg("render_letter_pdf: %s", err);
-    assert_true(b.len > 1000);
-    assert_memory_equal(b.data, "%PDF-", 5);
-    path_in_tmp(path, pathlen, name);
-    write_file(path, b.data, b.len);
-    buf_free(&b);
-}
-
-static void qpdf_check(const char *path)
-{
-    char       cmd[2048];
-    struct buf out = {0};
-    snprintf(cmd, sizeof(cmd), "qpdf --check '%s' 2>&1", path);
-    int st = run(cmd, &out);
-    if (st != 0)
-        fail_msg("qpdf --check failed (%d):\n%s", st, out.data ? out.data : "");
-    buf_free(&out);
-}
-
-static int npages(const char *path)
-{
-    char       cmd[2048];
-    struct buf out = {0};
-    snprintf(cmd, sizeof(cmd), "qpdf --show-npages '%s'", path);
-    assert_int_equal(run(cmd, &out), 0);
-    int n = atoi(out.data);
-    buf_free(&out);
-    return n;
-}
-
-/* pdftotext output; its stderr (poppler warns about libharu's ToUnicode
- * CMap, which it still reads) is dropped. */
-static void pdf_text(const char *path, const char *opts, struct buf *out)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "pdftotext %s '%s' - 2>/dev/null", opts, path);
-    assert_int_equal(run(cmd, out), 0);
-    buf_putc(out, '\0');
-    out->len--;
-}
-
-/* The text with every run of white space made one space, so a phrase that
- * the layout wraps over two lines is still found. */
-static void pdf_words(const char *path, struct buf *out)
-{
-    struct buf raw = {0};
-    pdf_text(path, "", &raw);
-    int space = 0;
-    for (size_t i = 0; i < raw.len; i++) {
-        char ch = raw.data[i];
-        if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t' || ch == '\f') {
-            space = 1;
-            continue;
-        }
-        if (space && out->len)
-            buf_putc(out, ' ');
-        space = 0;
-        buf_putc(out, ch);
-    }
-    buf_putc(out, '\0');
-    out->len--;
-    buf_free(&raw);
+    ru_render_to(render_letter, d, name, path, pathlen);
 }
 
 /* ---- the letter, checked by the tools --------------------------------------- */
@@ -237,19 +94,19 @@ static void pdf_words(const char *path, struct buf *out)
 static void test_letter_tools(void **state)
 {
     (void)state;
-    require_tool("qpdf");
-    require_tool("pdftotext");
-    require_tool("pdftoppm");
-    require_tool("zbarimg");
+    ru_require_tool("qpdf");
+    ru_require_tool("pdftotext");
+    ru_require_tool("pdftoppm");
+    ru_require_tool("zbarimg");
 
     struct letter_doc d = sample();
-    char              pdf[1024], png[1024], cmd[4096];
+    char              pdf[1024];
     render_to(&d, "letter.pdf", pdf, sizeof(pdf));
-    qpdf_check(pdf);
-    assert_int_equal(npages(pdf), 1);
+    ru_qpdf_check(pdf);
+    assert_int_equal(ru_npages(pdf), 1);
 
     struct buf text = {0};
-    pdf_words(pdf, &text);
+    ru_words(pdf, 0, 0, "", &text);
     assert_contains(&text, CODE);
     assert_contains(&text, "Śantoso Wijaya");
     assert_contains(&text, "Budi");
@@ -271,14 +128,8 @@ static void test_letter_tools(void **state)
     buf_free(&text);
 
     /* The QR decodes to the very URL, at a resolution a cheap printer has. */
-    path_in_tmp(png, sizeof(png), "letter");
-    snprintf(cmd, sizeof(cmd), "pdftoppm -r 150 -png -singlefile '%s' '%s' 2>/dev/null", pdf, png);
-    assert_int_equal(run(cmd, NULL), 0);
-    snprintf(cmd, sizeof(cmd), "zbarimg --raw -q '%s.png' 2>/dev/null", png);
     struct buf qr = {0};
-    assert_int_equal(run(cmd, &qr), 0);
-    while (qr.len && (qr.data[qr.len - 1] == '\n' || qr.data[qr.len - 1] == '\r'))
-        qr.data[--qr.len] = '\0';
+    assert_int_equal(ru_qr_codes(pdf, 1, &qr), 0);
     assert_string_equal(qr.data, URL);
     buf_free(&qr);
 }
@@ -287,12 +138,12 @@ static void test_letter_tools(void **state)
 static void raster(const char *name, struct buf *out)
 {
     char pdf[1024], img[1024], cmd[4096];
-    path_in_tmp(pdf, sizeof(pdf), name);
-    path_in_tmp(img, sizeof(img), name);
+    ru_tmp_path(pdf, sizeof(pdf), name);
+    ru_tmp_path(img, sizeof(img), name);
     snprintf(cmd, sizeof(cmd), "pdftoppm -r 100 -gray -singlefile '%s.pdf' '%s' 2>/dev/null", pdf, img);
-    assert_int_equal(run(cmd, NULL), 0);
+    assert_int_equal(ru_run(cmd, NULL), 0);
     strcat(img, ".pgm");
-    read_file(img, out);
+    ru_read_file(img, out);
     assert_true(out->len > 1000);
 }
 
@@ -323,7 +174,7 @@ static void raster_name(const char *name, const char *file, struct buf *out)
 static void test_diacritics_drawn(void **state)
 {
     (void)state;
-    require_tool("pdftoppm");
+    ru_require_tool("pdftoppm");
     static const char *const names[][3] = {
         {"Nguyễn", "Nguyên", "Nguyen"}, {"Trấn", "Trân", "Tran"}, {"Hồ", "Hô", "Ho"},           {"Dữ", "Dư", "Du"},
         {"Đặng", "Đăng", "Đang"},       {"Huỳnh", "Huynh", NULL}, {"Śantoso", "Santoso", NULL}, {"Zoë", "Zoe", NULL},
@@ -377,11 +228,11 @@ static void test_bad_font(void **state)
 {
     (void)state;
     char path[1024];
-    path_in_tmp(path, sizeof(path), "junk.ttf");
+    ru_tmp_path(path, sizeof(path), "junk.ttf");
     unsigned char junk[6000];
     for (size_t i = 0; i < sizeof(junk); i++)
         junk[i] = (unsigned char)(i * 2654435761u >> 13);
-    write_file(path, junk, sizeof(junk));
+    ru_write_file(path, junk, sizeof(junk));
 
     struct letter_doc d = sample();
     struct buf        b = {0};
@@ -395,8 +246,8 @@ static void test_bad_font(void **state)
     d.font_path = "/etc/passwd";
     assert_int_equal(render_letter_pdf(&d, &b, err, sizeof(err)), -1);
     assert_true(strlen(err) > 10);
-    path_in_tmp(path, sizeof(path), "empty.ttf");
-    write_file(path, "", 0);
+    ru_tmp_path(path, sizeof(path), "empty.ttf");
+    ru_write_file(path, "", 0);
     d.font_path = path;
     assert_int_equal(render_letter_pdf(&d, &b, err, sizeof(err)), -1);
     assert_true(strlen(err) > 10);
@@ -453,46 +304,25 @@ static void test_bad_input(void **state)
 static void test_null_fields(void **state)
 {
     (void)state;
-    require_tool("qpdf");
+    ru_require_tool("qpdf");
     struct letter_doc d = {.verify_url = URL, .font_path = FONT, .ntechs = 5};
     char              pdf[1024];
     render_to(&d, "nulls.pdf", pdf, sizeof(pdf));
-    qpdf_check(pdf);
-    assert_int_equal(npages(pdf), 1);
+    ru_qpdf_check(pdf);
+    assert_int_equal(ru_npages(pdf), 1);
 
     struct buf text = {0};
-    pdf_words(pdf, &text);
+    ru_words(pdf, 0, 0, "", &text);
     assert_contains(&text, "SURAT TUGAS");
     assert_contains(&text, "Belum ada teknisi yang ditugaskan.");
     buf_free(&text);
 }
 
-/* Parses pdftotext -bbox output and checks every word lies inside the page's
- * side margins (half a point of slack for rounding). */
-static void assert_words_within_margins(const struct buf *html)
-{
-    const char *p = html->data;
-    int         words = 0;
-    while ((p = strstr(p, "<word xMin=\"")) != NULL) {
-        double      xmin = atof(p + strlen("<word xMin=\""));
-        const char *q = strstr(p, "xMax=\"");
-        assert_non_null(q);
-        double xmax = atof(q + strlen("xMax=\""));
-        if (xmin < MARGIN - 0.5 || xmax > A4_W - MARGIN + 0.5) {
-            const char *e = strchr(p, '\n');
-            fail_msg("word outside the margins: %.*s", (int)(e ? e - p : 80), p);
-        }
-        words++;
-        p = q;
-    }
-    assert_true(words > 50);
-}
-
 static void test_limits(void **state)
 {
     (void)state;
-    require_tool("qpdf");
-    require_tool("pdftotext");
+    ru_require_tool("qpdf");
+    ru_require_tool("pdftotext");
 
     /* 14 technicians: 10 are listed, then a line for the other 4. */
     struct render_person techs[14];
@@ -525,19 +355,19 @@ static void test_limits(void **state)
                 "Satu Baris Kop Surat Indonesia Raya";
     char pdf[1024];
     render_to(&d, "limits.pdf", pdf, sizeof(pdf));
-    qpdf_check(pdf);
-    int n = npages(pdf);
+    ru_qpdf_check(pdf);
+    int n = ru_npages(pdf);
     assert_true(n >= 1 && n <= 2);
 
     struct buf text = {0};
-    pdf_words(pdf, &text);
+    ru_words(pdf, 0, 0, "", &text);
     assert_contains(&text, "Teknisi A01");
     assert_contains(&text, "Teknisi A10");
-    assert_false(contains(&text, "Teknisi A11"));
+    assert_lacks(&text, "Teknisi A11");
     assert_contains(&text, "dan 4 teknisi lainnya");
     assert_contains(&text, "MULAI Kata pertama tab"); /* controls became spaces */
     assert_contains(&text, "\xEF\xBF\xBD");           /* U+FFFD for bad bytes / emoji */
-    assert_false(contains(&text, "\xF0\x9F\x98\x80"));
+    assert_lacks(&text, "\xF0\x9F\x98\x80");
     assert_contains(&text, "\xE2\x80\xA6"); /* the cut is marked */
     assert_contains(&text, CODE);
     assert_contains(&text, "Pindai untuk memeriksa keaslian surat ini");
@@ -545,7 +375,7 @@ static void test_limits(void **state)
 
     /* The work text was cut at RENDER_MAX_WORK: count its repeated phrase. */
     struct buf raw = {0};
-    pdf_text(pdf, "-raw", &raw);
+    ru_pdf_text(pdf, "-raw", &raw);
     size_t      count = 0;
     const char *p = raw.data;
     while ((p = strstr(p, "pemeriksaan")) != NULL)
@@ -555,22 +385,13 @@ static void test_limits(void **state)
     buf_free(&raw);
 
     /* Wrapped to the text width: no word crosses the side margins. */
-    struct buf html = {0};
-    pdf_text(pdf, "-bbox", &html);
-    assert_words_within_margins(&html);
-    buf_free(&html);
+    ru_assert_within_margins(pdf, 51);
 
     /* The QR still scans on a long letter. */
-    require_tool("pdftoppm");
-    require_tool("zbarimg");
-    char png[1024], cmd[4096];
-    path_in_tmp(png, sizeof(png), "limits");
-    snprintf(cmd, sizeof(cmd),
-             "pdftoppm -r 150 -png -f %d -l %d -singlefile '%s' '%s' 2>/dev/null && "
-             "zbarimg --raw -q '%s.png' 2>/dev/null",
-             n, n, pdf, png, png);
+    ru_require_tool("pdftoppm");
+    ru_require_tool("zbarimg");
     struct buf qr = {0};
-    assert_int_equal(run(cmd, &qr), 0);
+    assert_int_equal(ru_qr_codes(pdf, n, &qr), 0);
     assert_contains(&qr, URL);
     buf_free(&qr);
 
@@ -582,42 +403,10 @@ static void test_appends(void **state)
 {
     (void)state;
     struct letter_doc d = sample();
-    struct buf        b = {0}, alone = {0};
-    char              err[512];
-
-    buf_puts(&b, "XYZ");
-    assert_int_equal(render_letter_pdf(&d, &b, err, sizeof(err)), 0);
-    assert_int_equal(render_letter_pdf(&d, &alone, err, sizeof(err)), 0);
-    assert_int_equal(b.len, 3 + alone.len);
-    assert_memory_equal(b.data, "XYZ%PDF-", 8);
-    assert_memory_equal(b.data + 3, alone.data, alone.len);
-    assert_int_equal(b.data[b.len], '\0'); /* buf's invariant */
-    buf_free(&b);
-    buf_free(&alone);
+    ru_check_appends(render_letter, &d);
 }
 
 /* ---- threads ---------------------------------------------------------------- */
-
-struct job {
-    const struct buf *want;
-    int               ok;
-};
-
-static void *render_thread(void *arg)
-{
-    struct job *j = arg;
-    j->ok = 1;
-    for (int i = 0; i < 3; i++) {
-        struct letter_doc d = sample();
-        struct buf        b = {0};
-        char              err[512];
-        if (render_letter_pdf(&d, &b, err, sizeof(err)) != 0 || b.len != j->want->len ||
-            memcmp(b.data, j->want->data, b.len) != 0)
-            j->ok = 0;
-        buf_free(&b);
-    }
-    return NULL;
-}
 
 /* Letters rendered at once on four threads are byte for byte the letter
  * rendered alone: no call sees another's state. */
@@ -625,21 +414,7 @@ static void test_threads(void **state)
 {
     (void)state;
     struct letter_doc d = sample();
-    struct buf        want = {0};
-    char              err[512];
-    assert_int_equal(render_letter_pdf(&d, &want, err, sizeof(err)), 0);
-
-    pthread_t  th[4];
-    struct job jobs[4];
-    for (int i = 0; i < 4; i++) {
-        jobs[i].want = &want;
-        assert_int_equal(pthread_create(&th[i], NULL, render_thread, &jobs[i]), 0);
-    }
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
-        assert_true(jobs[i].ok);
-    }
-    buf_free(&want);
+    ru_check_threads(render_letter, &d);
 }
 
 /* ---- qr --------------------------------------------------------------------- */

@@ -15,18 +15,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <dirent.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "core/buf.h"
 #include "render/invoice.h"
+#include "render_util.h"
 
 #define FONT      "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf"
 #define FONT_BOLD "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf"
@@ -38,98 +35,19 @@
 #define T_DUE    1796837400LL /* 2026-12-09T17:30:00Z = 10 Desember 2026 */
 #define T_PAID   1796439600LL /* 2026-12-05T03:00:00Z = 5 Desember 2026 */
 
-#define A4_W   595.276
-#define MARGIN (20 * 72 / 25.4)
-
-static char tmpdir[512];
-
 /* ---- helpers --------------------------------------------------------------- */
 
 static int group_setup(void **state)
 {
     (void)state;
-    const char *base = getenv("GSS_TEST_TMP");
-    snprintf(tmpdir, sizeof(tmpdir), "%s/gss-invoice-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return ru_tmp_setup("gss-invoice");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    DIR *dir = opendir(tmpdir);
-    if (dir) {
-        struct dirent *e;
-        char           p[1024];
-        while ((e = readdir(dir)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
-            unlink(p);
-        }
-        closedir(dir);
-    }
-    rmdir(tmpdir);
-    return 0;
+    return ru_tmp_teardown();
 }
-
-static void require_tool(const char *tool)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
-    if (system(cmd) != 0)
-        fail_msg("required tool '%s' is missing: install it (scripts/deps.sh --test)", tool);
-}
-
-/* cmd's stdout into out (when not NULL); its exit status, -1 if it did not exit. */
-static int run(const char *cmd, struct buf *out)
-{
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char   chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-        if (out)
-            buf_append(out, chunk, n);
-    int st = pclose(p);
-    if (out) {
-        buf_putc(out, '\0');
-        out->len--;
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-static int contains(const struct buf *b, const char *needle)
-{
-    return b->len && strstr(b->data, needle) != NULL;
-}
-
-static size_t count_of(const struct buf *b, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = b->data; p && (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
-}
-
-#define assert_contains(b, s)                                                                                          \
-    do {                                                                                                               \
-        if (!contains((b), (s)))                                                                                       \
-            fail_msg("expected \"%s\" in the text:\n%s", (s), (b)->data ? (b)->data : "");                             \
-    } while (0)
-
-#define assert_lacks(b, s)                                                                                             \
-    do {                                                                                                               \
-        if (contains((b), (s)))                                                                                        \
-            fail_msg("did not expect \"%s\" in the text:\n%s", (s), (b)->data);                                        \
-    } while (0)
 
 /* Two lines: 1 x 1.250.000 and 2 x 50.000; subtotal 1.350.000, discount
  * 50.000, taxable 1.300.000, 11% tax 143.000, total 1.443.000; 500.000
@@ -170,117 +88,24 @@ static struct invoice_doc sample(void)
     return d;
 }
 
-/* Renders d into tmpdir/name (a PDF, checked by qpdf); the path into path. */
+static int render_invoice(const void *d, struct buf *out, char *err, size_t errlen)
+{
+    return render_invoice_pdf(d, out, err, errlen);
+}
+
+/* Renders d into the group's directory as name (a PDF, checked by qpdf);
+ * the path into path. */
 static void render_to(const struct invoice_doc *d, const char *name, char *path, size_t pathlen)
 {
-    struct buf b = {0};
-    char       err[512], cmd[2048];
-    int        rc = render_invoice_pdf(d, &b, err, sizeof(err));
-    if (rc != 0)
-        fail_msg("render_invoice_pdf: %s", err);
-    assert_true(b.len > 1000);
-    assert_memory_equal(b.data, "%PDF-", 5);
-    snprintf(path, pathlen, "%s/%s", tmpdir, name);
-    write_file(path, b.data, b.len);
-    buf_free(&b);
-
-    struct buf out = {0};
-    snprintf(cmd, sizeof(cmd), "qpdf --check '%s' 2>&1", path);
-    int st = run(cmd, &out);
-    if (st != 0)
-        fail_msg("qpdf --check failed (%d):\n%s", st, out.data ? out.data : "");
-    buf_free(&out);
+    ru_render_to(render_invoice, d, name, path, pathlen);
+    ru_qpdf_check(path);
 }
 
-static int npages(const char *path)
-{
-    char       cmd[2048];
-    struct buf out = {0};
-    snprintf(cmd, sizeof(cmd), "qpdf --show-npages '%s'", path);
-    assert_int_equal(run(cmd, &out), 0);
-    int n = atoi(out.data);
-    buf_free(&out);
-    return n;
-}
-
-/* pdftotext's words with every run of white space made one space (so a
- * phrase the layout wraps is still found); pages first..last, 0 = all.
- * -raw keeps the content stream's order (a table row's cells in turn, a
- * label before its amount), which a faint DRAF watermark, a tilted stamp
- * or a figure set smaller cannot reorder; test_sent also reads the page
- * in pdftotext's reading order, as a customer's copy and paste would.
- * Poppler's warning about libharu's ToUnicode CMap goes to /dev/null. */
-static void words_mode(const char *path, int first, int last, const char *mode, struct buf *out)
-{
-    char       cmd[2048], range[64] = "";
-    struct buf raw = {0};
-    if (first)
-        snprintf(range, sizeof(range), "-f %d -l %d", first, last);
-    snprintf(cmd, sizeof(cmd), "pdftotext -enc UTF-8 %s %s '%s' - 2>/dev/null", mode, range, path);
-    assert_int_equal(run(cmd, &raw), 0);
-    int space = 0;
-    for (size_t i = 0; i < raw.len; i++) {
-        char ch = raw.data[i];
-        if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t' || ch == '\f') {
-            space = 1;
-            continue;
-        }
-        if (space && out->len)
-            buf_putc(out, ' ');
-        space = 0;
-        buf_putc(out, ch);
-    }
-    buf_putc(out, '\0');
-    out->len--;
-    buf_free(&raw);
-}
-
+/* The words of pages first..last (0: all) in the content stream's order
+ * (ru_words); test_sent also reads them in pdftotext's reading order. */
 static void words(const char *path, int first, int last, struct buf *out)
 {
-    words_mode(path, first, last, "-raw", out);
-}
-
-/* Every QR code zbarimg finds on page `page` at 150 dpi (a cheap printer),
- * one per line; returns zbarimg's exit status (4: none found). */
-static int qr_codes(const char *path, int page, struct buf *out)
-{
-    char cmd[4096], png[1024];
-    snprintf(png, sizeof(png), "%s-p%d", path, page);
-    snprintf(cmd, sizeof(cmd), "pdftoppm -r 150 -png -f %d -l %d -singlefile '%s' '%s' 2>/dev/null", page, page, path,
-             png);
-    assert_int_equal(run(cmd, NULL), 0);
-    snprintf(cmd, sizeof(cmd), "zbarimg --raw -q '%s.png' 2>/dev/null", png);
-    int st = run(cmd, out);
-    while (out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == '\r'))
-        out->data[--out->len] = '\0';
-    return st;
-}
-
-/* Every word of pdftotext -bbox lies inside the side margins (half a point
- * of slack), and there are at least min_words of them. */
-static void assert_within_margins(const char *path, int min_words)
-{
-    char       cmd[2048];
-    struct buf html = {0};
-    snprintf(cmd, sizeof(cmd), "pdftotext -bbox '%s' - 2>/dev/null", path);
-    assert_int_equal(run(cmd, &html), 0);
-    const char *p = html.data;
-    int         n = 0;
-    while ((p = strstr(p, "<word xMin=\"")) != NULL) {
-        double      xmin = atof(p + strlen("<word xMin=\""));
-        const char *q = strstr(p, "xMax=\"");
-        assert_non_null(q);
-        double xmax = atof(q + strlen("xMax=\""));
-        if (xmin < MARGIN - 0.5 || xmax > A4_W - MARGIN + 0.5) {
-            const char *e = strchr(p, '\n');
-            fail_msg("word outside the margins: %.*s", (int)(e ? e - p : 80), p);
-        }
-        n++;
-        p = q;
-    }
-    if (n < min_words)
-        fail_msg("only %d words in %s", n, path);
-    buf_free(&html);
+    ru_words(path, first, last, "-raw", out);
 }
 
 /* ---- a sent invoice ---------------------------------------------------------- */
@@ -288,15 +113,15 @@ static void assert_within_margins(const char *path, int min_words)
 static void test_sent(void **state)
 {
     (void)state;
-    require_tool("qpdf");
-    require_tool("pdftotext");
-    require_tool("pdftoppm");
-    require_tool("zbarimg");
+    ru_require_tool("qpdf");
+    ru_require_tool("pdftotext");
+    ru_require_tool("pdftoppm");
+    ru_require_tool("zbarimg");
 
     struct invoice_doc d = sample();
     char               pdf[1024];
     render_to(&d, "sent.pdf", pdf, sizeof(pdf));
-    assert_int_equal(npages(pdf), 1);
+    assert_int_equal(ru_npages(pdf), 1);
 
     struct buf t = {0};
     words(pdf, 0, 0, &t);
@@ -327,13 +152,13 @@ static void test_sent(void **state)
     assert_contains(&t, "sebelum 10 Desember 2026");
     assert_contains(&t, "Halaman 1 dari 1");
     /* the URL is printed, whole, once */
-    assert_int_equal(count_of(&t, URL), 1);
+    assert_int_equal(ru_count(&t, URL), 1);
     assert_lacks(&t, "DRAF");
     assert_lacks(&t, "LUNAS");
     buf_free(&t);
 
     /* In reading order too: what a customer copies is what we printed. */
-    words_mode(pdf, 0, 0, "", &t);
+    ru_words(pdf, 0, 0, "", &t);
     assert_contains(&t, NUMBER);
     assert_contains(&t, CUSTOMER);
     assert_contains(&t, "1 Ganti kompresor AC 1 PK 1 Rp 1.250.000 Rp 1.250.000");
@@ -343,10 +168,10 @@ static void test_sent(void **state)
     buf_free(&t);
 
     struct buf qr = {0};
-    assert_int_equal(qr_codes(pdf, 1, &qr), 0);
+    assert_int_equal(ru_qr_codes(pdf, 1, &qr), 0);
     assert_string_equal(qr.data, URL);
     buf_free(&qr);
-    assert_within_margins(pdf, 80);
+    ru_assert_within_margins(pdf, 80);
 }
 
 /* ---- a draft ------------------------------------------------------------------- */
@@ -354,8 +179,8 @@ static void test_sent(void **state)
 static void test_draft(void **state)
 {
     (void)state;
-    require_tool("pdftotext");
-    require_tool("zbarimg");
+    ru_require_tool("pdftotext");
+    ru_require_tool("zbarimg");
 
     /* A draft with a URL given anyway: the URL is ignored. */
     struct invoice_doc d = sample();
@@ -379,7 +204,7 @@ static void test_draft(void **state)
     buf_free(&t);
 
     struct buf qr = {0};
-    assert_int_equal(qr_codes(pdf, 1, &qr), 4); /* zbarimg: no symbol found */
+    assert_int_equal(ru_qr_codes(pdf, 1, &qr), 4); /* zbarimg: no symbol found */
     buf_free(&qr);
 
     /* And without any URL at all. */
@@ -407,7 +232,7 @@ static void test_sent_without_url(void **state)
     assert_contains(&t, "Total Rp 1.443.000");
     buf_free(&t);
     struct buf qr = {0};
-    assert_int_equal(qr_codes(pdf, 1, &qr), 4);
+    assert_int_equal(ru_qr_codes(pdf, 1, &qr), 4);
     buf_free(&qr);
 }
 
@@ -431,7 +256,7 @@ static void test_paid(void **state)
     assert_lacks(&t, "DRAF");
     buf_free(&t);
     struct buf qr = {0};
-    assert_int_equal(qr_codes(pdf, 1, &qr), 0);
+    assert_int_equal(ru_qr_codes(pdf, 1, &qr), 0);
     assert_string_equal(qr.data, URL); /* the stamp covers nothing of the code */
     buf_free(&qr);
 }
@@ -496,7 +321,7 @@ static void test_fifty_items(void **state)
     d.balance = 14152500;
     char pdf[1024];
     render_to(&d, "fifty.pdf", pdf, sizeof(pdf));
-    int n = npages(pdf);
+    int n = ru_npages(pdf);
     assert_true(n >= 3);
 
     struct buf all = {0};
@@ -505,7 +330,7 @@ static void test_fifty_items(void **state)
     for (int i = 0; i < 50; i++) {
         char mark[24];
         snprintf(mark, sizeof(mark), "Baris-%02d", i + 1);
-        assert_int_equal(count_of(&all, mark), 1);
+        assert_int_equal(ru_count(&all, mark), 1);
         const char *p = strstr(all.data, mark);
         if (p < at)
             fail_msg("%s is out of order", mark);
@@ -528,7 +353,7 @@ static void test_fifty_items(void **state)
             assert_contains(&t, "INVOICE " NUMBER " (lanjutan)");
         }
         /* the header row on every page that has items */
-        if (contains(&t, "Baris-"))
+        if (ru_contains(&t, "Baris-"))
             assert_contains(&t, "No. Uraian Jumlah Harga Satuan Total");
         buf_free(&t);
     }
@@ -537,10 +362,10 @@ static void test_fifty_items(void **state)
     words(pdf, n, n, &last);
     assert_contains(&last, "Sisa Rp 14.152.500");
     buf_free(&last);
-    assert_int_equal(qr_codes(pdf, n, &qr), 0);
+    assert_int_equal(ru_qr_codes(pdf, n, &qr), 0);
     assert_string_equal(qr.data, URL);
     buf_free(&qr);
-    assert_within_margins(pdf, 2000);
+    ru_assert_within_margins(pdf, 2000);
 }
 
 /* The largest amounts the API allows, and int64's own extremes: printed
@@ -575,7 +400,7 @@ static void test_largest_amounts(void **state)
     assert_contains(&t, "Dibayar Rp 999.999.999.999");
     assert_contains(&t, "Sisa -Rp 9.223.372.036.854.775.808");
     buf_free(&t);
-    assert_within_margins(pdf, 60);
+    ru_assert_within_margins(pdf, 60);
 }
 
 /* Tax rates in basis points print with a decimal comma. */
@@ -632,7 +457,7 @@ static void test_hostile_text(void **state)
     assert_lacks(&t, "AKHIR-YANG-TERPOTONG"); /* past RENDER_INV_MAX_NOTE */
     assert_contains(&t, "Pelanggan Baris Dua");
     buf_free(&t);
-    assert_within_margins(pdf, 100);
+    ru_assert_within_margins(pdf, 100);
     buf_free(&desc);
     buf_free(&note);
 }
@@ -715,17 +540,7 @@ static void test_appends(void **state)
 {
     (void)state;
     struct invoice_doc d = sample();
-    struct buf         b = {0}, alone = {0};
-    char               err[512];
-    buf_puts(&b, "XYZ");
-    assert_int_equal(render_invoice_pdf(&d, &b, err, sizeof(err)), 0);
-    assert_int_equal(render_invoice_pdf(&d, &alone, err, sizeof(err)), 0);
-    assert_int_equal(b.len, 3 + alone.len);
-    assert_memory_equal(b.data, "XYZ%PDF-", 8);
-    assert_memory_equal(b.data + 3, alone.data, alone.len);
-    assert_int_equal(b.data[b.len], '\0');
-    buf_free(&b);
-    buf_free(&alone);
+    ru_check_appends(render_invoice, &d);
 }
 
 /* The Jakarta date, against `date -u -d ... +%s`. */
@@ -752,47 +567,13 @@ static void test_dates(void **state)
 
 /* ---- threads ----------------------------------------------------------------------- */
 
-struct job {
-    const struct buf *want;
-    int               ok;
-};
-
-static void *render_thread(void *arg)
-{
-    struct job *j = arg;
-    j->ok = 1;
-    for (int i = 0; i < 3; i++) {
-        struct invoice_doc d = sample();
-        struct buf         b = {0};
-        char               err[512];
-        if (render_invoice_pdf(&d, &b, err, sizeof(err)) != 0 || b.len != j->want->len ||
-            memcmp(b.data, j->want->data, b.len) != 0)
-            j->ok = 0;
-        buf_free(&b);
-    }
-    return NULL;
-}
-
 /* Invoices rendered at once on four threads are byte for byte the one
  * rendered alone: no call sees another's state. */
 static void test_threads(void **state)
 {
     (void)state;
     struct invoice_doc d = sample();
-    struct buf         want = {0};
-    char               err[512];
-    assert_int_equal(render_invoice_pdf(&d, &want, err, sizeof(err)), 0);
-    pthread_t  th[4];
-    struct job jobs[4];
-    for (int i = 0; i < 4; i++) {
-        jobs[i].want = &want;
-        assert_int_equal(pthread_create(&th[i], NULL, render_thread, &jobs[i]), 0);
-    }
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
-        assert_true(jobs[i].ok);
-    }
-    buf_free(&want);
+    ru_check_threads(render_invoice, &d);
 }
 
 int main(void)
