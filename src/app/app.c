@@ -91,6 +91,18 @@ static int public_start(struct gss_services *svc, struct links *links, char **qr
     return 0;
 }
 
+/* Undoes public_start, all of it or the part a failed one did. */
+static void public_stop(struct gss_services *svc, struct links *links, char *qris)
+{
+    ratelimit_free(svc->public_rl);
+    svc->public_rl = NULL;
+    free(qris);
+    svc->qris_png = NULL;
+    svc->qris_len = 0;
+    links_wipe(links);
+    svc->links = NULL;
+}
+
 static void on_drained(struct http_server *srv)
 {
     struct gss_app *app = container_of(srv->svc, struct gss_app, svc);
@@ -174,8 +186,12 @@ int app_serve(struct gss_app *app)
     /* svc->argon2 and svc->render stay NULL until those pools exist. */
     struct links links;
     char        *qris = NULL;
-    if (public_start(svc, &links, &qris) < 0)
+    if (public_start(svc, &links, &qris) < 0) {
+        /* nothing left behind: the buckets' 3 MiB, the loop (leaks under ASan) */
+        public_stop(svc, &links, qris);
+        uv_loop_close(&loop);
         return 1;
+    }
 
     if (static_load(&web, app->cfg.web_dir) < 0)
         memset(&web, 0, sizeof(web)); /* serve the API even without a web folder */
@@ -197,6 +213,7 @@ int app_serve(struct gss_app *app)
         http_server_close(&http);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
+        public_stop(svc, &links, qris);
         static_free(&web);
         router_free(&app->router);
         return 1;
@@ -242,12 +259,7 @@ int app_serve(struct gss_app *app)
     }
     app_modules_free(app);
     sub_free(&sub);
-    ratelimit_free(svc->public_rl);
-    svc->public_rl = NULL;
-    free(qris);
-    svc->qris_png = NULL;
-    links_wipe(&links);
-    svc->links = NULL;
+    public_stop(svc, &links, qris);
     static_free(&web);
     router_free(&app->router);
     log_info("shutdown complete", "exit %d", exit_code);

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/links.h"
 #include "auth/session.h"
 #include "core/config.h"
 #include "core/crypto.h"
@@ -259,23 +260,90 @@ void http_add_header(struct http_req *req, const char *name, const char *value)
 
 /* ---- metrics and the request log --------------------------------------- */
 
-/* Link tokens are credentials (docs/money.md): the customer's pages and
- * their API are logged with the token's segment as [token]. */
+/* Link tokens are credentials (docs/money.md): the access log never holds
+ * one. The path is judged as the router and the static files see it,
+ * percent-decoded (the static files serve /%69/{token} as the invoice
+ * page), so no spelling of a path slips past, and written back in one
+ * canonical form: printable ASCII as it is, any other byte (and '%', '"',
+ * '\') as %XX. A segment that may hold a token is written [token]: the one
+ * after /i/, /r/, /api/v1/public/invoices/ and /api/v1/public/ratings/,
+ * whatever it holds, and any segment with a token's shape wherever it
+ * stands. A path longer than LOG_PATH_MAX decoded bytes ends in [cut]. */
+#define LOG_PATH_MAX 1024
+
+static int log_hex(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static bool log_seg_is(const char *s, size_t n, const char *word)
+{
+    return strlen(word) == n && strncasecmp(s, word, n) == 0;
+}
+
 static void log_path(struct buf *b, const char *p, size_t n)
 {
-    static const char *const prefixes[] = {"/i/", "/r/", "/api/v1/public/invoices/", "/api/v1/public/ratings/"};
-    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-        size_t pl = strlen(prefixes[i]);
-        if (n > pl && strncasecmp(p, prefixes[i], pl) == 0) {
-            const char *end = memchr(p + pl, '/', n - pl);
-            size_t      rest = end ? (size_t)(p + n - end) : 0;
-            buf_json_escape(b, p, pl);
-            buf_puts(b, "[token]");
-            buf_json_escape(b, end ? end : "", rest);
-            return;
+    static const char hex[] = "0123456789ABCDEF";
+    char              d[LOG_PATH_MAX];
+    size_t            dn = 0, i = 0;
+    while (i < n && dn < sizeof(d)) {
+        int hi = i + 2 < n ? log_hex(p[i + 1]) : -1, lo = i + 2 < n ? log_hex(p[i + 2]) : -1;
+        if (p[i] == '%' && hi >= 0 && lo >= 0) {
+            d[dn++] = (char)(hi << 4 | lo);
+            i += 3;
+        } else {
+            d[dn++] = p[i++];
         }
     }
-    buf_json_escape(b, p, n);
+    bool cut = i < n;
+    if (cut)
+        while (dn > 0 && d[dn - 1] != '/')
+            dn--; /* a segment cut short could be most of a token: none of it */
+
+    /* The segments: seg[k] is the k-th, counted from the text before the
+     * first '/' (empty for an absolute path); the first six decide. */
+    const char *seg[6] = {0};
+    size_t      segn[6] = {0}, nseg = 0;
+    for (size_t s = 0; s <= dn && nseg < 6;) {
+        const char *slash = memchr(d + s, '/', dn - s);
+        size_t      e = slash ? (size_t)(slash - d) : dn;
+        seg[nseg] = d + s;
+        segn[nseg++] = e - s;
+        s = e + 1;
+    }
+    size_t secret = SIZE_MAX; /* the segment after a link prefix */
+    if (nseg > 2 && (log_seg_is(seg[1], segn[1], "i") || log_seg_is(seg[1], segn[1], "r")))
+        secret = 2;
+    else if (nseg > 5 && log_seg_is(seg[1], segn[1], "api") && log_seg_is(seg[2], segn[2], "v1") &&
+             log_seg_is(seg[3], segn[3], "public") &&
+             (log_seg_is(seg[4], segn[4], "invoices") || log_seg_is(seg[4], segn[4], "ratings")))
+        secret = 5;
+
+    for (size_t s = 0, k = 0; s <= dn; k++) {
+        const char *slash = memchr(d + s, '/', dn - s);
+        size_t      e = slash ? (size_t)(slash - d) : dn;
+        if (k > 0)
+            buf_putc(b, '/');
+        if (e > s && (k == secret || links_token_syntax(d + s, e - s))) {
+            buf_puts(b, "[token]");
+        } else {
+            for (size_t j = s; j < e; j++) {
+                unsigned char c = (unsigned char)d[j];
+                if (c > 0x20 && c < 0x7f && c != '%' && c != '"' && c != '\\') {
+                    buf_putc(b, (char)c);
+                } else {
+                    char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+                    buf_append(b, esc, 3);
+                }
+            }
+        }
+        s = e + 1;
+    }
+    if (cut)
+        buf_puts(b, "[cut]");
 }
 
 static void record(struct http_server *srv, struct http_req *req, int status, size_t bytes)

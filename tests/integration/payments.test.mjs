@@ -8,7 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { psql } from './harness.mjs';
+import { psql, waitFor } from './harness.mjs';
 import { countRows, makePng } from './field_util.mjs';
 import {
   moneySetup, workDone, draftInvoice, approvedInvoice, sentInvoice, sampleItems, step, api, getTicket, upload,
@@ -242,6 +242,33 @@ describe('recording payments', () => {
     assert.equal(r2.status, 201, `cash with blanks: ${r2.status} ${r2.text}`);
     assert.ok(r2.json.payments.every((p) => p.reference === null));
   });
+
+  // Review of issue 9: a JSON "\u0000" used to be cut off where C strings
+  // end, so "BCA\u0000123" was stored as "BCA" and a reason of "\u0000 ..."
+  // as "" (a void with no reason). Text holds no NUL (docs/money.md).
+  it('a NUL character is refused (422), not cut off: reference, void reason, close note; nothing is written', T, async () => {
+    const s = await sentInvoice(ctx);
+    const id = s.invoice.id;
+    for (const reference of ['BCA\u0000123', '\u0000']) {
+      const m = await expectError(await pay(id, { amount: 1000, method: 'transfer', reference }), 422,
+        'validation_failed', `reference ${JSON.stringify(reference)}`);
+      assert.match(m, /^reference/, m);
+    }
+    assert.equal(await countRows(db, `SELECT count(*) FROM payments WHERE invoice_id = ${id}`), 0, 'no payment');
+    const r = await pay(id, { amount: 1000, method: 'transfer', reference: 'BCA 123' });
+    assert.equal(r.status, 201, r.text);
+    const pid = r.json.payments[0].id;
+    for (const reason of ['\u0000', '\u0000 salah transfer', 'salah\u0000transfer']) {
+      const m = await expectError(await voidPay(id, pid, { reason }), 422, 'validation_failed',
+        `reason ${JSON.stringify(reason)}`);
+      assert.match(m, /^reason/, m);
+    }
+    assert.deepEqual(await stored(id), { status: 'sent', paid: 1000, paidAt: false, all: 1, live: 1, ticket: 'awaiting_payment' },
+      'the payment stands');
+    // The close note is checked before the ticket's state: 422, not 409.
+    const m = await expectError(await closeTicket(s.ticket.id, { note: 'lunas\u0000' }), 422, 'validation_failed', 'close note');
+    assert.match(m, /^note/, m);
+  });
 });
 
 describe('proof of payment', () => {
@@ -440,6 +467,33 @@ describe('concurrency', () => {
       { status: 'paid', paid: TOTAL, paidAt: true, all: 4, live: 4, ticket: 'paid' });
     const [[over]] = await psql(db, 'SELECT count(*) FROM invoices WHERE paid_amount > total');
     assert.equal(over, '0');
+  });
+
+  // The money writers lock the ticket, then the invoice, so they never
+  // deadlock one another; anything that locks the other way round (here a
+  // session of this test) can. PostgreSQL then rolls gssd's transaction
+  // back (40P01) and gssd runs it again: one answer, one payment.
+  it('a deadlock with a session that locks the invoice first: the payment runs again, one 201, one payment', T, async () => {
+    const s = await sentInvoice(ctx);
+    const count = async (sql) => Number((await psql(db, sql))[0][0]);
+    const again = () => ctx.g.lines.filter((l) => l.includes('running the transaction again')).length;
+    const before = again();
+    // Our session waits long before it looks for a deadlock, so that gssd,
+    // waiting for the invoice since before our session asks for the ticket,
+    // is the one that finds it.
+    const other = psql(db, `BEGIN; SET LOCAL deadlock_timeout = '30s';
+      SELECT 1 FROM invoices WHERE id = ${s.invoice.id} FOR UPDATE; SELECT pg_sleep(0.6);
+      SELECT 1 FROM tickets WHERE id = ${s.ticket.id} FOR UPDATE; COMMIT;`);
+    await waitFor(() => count("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()" +
+      " AND state = 'active' AND query LIKE '%pg_sleep(0.6)%'").then((n) => n > 0), { interval: 10, what: 'the invoice locked' });
+    const r = await pay(s.invoice.id, { amount: 1000, method: 'cash' });
+    await other;
+    assert.equal(r.status, 201, `after the deadlock: ${r.status} ${r.text}`);
+    assert.equal(r.json.payments.length, 1);
+    assert.equal(again(), before + 1, 'gssd ran the transaction again, once');
+    assert.deepEqual(await stored(s.invoice.id),
+      { status: 'sent', paid: 1000, paidAt: false, all: 1, live: 1, ticket: 'awaiting_payment' });
+    assert.deepEqual(await historyPaid(s.invoice.id), [['payment', 0, 1000]], 'one history row');
   });
 });
 

@@ -1,7 +1,7 @@
 /*
  * Send and resend: POST /api/v1/invoices/{id}/send (docs/money.md).
  *
- * One transaction (a pg_chain):
+ * One transaction in the money frame (invoice.h, struct invoice_tx):
  *   lock the ticket, then the invoice (FOR NO KEY UPDATE, invoice.h)
  *   (C: the state table: approved -> sent with the ticket invoicing ->
  *    awaiting_payment, the first send; sent -> sent or paid -> paid, a resend)
@@ -25,6 +25,7 @@
  * Resend from paid is allowed (states.c: paid -> paid): the rating link
  * stays useful after payment, until it is used or expires.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,6 @@
 #include <mbedtls/platform_util.h>
 
 #include "auth/links.h"
-#include "auth/session.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/crypto.h"
@@ -51,114 +51,58 @@ struct send_link {
 };
 
 struct send_ctx {
-    struct pg_chain  ch;
-    struct http_req *req;
-    char             id[24], actor_id[24], ticket_id[24];
-    unsigned         actor;
-    bool             first; /* approved -> sent */
-    bool             zero;  /* first send of a total of 0: nothing is owed, so it is paid at once */
-    int              inv_from, inv_to, tk_from, tk_to;
-    int              inv_paid, tk_paid; /* the states `pay` takes them to (zero only) */
-    struct send_link link[LINKS_KIND_COUNT];
-    PGresult        *answer; /* the invoice JSON, copied out of the transaction; owned */
-    int              status;
-    char             code[40], msg[320];
+    struct invoice_tx tx;                /* first (invoice.h) */
+    bool              first;             /* approved -> sent */
+    bool              zero;              /* first send of a total of 0: nothing is owed, so it is paid at once */
+    int               inv_paid, tk_paid; /* the states `pay` takes them to (zero only) */
+    struct send_link  link[LINKS_KIND_COUNT];
 };
+_Static_assert(offsetof(struct send_ctx, tx) == 0, "the frame comes first (invoice.h)");
 
 static void send_free(struct send_ctx *sx)
 {
-    if (sx->answer)
-        PQclear(sx->answer);
+    invoice_tx_clear(&sx->tx);
     mbedtls_platform_zeroize(sx->link, sizeof(sx->link));
     free(sx);
 }
 
-/* Stops the chain with an answer of our own (rolled back). */
-static int refuse(struct send_ctx *sx, int status, const char *code, const char *msg)
-{
-    sx->status = status;
-    snprintf(sx->code, sizeof(sx->code), "%s", code);
-    snprintf(sx->msg, sizeof(sx->msg), "%s", msg);
-    return status;
-}
-
 /* ---- the steps ------------------------------------------------------------------ */
-
-static int s_lock_ticket(struct pg_chain *ch, PGresult *prev)
-{
-    struct send_ctx *sx = ch->ud;
-    (void)prev;
-    const char *p[1] = {sx->id};
-    return pg_chain_query(ch, invoice_lock_ticket_sql, 1, p);
-}
-
-static int s_lock_invoice(struct pg_chain *ch, PGresult *prev)
-{
-    struct send_ctx *sx = ch->ud;
-    if (PQntuples(prev) == 0)
-        return refuse(sx, 404, "not_found", "no such invoice");
-    const char *p[1] = {sx->id};
-    return pg_chain_query(ch, invoice_lock_sql, 1, p);
-}
-
-/* A verdict of the state table as a refusal (0 when DOM_OK). */
-static int verdict(struct send_ctx *sx, enum dom_verdict v, enum dom_entity e, int from, int event)
-{
-    char msg[256];
-    switch (v) {
-    case DOM_OK: return 0;
-    case DOM_NOT_ALLOWED: return refuse(sx, 403, "forbidden", "your role may not send invoices");
-    case DOM_WRONG_STATE:
-        dom_explain(e, from, event, msg, sizeof(msg));
-        return refuse(sx, 409, "invalid_transition", msg);
-    case DOM_UNKNOWN: break;
-    }
-    return refuse(sx, 500, "internal", "the request failed");
-}
 
 /* The state table decides; then the links are read. */
 static int s_decide(struct pg_chain *ch, PGresult *prev)
 {
-    struct send_ctx *sx = ch->ud;
-    if (PQntuples(prev) == 0)
-        return refuse(sx, 404, "not_found", "no such invoice");
-    sx->inv_from = dom_state_parse(DOM_INVOICE, PQgetvalue(prev, 0, INVOICE_LOCK_STATUS));
-    sx->tk_from = dom_state_parse(DOM_TICKET, PQgetvalue(prev, 0, INVOICE_LOCK_TICKET_STATUS));
-    snprintf(sx->ticket_id, sizeof(sx->ticket_id), "%s", PQgetvalue(prev, 0, INVOICE_LOCK_TICKET_ID));
-    if (sx->inv_from < 0 || sx->tk_from < 0) {
-        log_error("send", "invoice %s: unknown status %s / ticket %s", sx->id, PQgetvalue(prev, 0, INVOICE_LOCK_STATUS),
-                  PQgetvalue(prev, 0, INVOICE_LOCK_TICKET_STATUS));
-        return refuse(sx, 500, "internal", "the request failed");
-    }
-    /* Sent or paid already: a resend. Anything else is asked as the first
-     * send, so a refusal names what send needs ("allowed from approved"). */
-    int ev = sx->inv_from == DOM_INV_SENT || sx->inv_from == DOM_INV_PAID ? DOM_INV_EV_RESEND : DOM_INV_EV_SEND;
-    int rc = verdict(sx, dom_transition(DOM_INVOICE, sx->inv_from, ev, sx->actor, &sx->inv_to), DOM_INVOICE,
-                     sx->inv_from, ev);
+    struct send_ctx   *sx = ch->ud;
+    struct invoice_tx *tx = &sx->tx;
+    /* what an earlier run (a deadlock's) made of it counts for nothing */
+    sx->first = sx->zero = false;
+    mbedtls_platform_zeroize(sx->link, sizeof(sx->link));
+    int rc = invoice_locked(tx, prev);
     if (rc)
         return rc;
+    /* Sent or paid already: a resend. Anything else is asked as the first
+     * send, so a refusal names what send needs ("allowed from approved"). */
+    int ev = tx->inv_from == DOM_INV_SENT || tx->inv_from == DOM_INV_PAID ? DOM_INV_EV_RESEND : DOM_INV_EV_SEND;
+    if ((rc = invoice_check(tx, DOM_INVOICE, tx->inv_from, ev, &tx->inv_to)) != 0)
+        return rc;
     sx->first = ev == DOM_INV_EV_SEND;
-    sx->tk_to = sx->tk_from;
     if (sx->first) {
-        rc = verdict(sx, dom_transition(DOM_TICKET, sx->tk_from, DOM_TICKET_EV_SEND_INVOICE, sx->actor, &sx->tk_to),
-                     DOM_TICKET, sx->tk_from, DOM_TICKET_EV_SEND_INVOICE);
-        if (rc)
-            return rc;
+        rc = invoice_check(tx, DOM_TICKET, tx->tk_from, DOM_TICKET_EV_SEND_INVOICE, &tx->tk_to);
         /* A discount equal to the subtotal leaves nothing to pay, and no
          * payment (amount >= 1) could ever pay it: the send that tells the
          * customer so also fires pay, through the table like a payment. */
-        if (atoll(PQgetvalue(prev, 0, INVOICE_LOCK_TOTAL)) == 0) {
+        if (!rc && tx->total == 0) {
             sx->zero = true;
-            rc = verdict(sx, dom_transition(DOM_INVOICE, sx->inv_to, DOM_INV_EV_PAY, sx->actor, &sx->inv_paid),
-                         DOM_INVOICE, sx->inv_to, DOM_INV_EV_PAY);
+            rc = invoice_check(tx, DOM_INVOICE, tx->inv_to, DOM_INV_EV_PAY, &sx->inv_paid);
             if (!rc)
-                rc = verdict(sx, dom_transition(DOM_TICKET, sx->tk_to, DOM_TICKET_EV_PAY, sx->actor, &sx->tk_paid),
-                             DOM_TICKET, sx->tk_to, DOM_TICKET_EV_PAY);
-            if (rc)
-                return rc;
+                rc = invoice_check(tx, DOM_TICKET, tx->tk_to, DOM_TICKET_EV_PAY, &sx->tk_paid);
         }
     }
-    const char *p[1] = {sx->id};
+    /* a customer messaged for a CS who never sees it would be sent twice */
+    if (!rc)
+        rc = invoice_gone(tx);
+    if (rc)
+        return rc;
+    const char *p[1] = {tx->id};
     return pg_chain_query(ch,
                           "SELECT kind, encode(nonce, 'hex'), encode(token_hash, 'hex') FROM public_links"
                           " WHERE invoice_id = $1::bigint FOR NO KEY UPDATE",
@@ -170,7 +114,8 @@ static int s_decide(struct pg_chain *ch, PGresult *prev)
 static int s_links(struct pg_chain *ch, PGresult *prev)
 {
     struct send_ctx    *sx = ch->ud;
-    const struct links *keys = sx->req->svc->links;
+    struct invoice_tx  *tx = &sx->tx;
+    const struct links *keys = tx->req->svc->links;
     for (int r = 0; r < PQntuples(prev); r++) {
         int k = links_kind_parse(PQgetvalue(prev, r, 0));
         if (k < 0)
@@ -191,9 +136,9 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
         if (!l->stored)
             l->fresh = true;
         if (l->fresh && links_nonce(l->nonce) < 0)
-            return refuse(sx, 503, "unavailable", "no randomness for a link; try again");
+            return invoice_refuse(tx, 503, "unavailable", "no randomness for a link; try again");
         if (links_token(keys, (enum links_kind)k, l->nonce, l->token) < 0)
-            return refuse(sx, 500, "internal", "the request failed");
+            return invoice_refuse(tx, 500, "internal", "the request failed");
         uint8_t h[LINKS_HASH_LEN];
         links_token_hash(l->token, LINKS_TOKEN_LEN, h);
         crypto_hex(l->nonce, LINKS_NONCE_LEN, nonce_hex[k]);
@@ -201,14 +146,14 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
     }
     if (sx->link[LINKS_INVOICE].stored && sx->link[LINKS_INVOICE].fresh)
         log_warn("send", "invoice %s: its links no longer match GSS_LINK_KEY (the key changed); new links are sent",
-                 sx->id);
+                 tx->id);
 
-    const struct gss_config *cfg = sx->req->svc->cfg;
+    const struct gss_config *cfg = tx->req->svc->cfg;
     char                     ttl[24], due[24];
     snprintf(ttl, sizeof(ttl), "%lld", (long long)cfg->public_link_ttl_s);
     snprintf(due, sizeof(due), "%lld", (long long)cfg->invoice_due_days);
-    const char *p[15] = {sx->id,
-                         sx->actor_id,
+    const char *p[15] = {tx->id,
+                         tx->actor_id,
                          sx->first ? "t" : "f",
                          nonce_hex[LINKS_INVOICE],
                          hash_hex[LINKS_INVOICE],
@@ -216,11 +161,11 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
                          hash_hex[LINKS_RATING],
                          ttl,
                          due,
-                         sx->ticket_id,
-                         dom_state_name(DOM_INVOICE, sx->inv_from),
-                         dom_state_name(DOM_INVOICE, sx->inv_to),
-                         dom_state_name(DOM_TICKET, sx->tk_from),
-                         dom_state_name(DOM_TICKET, sx->tk_to),
+                         tx->ticket_id,
+                         dom_state_name(DOM_INVOICE, tx->inv_from),
+                         dom_state_name(DOM_INVOICE, tx->inv_to),
+                         dom_state_name(DOM_TICKET, tx->tk_from),
+                         dom_state_name(DOM_TICKET, tx->tk_to),
                          sx->first ? "send" : "resend"};
     /*
      * $1 invoice, $2 actor, $3 first send, $4..$7 the links' nonces and
@@ -278,25 +223,26 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
 
 static int s_check(struct pg_chain *ch, PGresult *prev)
 {
-    struct send_ctx *sx = ch->ud;
+    struct send_ctx   *sx = ch->ud;
+    struct invoice_tx *tx = &sx->tx;
     if (PQntuples(prev) != 1 || atoi(PQgetvalue(prev, 0, 0)) != 1 || atoi(PQgetvalue(prev, 0, 1)) != 2 ||
         atoi(PQgetvalue(prev, 0, 2)) != 1) {
-        log_error("send", "invoice %s: the send wrote %s invoice, %s links, %s outbox rows", sx->id,
+        log_error("send", "invoice %s: the send wrote %s invoice, %s links, %s outbox rows", tx->id,
                   PQntuples(prev) ? PQgetvalue(prev, 0, 0) : "?", PQntuples(prev) ? PQgetvalue(prev, 0, 1) : "?",
                   PQntuples(prev) ? PQgetvalue(prev, 0, 2) : "?");
-        return refuse(sx, 500, "internal", "the request failed");
+        return invoice_refuse(tx, 500, "internal", "the request failed");
     }
-    log_info("send", "invoice %s: %s (send %s)%s", sx->id, sx->first ? "sent" : "sent again", PQgetvalue(prev, 0, 3),
+    log_info("send", "invoice %s: %s (send %s)%s", tx->id, sx->first ? "sent" : "sent again", PQgetvalue(prev, 0, 3),
              sx->zero ? ", total 0: paid" : "");
     if (!sx->zero)
         return 0;
     /* $1 invoice, $2 actor, $3 ticket, $4/$5 invoice before/after, $6/$7 the ticket's. */
-    const char *p[7] = {sx->id,
-                        sx->actor_id,
-                        sx->ticket_id,
-                        dom_state_name(DOM_INVOICE, sx->inv_to),
+    const char *p[7] = {tx->id,
+                        tx->actor_id,
+                        tx->ticket_id,
+                        dom_state_name(DOM_INVOICE, tx->inv_to),
                         dom_state_name(DOM_INVOICE, sx->inv_paid),
-                        dom_state_name(DOM_TICKET, sx->tk_to),
+                        dom_state_name(DOM_TICKET, tx->tk_to),
                         dom_state_name(DOM_TICKET, sx->tk_paid)};
     /* clang-format off */
     static const char sql[] =
@@ -316,31 +262,16 @@ static int s_check(struct pg_chain *ch, PGresult *prev)
     return pg_chain_query(ch, sql, 7, p);
 }
 
-static int s_read(struct pg_chain *ch, PGresult *prev)
-{
-    struct send_ctx *sx = ch->ud;
-    (void)prev;
-    const char *p[1] = {sx->id};
-    return pg_chain_query(ch, invoice_json_sql, 1, p);
-}
-
-/* The result dies with its step; the answer goes out after COMMIT. */
-static int s_keep(struct pg_chain *ch, PGresult *prev)
-{
-    struct send_ctx *sx = ch->ud;
-    sx->answer = PQcopyResult(prev, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
-    return sx->answer ? 0 : -1;
-}
-
-static const pg_step send_steps[] = {s_lock_ticket, s_lock_invoice, s_decide, s_links, s_check, s_read, s_keep, NULL};
+static const pg_step send_steps[] = {invoice_step_lock_ticket, invoice_step_lock_invoice, s_decide, s_links, s_check,
+                                     invoice_step_read,        invoice_step_keep,         NULL};
 
 /* ---- the answer ------------------------------------------------------------------- */
 
-/* `"invoice_url":"…","rating_url":"…"` for invoice_answer. GSS_PUBLIC_URL
- * is written without its trailing slashes. */
+/* `"invoice_url":"…","rating_url":"…"` for invoice_answer_text.
+ * GSS_PUBLIC_URL is written without its trailing slashes. */
 static void urls(struct buf *b, const struct send_ctx *sx)
 {
-    const char *base = sx->req->svc->cfg->public_url;
+    const char *base = sx->tx.req->svc->cfg->public_url;
     size_t      n = strlen(base);
     while (n > 0 && base[n - 1] == '/')
         n--;
@@ -357,19 +288,14 @@ static void urls(struct buf *b, const struct send_ctx *sx)
 
 static void send_done(struct pg_chain *ch, int stop, enum pg_err err, const char *sqlstate, const char *msg)
 {
-    struct send_ctx *sx = ch->ud;
-    struct http_req *req = sx->req;
-    if (err != PG_OK) {
-        h_pg_error(req, "send", err, sqlstate, msg);
-    } else if (stop) {
-        if (sx->status == 503)
-            http_add_header(req, "Retry-After", "1");
-        http_error(req, sx->status ? sx->status : stop, sx->code[0] ? sx->code : "internal",
-                   sx->msg[0] ? sx->msg : "the request failed");
-    } else {
+    struct send_ctx   *sx = ch->ud;
+    struct invoice_tx *tx = &sx->tx;
+    if (invoice_tx_again(tx, err, sqlstate))
+        return;
+    if (!invoice_tx_failed(tx, stop, err, sqlstate, msg)) {
         struct buf extra = {0};
         urls(&extra, sx);
-        invoice_answer(req, 200, sx->answer, extra.data);
+        invoice_answer_text(tx->req, 200, tx->answer, extra.data);
         mbedtls_platform_zeroize(extra.data, extra.len);
         buf_free(&extra);
     }
@@ -384,17 +310,12 @@ void h_invoices_send(struct http_req *req)
         return;
     }
     if (!req->svc->links) {
+        http_add_header(req, "Retry-After", "1");
         http_error(req, 503, "unavailable", "public links are not set up; try again");
         return;
     }
     struct send_ctx *sx = xcalloc(1, sizeof(*sx));
-    sx->req = req;
-    snprintf(sx->id, sizeof(sx->id), "%lld", (long long)id);
-    snprintf(sx->actor_id, sizeof(sx->actor_id), "%lld", (long long)req->session->user_id);
-    sx->actor = h_actor(req->session);
-    if (!req->svc->pg || pg_chain_start(&sx->ch, req->svc->pg, 0, send_steps, send_done, sx) < 0) {
+    invoice_tx_init(&sx->tx, req, "send", id);
+    if (!invoice_tx_start(&sx->tx, send_steps, send_done))
         send_free(sx);
-        http_add_header(req, "Retry-After", "1");
-        http_error(req, 503, "unavailable", "the database is unavailable; try again");
-    }
 }

@@ -10,7 +10,8 @@
  *   GET   /api/v1/invoices/{id}             h_invoices_get
  *   GET   /api/v1/invoices?status=&limit=   h_invoices_list
  * and what the other money handlers share (invoice.h): the invoice JSON,
- * the lock statements, the answer.
+ * the lock statements, the answer, the transaction's frame (struct
+ * invoice_tx) and the checks of text and integers in a body.
  *
  * The body is validated here, in C, before any database work: shapes,
  * limits and the totals themselves (domain/money.c). Only what depends on
@@ -30,10 +31,11 @@
  * Sales approving at once: the second waits for the ticket's lock, then
  * reads `approved` and gets 409 naming it. A deadlock or serialization
  * failure (not expected: every money writer locks in the same order) runs
- * the transaction once more, then answers 503.
+ * the transaction again (INVOICE_TX_RUNS in all), then answers 503.
  */
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +58,6 @@
 #define INV_NOTE_MAX     1000 /* characters of the invoice's note, and of Sales' notes */
 #define INV_LIST_DEFAULT 100
 #define INV_LIST_MAX     500
-#define INV_TX_ATTEMPTS  2 /* a transaction run once more after a deadlock or serialization failure */
 
 /* ---- the invoice JSON (invoice.h) ------------------------------------------ */
 
@@ -187,85 +188,175 @@ void invoice_answer(struct http_req *req, int status, const PGresult *res, const
     invoice_answer_text(req, status, PQgetvalue(res, 0, 0), extra);
 }
 
-/* ---- the request ------------------------------------------------------------ */
+/* ---- the money transaction (invoice.h) --------------------------------------- */
 
-enum inv_op { OP_CREATE, OP_EDIT, OP_SUBMIT, OP_APPROVE, OP_REVISE };
-
-static const char *const op_names[] = {"create", "edit", "submit", "approve", "revise"};
-
-struct inv_ctx {
-    struct pg_chain  ch;
-    struct http_req *req;
-    const pg_step   *steps;
-    enum inv_op      op;
-    int              attempts;
-    unsigned         actor; /* DOM_ACTOR_* */
-    char             actor_id[24];
-    char             id[24];        /* the invoice (create: once written) */
-    char             ticket_id[24]; /* create: the path's; else from the locks */
-    /* the request, validated */
-    bool              has_items, has_discount, has_note, has_version;
-    struct money_item lines[MONEY_ITEMS_MAX];
-    char             *desc[MONEY_ITEMS_MAX]; /* owned copies of the descriptions */
-    size_t            nlines;
-    int64_t           discount, version;
-    char             *note; /* owned: the invoice's note (create, edit) or Sales' note; NULL for none */
-    /* what the locks found, and what the action makes of it */
-    int                 inv_from, inv_to, tk_from, tk_to;
-    char                number[40];
-    struct money_totals totals;
-    int64_t             rate_bp;
-    struct buf          items_json; /* the version's lines, for invoice_items and the history */
-    /* a refusal (a step's stop > 0): its code and message */
-    const char *code;
-    char        msg[320];
-    char       *answer; /* the invoice JSON, copied out before COMMIT; owned */
-};
-
-static void ix_free(struct inv_ctx *ix)
+void invoice_tx_init(struct invoice_tx *tx, struct http_req *req, const char *who, int64_t id)
 {
-    for (size_t i = 0; i < MONEY_ITEMS_MAX; i++)
-        free(ix->desc[i]);
-    free(ix->note);
-    free(ix->answer);
-    buf_free(&ix->items_json);
-    free(ix);
+    memset(tx, 0, sizeof(*tx));
+    tx->req = req;
+    tx->who = who;
+    tx->actor = h_actor(req->session);
+    snprintf(tx->actor_id, sizeof(tx->actor_id), "%lld", (long long)req->session->user_id);
+    snprintf(tx->id, sizeof(tx->id), "%lld", (long long)id);
 }
 
-/* A step's refusal: the chain rolls back and done answers it. */
-static int ix_refuse(struct inv_ctx *ix, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int ix_refuse(struct inv_ctx *ix, int status, const char *code, const char *fmt, ...)
+void invoice_tx_clear(struct invoice_tx *tx)
+{
+    free(tx->answer);
+    tx->answer = NULL;
+}
+
+/* ch.ud is the frame, which is also the handler's context (invoice.h:
+ * embedded first), so the shared steps and the handler's see one pointer. */
+static int tx_run(struct invoice_tx *tx)
+{
+    if (!tx->req->svc->pg)
+        return -1;
+    tx->runs++;
+    return pg_chain_start(&tx->ch, tx->req->svc->pg, 0, tx->steps, tx->done, tx);
+}
+
+bool invoice_tx_start(struct invoice_tx *tx, const pg_step *steps, pg_chain_done done)
+{
+    tx->steps = steps;
+    tx->done = done;
+    if (tx_run(tx) == 0)
+        return true;
+    h_pg_error(tx->req, tx->who, PG_ERR_DOWN, NULL, NULL);
+    return false;
+}
+
+int invoice_refuse(struct invoice_tx *tx, int status, const char *code, const char *fmt, ...)
 {
     va_list ap;
-    ix->code = code;
+    tx->code = code;
     va_start(ap, fmt);
-    vsnprintf(ix->msg, sizeof(ix->msg), fmt, ap);
+    vsnprintf(tx->msg, sizeof(tx->msg), fmt, ap);
     va_end(ap);
     return status;
 }
 
-/* The state table's verdict as a refusal (0 when the move is allowed). */
-static int ix_check(struct inv_ctx *ix, enum dom_entity e, int from, int event, int *to)
+int invoice_check(struct invoice_tx *tx, enum dom_entity e, int from, int event, int *to)
 {
-    enum dom_verdict v = dom_transition(e, from, event, ix->actor, to);
-    if (v == DOM_OK)
+    int              next = from;
+    enum dom_verdict v = dom_transition(e, from, event, tx->actor, &next);
+    switch (v) {
+    case DOM_OK:
+        if (to)
+            *to = next;
         return 0;
-    if (v == DOM_NOT_ALLOWED)
-        return ix_refuse(ix, 403, "forbidden", "you may not %s this %s", dom_event_name(e, event), dom_entity_name(e));
-    if (v == DOM_UNKNOWN) {
-        /* a status the table does not know: the database and the code disagree */
-        log_error("invoices", "%s %s: unknown state %d for %s", op_names[ix->op], ix->id, from, dom_entity_name(e));
-        return ix_refuse(ix, 500, "internal", "the request failed");
+    case DOM_WRONG_STATE:
+        tx->code = "invalid_transition";
+        dom_explain(e, from, event, tx->msg, sizeof(tx->msg));
+        return 409;
+    case DOM_NOT_ALLOWED:
+        /* the routes admit only roles the table allows; this is the net */
+        return invoice_refuse(tx, 403, "forbidden", "you may not %s this %s", dom_event_name(e, event),
+                              dom_entity_name(e));
+    case DOM_UNKNOWN: break;
     }
-    ix->code = "invalid_transition";
-    dom_explain(e, from, event, ix->msg, sizeof(ix->msg));
-    return 409;
+    /* a status the table does not know: the database and the code disagree */
+    log_error(tx->who, "%s: state %d of %s, event %d: not in the state table", tx->id, from, dom_entity_name(e), event);
+    return invoice_refuse(tx, 500, "internal", "the request failed");
 }
 
-/* Characters of valid UTF-8 text (yyjson has checked it): every byte that
- * does not continue a sequence starts one. */
-static size_t utf8_chars(const char *s, size_t n)
+int invoice_gone(struct invoice_tx *tx)
+{
+    if (!http_req_gone(tx->req))
+        return 0;
+    return invoice_refuse(tx, 499, "client_gone", "the client went away");
+}
+
+int invoice_locked(struct invoice_tx *tx, PGresult *res)
+{
+    if (PQntuples(res) == 0)
+        return invoice_refuse(tx, 404, "not_found", "no such invoice");
+    const char *inv = PQgetvalue(res, 0, INVOICE_LOCK_STATUS), *tk = PQgetvalue(res, 0, INVOICE_LOCK_TICKET_STATUS);
+    tx->inv_from = tx->inv_to = dom_state_parse(DOM_INVOICE, inv);
+    tx->tk_from = tx->tk_to = dom_state_parse(DOM_TICKET, tk);
+    snprintf(tx->ticket_id, sizeof(tx->ticket_id), "%s", PQgetvalue(res, 0, INVOICE_LOCK_TICKET_ID));
+    snprintf(tx->number, sizeof(tx->number), "%s", PQgetvalue(res, 0, INVOICE_LOCK_NUMBER));
+    tx->total = strtoll(PQgetvalue(res, 0, INVOICE_LOCK_TOTAL), NULL, 10);
+    tx->paid = strtoll(PQgetvalue(res, 0, INVOICE_LOCK_PAID), NULL, 10);
+    tx->version = strtoll(PQgetvalue(res, 0, INVOICE_LOCK_VERSION), NULL, 10);
+    if (tx->inv_from < 0 || tx->tk_from < 0) {
+        log_error(tx->who, "invoice %s: unknown status %s / ticket %s", tx->id, inv, tk);
+        return invoice_refuse(tx, 500, "internal", "the request failed");
+    }
+    return 0;
+}
+
+int invoice_step_lock_ticket(struct pg_chain *ch, PGresult *prev)
+{
+    struct invoice_tx *tx = ch->ud;
+    (void)prev;
+    const char *p[1] = {tx->id};
+    return pg_chain_query(ch, invoice_lock_ticket_sql, 1, p);
+}
+
+int invoice_step_lock_invoice(struct pg_chain *ch, PGresult *prev)
+{
+    struct invoice_tx *tx = ch->ud;
+    if (PQntuples(prev) == 0)
+        return invoice_refuse(tx, 404, "not_found", "no such invoice");
+    const char *p[1] = {tx->id};
+    return pg_chain_query(ch, invoice_lock_sql, 1, p);
+}
+
+int invoice_step_read(struct pg_chain *ch, PGresult *prev)
+{
+    struct invoice_tx *tx = ch->ud;
+    (void)prev;
+    const char *p[1] = {tx->id};
+    return pg_chain_query(ch, invoice_json_sql, 1, p);
+}
+
+/* The result dies with its step; the answer goes out after COMMIT. */
+int invoice_step_keep(struct pg_chain *ch, PGresult *prev)
+{
+    struct invoice_tx *tx = ch->ud;
+    if (PQntuples(prev) != 1 || PQgetisnull(prev, 0, 0)) {
+        /* never committed without its answer: a 404 after a payment would lie */
+        log_error(tx->who, "invoice %s: no JSON to answer with", tx->id);
+        return invoice_refuse(tx, 500, "internal", "the request failed");
+    }
+    free(tx->answer);
+    tx->answer = xstrdup(PQgetvalue(prev, 0, 0));
+    return 0;
+}
+
+bool invoice_tx_again(struct invoice_tx *tx, enum pg_err err, const char *sqlstate)
+{
+    if (err != PG_ERR_SQL || !sqlstate || (strcmp(sqlstate, "40P01") != 0 && strcmp(sqlstate, "40001") != 0))
+        return false;
+    if (tx->runs >= INVOICE_TX_RUNS || http_req_gone(tx->req))
+        return false;
+    /* rolled back whole, nothing written: run it again from the locks */
+    log_warn(tx->who, "%s: %s, running the transaction again", tx->id, sqlstate);
+    invoice_tx_clear(tx);
+    tx->code = NULL;
+    tx->msg[0] = '\0';
+    return tx_run(tx) == 0; /* not started: done answers the failure it has */
+}
+
+bool invoice_tx_failed(struct invoice_tx *tx, int stop, enum pg_err err, const char *sqlstate, const char *msg)
+{
+    if (err != PG_OK) {
+        h_pg_error(tx->req, tx->who, err, sqlstate, msg);
+        return true;
+    }
+    if (!stop)
+        return false;
+    if (stop == 503)
+        http_add_header(tx->req, "Retry-After", "1");
+    http_error(tx->req, stop, tx->code ? tx->code : "internal", tx->msg[0] ? tx->msg : "the request failed");
+    return true;
+}
+
+/* ---- the request bodies (invoice.h) ------------------------------------------- */
+
+/* Every byte that does not continue a sequence starts a character. */
+size_t invoice_text_chars(const char *s, size_t n)
 {
     size_t c = 0;
     for (size_t i = 0; i < n; i++)
@@ -274,32 +365,26 @@ static size_t utf8_chars(const char *s, size_t n)
     return c;
 }
 
-static bool all_blank(const char *s, size_t n)
+bool invoice_text_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!strchr(" \t\r\n\v\f", s[i]))
+        if (s[i] != ' ' && (s[i] < '\t' || s[i] > '\r')) /* \t \n \v \f \r */
             return false;
     return true;
 }
 
-/* A JSON string of min..max characters with no NUL in it (PostgreSQL text
- * cannot hold one, and libpq would cut the parameter there), not only
- * blanks when min > 0. */
-static bool text_ok(yyjson_val *v, size_t min, size_t max)
+bool invoice_text_ok(yyjson_val *v, size_t min, size_t max)
 {
     if (!yyjson_is_str(v))
         return false;
     const char *s = yyjson_get_str(v);
-    size_t      n = yyjson_get_len(v), c = utf8_chars(s, n);
+    size_t      n = yyjson_get_len(v), c = invoice_text_chars(s, n);
     if (memchr(s, '\0', n) || c < min || c > max)
         return false;
-    return min == 0 || !all_blank(s, n);
+    return min == 0 || !invoice_text_blank(s, n);
 }
 
-/* An integer member: true with *out set (a value past int64 reads as
- * INT64_MAX, which every limit refuses), false when it is not an integer
- * (a string, a fraction, 2.0). */
-static bool int_val(yyjson_val *v, int64_t *out)
+bool invoice_json_int(yyjson_val *v, int64_t *out)
 {
     if (yyjson_is_sint(v)) {
         *out = yyjson_get_sint(v);
@@ -311,6 +396,40 @@ static bool int_val(yyjson_val *v, int64_t *out)
         return true;
     }
     return false;
+}
+
+/* ---- the request ------------------------------------------------------------ */
+
+enum inv_op { OP_CREATE, OP_EDIT, OP_SUBMIT, OP_APPROVE, OP_REVISE };
+
+static const char *const op_names[] = {"create", "edit", "submit", "approve", "revise"};
+
+struct inv_ctx {
+    struct invoice_tx tx; /* first: the shared steps find it at ch->ud (invoice.h) */
+    enum inv_op       op;
+    /* the request, validated */
+    bool              has_items, has_discount, has_note, has_version;
+    struct money_item lines[MONEY_ITEMS_MAX];
+    char             *desc[MONEY_ITEMS_MAX]; /* owned copies of the descriptions */
+    size_t            nlines;
+    int64_t           discount;
+    int64_t           seen_version; /* edit: the version the client edited */
+    char             *note;         /* owned: the invoice's note (create, edit) or Sales' note; NULL for none */
+    /* what the action makes of the stored invoice */
+    struct money_totals totals;
+    int64_t             rate_bp;
+    struct buf          items_json; /* the version's lines, for invoice_items and the history */
+};
+_Static_assert(offsetof(struct inv_ctx, tx) == 0, "the frame comes first (invoice.h)");
+
+static void ix_free(struct inv_ctx *ix)
+{
+    for (size_t i = 0; i < MONEY_ITEMS_MAX; i++)
+        free(ix->desc[i]);
+    free(ix->note);
+    buf_free(&ix->items_json);
+    invoice_tx_clear(&ix->tx);
+    free(ix);
 }
 
 static bool present(yyjson_val *v)
@@ -367,15 +486,15 @@ static int parse_items(struct inv_ctx *ix, yyjson_val *arr, char *msg, size_t le
             return -1;
         }
         yyjson_val *d = yyjson_obj_get(it, "description");
-        if (!text_ok(d, 1, INV_DESC_MAX)) {
+        if (!invoice_text_ok(d, 1, INV_DESC_MAX)) {
             snprintf(msg, len, "items[%zu].description: text of 1 to %d characters, not only blanks", i, INV_DESC_MAX);
             return -1;
         }
-        if (!int_val(yyjson_obj_get(it, "qty"), &ix->lines[i].qty)) {
+        if (!invoice_json_int(yyjson_obj_get(it, "qty"), &ix->lines[i].qty)) {
             snprintf(msg, len, "items[%zu].qty: an integer from 1 to %d", i, MONEY_QTY_MAX);
             return -1;
         }
-        if (!int_val(yyjson_obj_get(it, "unit_price"), &ix->lines[i].unit_price)) {
+        if (!invoice_json_int(yyjson_obj_get(it, "unit_price"), &ix->lines[i].unit_price)) {
             snprintf(msg, len, "items[%zu].unit_price: an integer from 0 to %lld", i, (long long)MONEY_PRICE_MAX);
             return -1;
         }
@@ -406,14 +525,14 @@ static int parse_invoice_body(struct inv_ctx *ix, yyjson_val *root, char *msg, s
     if (present(items) && parse_items(ix, items, msg, len) < 0)
         return -1;
     if (present(disc)) {
-        if (!int_val(disc, &ix->discount) || ix->discount < 0 || ix->discount > MONEY_SUBTOTAL_MAX) {
+        if (!invoice_json_int(disc, &ix->discount) || ix->discount < 0 || ix->discount > MONEY_SUBTOTAL_MAX) {
             snprintf(msg, len, "discount: an integer from 0 to %lld", (long long)MONEY_SUBTOTAL_MAX);
             return -1;
         }
         ix->has_discount = true;
     }
     if (present(note)) {
-        if (!text_ok(note, 0, INV_NOTE_MAX)) {
+        if (!invoice_text_ok(note, 0, INV_NOTE_MAX)) {
             snprintf(msg, len, "note: text of at most %d characters", INV_NOTE_MAX);
             return -1;
         }
@@ -421,7 +540,7 @@ static int parse_invoice_body(struct inv_ctx *ix, yyjson_val *root, char *msg, s
         ix->has_note = true;
     }
     if (ix->op == OP_EDIT && present(ver)) {
-        if (!int_val(ver, &ix->version) || ix->version < 1) {
+        if (!invoice_json_int(ver, &ix->seen_version) || ix->seen_version < 1) {
             snprintf(msg, len, "version: a positive integer");
             return -1;
         }
@@ -461,84 +580,55 @@ static void build_items_json(struct inv_ctx *ix)
  * or stored) exceeds the lines (given or stored). */
 static int compute_totals(struct inv_ctx *ix)
 {
-    ix->rate_bp = ix->req->svc->cfg->tax_rate_bp;
+    ix->rate_bp = ix->tx.req->svc->cfg->tax_rate_bp;
     int rc = money_invoice_compute(ix->lines, ix->nlines, ix->discount, ix->rate_bp, &ix->totals, NULL);
     if (rc != MONEY_OK) {
-        ix->code = "validation_failed";
-        money_message(rc, 0, lines_subtotal(ix), ix->msg, sizeof(ix->msg));
+        ix->tx.code = "validation_failed";
+        money_message(rc, 0, lines_subtotal(ix), ix->tx.msg, sizeof(ix->tx.msg));
         return 422;
     }
+    ix->tx.total = ix->totals.total;
     build_items_json(ix);
     return 0;
 }
 
+/* The amounts as the statements' text parameters. */
+struct amounts {
+    char sub[24], disc[24], rate[16], tax[24], total[24];
+};
+
+static void amounts_text(const struct inv_ctx *ix, struct amounts *a)
+{
+    snprintf(a->sub, sizeof(a->sub), "%lld", (long long)ix->totals.subtotal);
+    snprintf(a->disc, sizeof(a->disc), "%lld", (long long)ix->totals.discount);
+    snprintf(a->rate, sizeof(a->rate), "%lld", (long long)ix->rate_bp);
+    snprintf(a->tax, sizeof(a->tax), "%lld", (long long)ix->totals.tax);
+    snprintf(a->total, sizeof(a->total), "%lld", (long long)ix->totals.total);
+}
+
 /* ---- the steps ---------------------------------------------------------------- */
 
-static int s_lock_ticket(struct pg_chain *ch, PGresult *prev)
-{
-    struct inv_ctx *ix = ch->ud;
-    (void)prev;
-    const char *p[1] = {ix->id};
-    return pg_chain_query(ch, invoice_lock_ticket_sql, 1, p);
-}
-
-static int s_lock_invoice(struct pg_chain *ch, PGresult *prev)
-{
-    struct inv_ctx *ix = ch->ud;
-    if (PQntuples(prev) == 0)
-        return ix_refuse(ix, 404, "not_found", "no such invoice");
-    const char *p[1] = {ix->id};
-    return pg_chain_query(ch, invoice_lock_sql, 1, p);
-}
-
-/* The locked rows: the state table for this action. */
-static int locked(struct inv_ctx *ix, PGresult *res, int event)
-{
-    if (PQntuples(res) == 0)
-        return ix_refuse(ix, 404, "not_found", "no such invoice");
-    ix->inv_from = dom_state_parse(DOM_INVOICE, PQgetvalue(res, 0, INVOICE_LOCK_STATUS));
-    ix->tk_from = ix->tk_to = dom_state_parse(DOM_TICKET, PQgetvalue(res, 0, INVOICE_LOCK_TICKET_STATUS));
-    snprintf(ix->ticket_id, sizeof(ix->ticket_id), "%s", PQgetvalue(res, 0, INVOICE_LOCK_TICKET_ID));
-    snprintf(ix->number, sizeof(ix->number), "%s", PQgetvalue(res, 0, INVOICE_LOCK_NUMBER));
-    ix->totals.total = strtoll(PQgetvalue(res, 0, INVOICE_LOCK_TOTAL), NULL, 10); /* until an edit computes it */
-    int rc = ix_check(ix, DOM_INVOICE, ix->inv_from, event, &ix->inv_to);
-    if (rc)
-        return rc;
-    if (http_req_gone(ix->req))
-        return ix_refuse(ix, 499, "client_gone", "the client went away"); /* change nothing for nobody */
-    return 0;
-}
-
-static int s_read(struct pg_chain *ch, PGresult *prev)
+/* After the write (RETURNING id, number): the answer, read before COMMIT. */
+static int s_written(struct pg_chain *ch, PGresult *prev)
 {
     struct inv_ctx *ix = ch->ud;
     if (PQntuples(prev) != 1) {
-        log_error("invoices", "%s %s: the write changed %d rows", op_names[ix->op], ix->id, PQntuples(prev));
-        return ix_refuse(ix, 500, "internal", "the request failed");
+        log_error("invoices", "%s %s: the write changed %d rows", op_names[ix->op], ix->tx.id, PQntuples(prev));
+        return invoice_refuse(&ix->tx, 500, "internal", "the request failed");
     }
-    snprintf(ix->id, sizeof(ix->id), "%s", PQgetvalue(prev, 0, 0));
-    snprintf(ix->number, sizeof(ix->number), "%s", PQgetvalue(prev, 0, 1));
-    const char *p[1] = {ix->id};
-    return pg_chain_query(ch, invoice_json_sql, 1, p);
-}
-
-/* The last step issues nothing: it keeps the answer, then the chain commits. */
-static int s_keep(struct pg_chain *ch, PGresult *prev)
-{
-    struct inv_ctx *ix = ch->ud;
-    if (PQntuples(prev) != 1 || PQgetisnull(prev, 0, 0))
-        return ix_refuse(ix, 500, "internal", "the request failed");
-    ix->answer = xstrdup(PQgetvalue(prev, 0, 0));
-    return 0;
+    snprintf(ix->tx.id, sizeof(ix->tx.id), "%s", PQgetvalue(prev, 0, 0));
+    snprintf(ix->tx.number, sizeof(ix->tx.number), "%s", PQgetvalue(prev, 0, 1));
+    return invoice_step_read(ch, prev);
 }
 
 /* ---- create ------------------------------------------------------------------- */
 
+/* There is no invoice yet: the ticket alone is locked, by its own id. */
 static int s_create_lock(struct pg_chain *ch, PGresult *prev)
 {
     struct inv_ctx *ix = ch->ud;
     (void)prev;
-    const char *p[1] = {ix->ticket_id};
+    const char *p[1] = {ix->tx.ticket_id};
     return pg_chain_query(ch, "SELECT id FROM tickets WHERE id = $1::bigint FOR NO KEY UPDATE", 1, p);
 }
 
@@ -549,8 +639,8 @@ static int s_create_state(struct pg_chain *ch, PGresult *prev)
 {
     struct inv_ctx *ix = ch->ud;
     if (PQntuples(prev) == 0)
-        return ix_refuse(ix, 404, "not_found", "no such ticket");
-    const char *p[1] = {ix->ticket_id};
+        return invoice_refuse(&ix->tx, 404, "not_found", "no such ticket");
+    const char *p[1] = {ix->tx.ticket_id};
     return pg_chain_query(ch,
                           "SELECT t.status, EXISTS (SELECT 1 FROM invoices i WHERE i.ticket_id = t.id)"
                           " FROM tickets t WHERE t.id = $1::bigint",
@@ -602,44 +692,42 @@ static const char create_sql[] =
 
 static int s_create_write(struct pg_chain *ch, PGresult *prev)
 {
-    struct inv_ctx *ix = ch->ud;
+    struct inv_ctx    *ix = ch->ud;
+    struct invoice_tx *tx = &ix->tx;
     if (PQntuples(prev) == 0)
-        return ix_refuse(ix, 404, "not_found", "no such ticket");
-    ix->tk_from = dom_state_parse(DOM_TICKET, PQgetvalue(prev, 0, 0));
+        return invoice_refuse(tx, 404, "not_found", "no such ticket");
+    tx->tk_from = dom_state_parse(DOM_TICKET, PQgetvalue(prev, 0, 0));
     /* One invoice per ticket: said before the state (an invoiced ticket is
      * past work_done anyway, and this is the clearer answer). */
     if (PQgetvalue(prev, 0, 1)[0] == 't')
-        return ix_refuse(ix, 409, "invoice_exists", "this ticket already has an invoice; edit that one");
-    int rc = ix_check(ix, DOM_TICKET, ix->tk_from, DOM_TICKET_EV_START_INVOICE, &ix->tk_to);
+        return invoice_refuse(tx, 409, "invoice_exists", "this ticket already has an invoice; edit that one");
+    int rc = invoice_check(tx, DOM_TICKET, tx->tk_from, DOM_TICKET_EV_START_INVOICE, &tx->tk_to);
+    if (!rc)
+        rc = invoice_gone(tx);
+    if (!rc)
+        rc = compute_totals(ix);
     if (rc)
         return rc;
-    if (http_req_gone(ix->req))
-        return ix_refuse(ix, 499, "client_gone", "the client went away");
-    ix->inv_to = DOM_INV_DRAFT;
-    if ((rc = compute_totals(ix)) != 0)
-        return rc;
-    char sub[24], disc[24], rate[16], tax[24], total[24];
-    snprintf(sub, sizeof(sub), "%lld", (long long)ix->totals.subtotal);
-    snprintf(disc, sizeof(disc), "%lld", (long long)ix->totals.discount);
-    snprintf(rate, sizeof(rate), "%lld", (long long)ix->rate_bp);
-    snprintf(tax, sizeof(tax), "%lld", (long long)ix->totals.tax);
-    snprintf(total, sizeof(total), "%lld", (long long)ix->totals.total);
-    const char *p[12] = {ix->ticket_id,
-                         ix->actor_id,
-                         sub,
-                         disc,
-                         rate,
-                         tax,
-                         total,
+    tx->inv_to = DOM_INV_DRAFT; /* the table has no row into an invoice's first state */
+    struct amounts a;
+    amounts_text(ix, &a);
+    const char *p[12] = {tx->ticket_id,
+                         tx->actor_id,
+                         a.sub,
+                         a.disc,
+                         a.rate,
+                         a.tax,
+                         a.total,
                          ix->note ? ix->note : "",
-                         dom_state_name(DOM_INVOICE, ix->inv_to),
+                         dom_state_name(DOM_INVOICE, tx->inv_to),
                          ix->items_json.data,
-                         dom_state_name(DOM_TICKET, ix->tk_from),
-                         dom_state_name(DOM_TICKET, ix->tk_to)};
+                         dom_state_name(DOM_TICKET, tx->tk_from),
+                         dom_state_name(DOM_TICKET, tx->tk_to)};
     return pg_chain_query(ch, create_sql, 12, p);
 }
 
-static const pg_step create_steps[] = {s_create_lock, s_create_state, s_create_write, s_read, s_keep, NULL};
+static const pg_step create_steps[] = {s_create_lock, s_create_state,    s_create_write,
+                                       s_written,     invoice_step_keep, NULL};
 
 /* ---- the writes of an action on an existing invoice ----------------------------- */
 
@@ -700,15 +788,26 @@ static const char revise_sql[] = OLD_ROW_SQL
 /* clang-format on */
 
 /* The 7 parameters of HISTORY_AUDIT_SQL, into p[0..6]. */
-static void history_params(struct inv_ctx *ix, const char **p, const char *note, const char *items)
+static void history_params(const struct inv_ctx *ix, const char **p, const char *note, const char *items)
 {
-    p[0] = ix->id;
-    p[1] = ix->actor_id;
+    p[0] = ix->tx.id;
+    p[1] = ix->tx.actor_id;
     p[2] = op_names[ix->op];
-    p[3] = dom_state_name(DOM_INVOICE, ix->inv_from);
-    p[4] = dom_state_name(DOM_INVOICE, ix->inv_to);
+    p[3] = dom_state_name(DOM_INVOICE, ix->tx.inv_from);
+    p[4] = dom_state_name(DOM_INVOICE, ix->tx.inv_to);
     p[5] = note;
     p[6] = items;
+}
+
+/* The locked invoice and the state table for `event`; then nothing is
+ * written for a client that is gone. */
+static int ix_locked(struct inv_ctx *ix, PGresult *res, int event)
+{
+    struct invoice_tx *tx = &ix->tx;
+    int                rc = invoice_locked(tx, res);
+    if (!rc)
+        rc = invoice_check(tx, DOM_INVOICE, tx->inv_from, event, &tx->inv_to);
+    return rc;
 }
 
 /* ---- edit ----------------------------------------------------------------------- */
@@ -716,16 +815,17 @@ static void history_params(struct inv_ctx *ix, const char **p, const char *note,
 static int s_edit_check(struct pg_chain *ch, PGresult *prev)
 {
     struct inv_ctx *ix = ch->ud;
-    int             rc = locked(ix, prev, DOM_INV_EV_EDIT);
+    int             rc = ix_locked(ix, prev, DOM_INV_EV_EDIT);
     if (rc)
         return rc;
-    int64_t cur = strtoll(PQgetvalue(prev, 0, INVOICE_LOCK_VERSION), NULL, 10);
-    if (ix->has_version && ix->version != cur)
-        return ix_refuse(ix, 409, "stale_version",
-                         "the invoice is at version %lld, not %lld: someone else saved it meanwhile; reload it",
-                         (long long)cur, (long long)ix->version);
+    if (ix->has_version && ix->seen_version != ix->tx.version)
+        return invoice_refuse(&ix->tx, 409, "stale_version",
+                              "the invoice is at version %lld, not %lld: someone else saved it meanwhile; reload it",
+                              (long long)ix->tx.version, (long long)ix->seen_version);
+    if ((rc = invoice_gone(&ix->tx)) != 0)
+        return rc;
     /* What the edit keeps: the stored lines and discount. */
-    const char *p[1] = {ix->id};
+    const char *p[1] = {ix->tx.id};
     return pg_chain_query(ch,
                           "SELECT i.discount, it.description, it.qty, it.unit_price"
                           " FROM invoices i LEFT JOIN invoice_items it ON it.invoice_id = i.id"
@@ -737,7 +837,7 @@ static int s_edit_items(struct pg_chain *ch, PGresult *prev)
 {
     struct inv_ctx *ix = ch->ud;
     if (PQntuples(prev) == 0)
-        return ix_refuse(ix, 404, "not_found", "no such invoice");
+        return invoice_refuse(&ix->tx, 404, "not_found", "no such invoice");
     if (!ix->has_discount)
         ix->discount = strtoll(PQgetvalue(prev, 0, 0), NULL, 10);
     if (!ix->has_items) {
@@ -761,7 +861,7 @@ static int s_edit_items(struct pg_chain *ch, PGresult *prev)
      * rest go (disjoint rows, so one statement is safe). */
     char n[16];
     snprintf(n, sizeof(n), "%zu", ix->nlines);
-    const char *p[3] = {ix->id, n, ix->items_json.data};
+    const char *p[3] = {ix->tx.id, n, ix->items_json.data};
     return pg_chain_query(ch,
                           "WITH d AS (DELETE FROM invoice_items WHERE invoice_id = $1::bigint AND pos > $2::int)"
                           " INSERT INTO invoice_items (invoice_id, pos, description, qty, unit_price, line_total)"
@@ -777,25 +877,27 @@ static int s_edit_write(struct pg_chain *ch, PGresult *prev)
 {
     struct inv_ctx *ix = ch->ud;
     (void)prev;
-    char sub[24], disc[24], rate[16], tax[24], total[24];
-    snprintf(sub, sizeof(sub), "%lld", (long long)ix->totals.subtotal);
-    snprintf(disc, sizeof(disc), "%lld", (long long)ix->totals.discount);
-    snprintf(rate, sizeof(rate), "%lld", (long long)ix->rate_bp);
-    snprintf(tax, sizeof(tax), "%lld", (long long)ix->totals.tax);
-    snprintf(total, sizeof(total), "%lld", (long long)ix->totals.total);
+    struct amounts a;
+    amounts_text(ix, &a);
     const char *p[13];
     history_params(ix, p, NULL, ix->items_json.data);
-    p[7] = sub;
-    p[8] = disc;
-    p[9] = rate;
-    p[10] = tax;
-    p[11] = total;
+    p[7] = a.sub;
+    p[8] = a.disc;
+    p[9] = a.rate;
+    p[10] = a.tax;
+    p[11] = a.total;
     p[12] = ix->has_note ? ix->note : NULL;
     return pg_chain_query(ch, edit_sql, 13, p);
 }
 
-static const pg_step edit_steps[] = {s_lock_ticket, s_lock_invoice, s_edit_check, s_edit_items,
-                                     s_edit_write,  s_read,         s_keep,       NULL};
+static const pg_step edit_steps[] = {invoice_step_lock_ticket,
+                                     invoice_step_lock_invoice,
+                                     s_edit_check,
+                                     s_edit_items,
+                                     s_edit_write,
+                                     s_written,
+                                     invoice_step_keep,
+                                     NULL};
 
 /* ---- submit, approve, revise ------------------------------------------------------ */
 
@@ -803,7 +905,9 @@ static int s_transition_write(struct pg_chain *ch, PGresult *prev)
 {
     struct inv_ctx *ix = ch->ud;
     int event = ix->op == OP_SUBMIT ? DOM_INV_EV_SUBMIT : ix->op == OP_APPROVE ? DOM_INV_EV_APPROVE : DOM_INV_EV_REVISE;
-    int rc = locked(ix, prev, event);
+    int rc = ix_locked(ix, prev, event);
+    if (!rc)
+        rc = invoice_gone(&ix->tx);
     if (rc)
         return rc;
     const char *sql = ix->op == OP_SUBMIT ? submit_sql : ix->op == OP_APPROVE ? approve_sql : revise_sql;
@@ -812,136 +916,45 @@ static int s_transition_write(struct pg_chain *ch, PGresult *prev)
     return pg_chain_query(ch, sql, 7, p);
 }
 
-static const pg_step transition_steps[] = {s_lock_ticket, s_lock_invoice, s_transition_write, s_read, s_keep, NULL};
+static const pg_step transition_steps[] = {
+    invoice_step_lock_ticket, invoice_step_lock_invoice, s_transition_write, s_written, invoice_step_keep, NULL};
 
 /* ---- the end -------------------------------------------------------------------- */
 
 static void on_done(struct pg_chain *ch, int stop, enum pg_err err, const char *state, const char *msg)
 {
-    struct inv_ctx  *ix = ch->ud;
-    struct http_req *req = ix->req;
-
-    if (err == PG_ERR_SQL && state && (!strcmp(state, "40P01") || !strcmp(state, "40001")) &&
-        ix->attempts + 1 < INV_TX_ATTEMPTS && !http_req_gone(req)) {
-        /* Rolled back whole: run it again from the locks. */
-        log_warn("invoices", "%s %s: %s, running the transaction again", op_names[ix->op], ix->id, state);
-        ix->attempts++;
-        free(ix->answer);
-        ix->answer = NULL;
-        if (pg_chain_start(&ix->ch, req->svc->pg, 0, ix->steps, on_done, ix) == 0)
-            return;
-        err = PG_ERR_DOWN;
-    }
-    if (err != PG_OK) {
-        if (ix->op == OP_CREATE && err == PG_ERR_SQL && state && !strcmp(state, "23505") && msg &&
-            strstr(msg, "invoices_ticket_id_key"))
-            http_error(req, 409, "invoice_exists", "this ticket already has an invoice; edit that one");
-        else
-            h_pg_error(req, "invoices", err, state, msg);
-    } else if (stop) {
-        http_error(req, stop, ix->code ? ix->code : "internal", ix->msg);
-    } else {
-        log_info("invoices", "invoice %s (%s): %s by user %s, now %s, total %lld", ix->id, ix->number, op_names[ix->op],
-                 ix->actor_id, dom_state_name(DOM_INVOICE, ix->inv_to), (long long)ix->totals.total);
-        invoice_answer_text(req, ix->op == OP_CREATE ? 201 : 200, ix->answer, NULL);
+    struct inv_ctx    *ix = ch->ud;
+    struct invoice_tx *tx = &ix->tx;
+    if (invoice_tx_again(tx, err, state))
+        return;
+    if (ix->op == OP_CREATE && err == PG_ERR_SQL && state && !strcmp(state, "23505") && msg &&
+        strstr(msg, "invoices_ticket_id_key")) {
+        http_error(tx->req, 409, "invoice_exists", "this ticket already has an invoice; edit that one");
+    } else if (!invoice_tx_failed(tx, stop, err, state, msg)) {
+        log_info("invoices", "invoice %s (%s): %s by user %s, now %s, total %lld", tx->id, tx->number, op_names[ix->op],
+                 tx->actor_id, dom_state_name(DOM_INVOICE, tx->inv_to), (long long)tx->total);
+        invoice_answer_text(tx->req, ix->op == OP_CREATE ? 201 : 200, tx->answer, NULL);
     }
     ix_free(ix);
-}
-
-static void ix_start(struct inv_ctx *ix, const pg_step *steps)
-{
-    ix->steps = steps;
-    if (!ix->req->svc->pg || pg_chain_start(&ix->ch, ix->req->svc->pg, 0, steps, on_done, ix) < 0) {
-        http_add_header(ix->req, "Retry-After", "1");
-        http_error(ix->req, 503, "unavailable", "the database is unavailable; try again");
-        ix_free(ix);
-    }
-}
-
-static struct inv_ctx *ix_new(struct http_req *req, enum inv_op op, const char *what)
-{
-    int64_t id = http_param_id(req, 0);
-    if (id <= 0) {
-        char m[48];
-        snprintf(m, sizeof(m), "no such %s", what);
-        http_error(req, 404, "not_found", m);
-        return NULL;
-    }
-    struct inv_ctx *ix = xcalloc(1, sizeof(*ix));
-    ix->req = req;
-    ix->op = op;
-    ix->actor = h_actor(req->session);
-    snprintf(ix->actor_id, sizeof(ix->actor_id), "%lld", (long long)req->session->user_id);
-    /* create: the path names the ticket; the invoice's id comes with the write */
-    snprintf(op == OP_CREATE ? ix->ticket_id : ix->id, sizeof(ix->id), "%lld", (long long)id);
-    return ix;
-}
-
-/* The body of create and edit, validated; false when answered (422 or the
- * body's own 400/415). */
-static bool ix_body(struct inv_ctx *ix)
-{
-    yyjson_doc *doc = http_json_body(ix->req);
-    if (!doc)
-        return false;
-    char msg[256];
-    int  rc = parse_invoice_body(ix, yyjson_doc_get_root(doc), msg, sizeof(msg));
-    yyjson_doc_free(doc);
-    if (rc < 0) {
-        http_error(ix->req, 422, "validation_failed", msg);
-        return false;
-    }
-    return true;
-}
-
-void h_invoices_create(struct http_req *req)
-{
-    struct inv_ctx *ix = ix_new(req, OP_CREATE, "ticket");
-    if (!ix)
-        return;
-    if (!ix_body(ix)) {
-        ix_free(ix);
-        return;
-    }
-    ix_start(ix, create_steps);
-}
-
-void h_invoices_update(struct http_req *req)
-{
-    struct inv_ctx *ix = ix_new(req, OP_EDIT, "invoice");
-    if (!ix)
-        return;
-    if (!ix_body(ix)) {
-        ix_free(ix);
-        return;
-    }
-    ix_start(ix, edit_steps);
-}
-
-void h_invoices_submit(struct http_req *req)
-{
-    /* no body to read: anything sent is ignored */
-    struct inv_ctx *ix = ix_new(req, OP_SUBMIT, "invoice");
-    if (ix)
-        ix_start(ix, transition_steps);
 }
 
 /* Sales' note: optional on approve (empty or blank text is none), 1..1000
  * characters, not only blanks, on revise (no body at all is no note). */
 static bool sales_note(struct inv_ctx *ix, bool required)
 {
-    yyjson_val *note = NULL;
-    yyjson_doc *doc = NULL;
-    if (ix->req->body.len) {
-        if (!(doc = http_json_body(ix->req)))
+    struct http_req *req = ix->tx.req;
+    yyjson_val      *note = NULL;
+    yyjson_doc      *doc = NULL;
+    if (req->body.len) {
+        if (!(doc = http_json_body(req)))
             return false;
         note = yyjson_obj_get(yyjson_doc_get_root(doc), "note");
     }
-    if (!required && yyjson_is_str(note) && all_blank(yyjson_get_str(note), yyjson_get_len(note)))
+    if (!required && yyjson_is_str(note) && invoice_text_blank(yyjson_get_str(note), yyjson_get_len(note)))
         note = NULL;
     bool ok = true;
     if (present(note) || required) {
-        ok = text_ok(note, 1, INV_NOTE_MAX);
+        ok = invoice_text_ok(note, 1, INV_NOTE_MAX);
         if (ok)
             ix->note = xstrndup(yyjson_get_str(note), yyjson_get_len(note));
     }
@@ -952,33 +965,75 @@ static bool sales_note(struct inv_ctx *ix, bool required)
                  required ? "note: text of 1 to %d characters is required"
                           : "note: text of 1 to %d characters, or none",
                  INV_NOTE_MAX);
-        http_error(ix->req, 422, "validation_failed", msg);
+        http_error(req, 422, "validation_failed", msg);
     }
     return ok;
 }
 
-void h_invoices_approve(struct http_req *req)
+/* The body of create and edit, validated; false when answered (422 or the
+ * body's own 400/415). */
+static bool ix_body(struct inv_ctx *ix)
 {
-    struct inv_ctx *ix = ix_new(req, OP_APPROVE, "invoice");
-    if (!ix)
-        return;
-    if (!sales_note(ix, false)) {
-        ix_free(ix);
+    yyjson_doc *doc = http_json_body(ix->tx.req);
+    if (!doc)
+        return false;
+    char msg[256];
+    int  rc = parse_invoice_body(ix, yyjson_doc_get_root(doc), msg, sizeof(msg));
+    yyjson_doc_free(doc);
+    if (rc < 0) {
+        http_error(ix->tx.req, 422, "validation_failed", msg);
+        return false;
+    }
+    return true;
+}
+
+/* Every action: the path's id, the body (checked before any database
+ * work), then the transaction; answered exactly once on every path. */
+static void ix_run(struct http_req *req, enum inv_op op, const pg_step *steps)
+{
+    int64_t id = http_param_id(req, 0);
+    if (id <= 0) {
+        http_error(req, 404, "not_found", op == OP_CREATE ? "no such ticket" : "no such invoice");
         return;
     }
-    ix_start(ix, transition_steps);
+    struct inv_ctx *ix = xcalloc(1, sizeof(*ix));
+    invoice_tx_init(&ix->tx, req, "invoices", id);
+    ix->op = op;
+    if (op == OP_CREATE) {
+        /* the path names the ticket; the invoice's id comes with the write */
+        memcpy(ix->tx.ticket_id, ix->tx.id, sizeof(ix->tx.ticket_id));
+        ix->tx.id[0] = '\0';
+    }
+    bool ok = op == OP_CREATE || op == OP_EDIT ? ix_body(ix)
+              : op == OP_SUBMIT                ? true /* no body to read: anything sent is ignored */
+                                               : sales_note(ix, op == OP_REVISE);
+    if (!ok || !invoice_tx_start(&ix->tx, steps, on_done))
+        ix_free(ix);
+}
+
+void h_invoices_create(struct http_req *req)
+{
+    ix_run(req, OP_CREATE, create_steps);
+}
+
+void h_invoices_update(struct http_req *req)
+{
+    ix_run(req, OP_EDIT, edit_steps);
+}
+
+void h_invoices_submit(struct http_req *req)
+{
+    ix_run(req, OP_SUBMIT, transition_steps);
+}
+
+void h_invoices_approve(struct http_req *req)
+{
+    ix_run(req, OP_APPROVE, transition_steps);
 }
 
 void h_invoices_revise(struct http_req *req)
 {
-    struct inv_ctx *ix = ix_new(req, OP_REVISE, "invoice");
-    if (!ix)
-        return;
-    if (!sales_note(ix, true)) {
-        ix_free(ix);
-        return;
-    }
-    ix_start(ix, transition_steps);
+    ix_run(req, OP_REVISE, transition_steps);
 }
 
 /* ---- read ------------------------------------------------------------------------ */
@@ -1046,6 +1101,18 @@ static void on_list(void *ud, PGresult *res, enum pg_err err, const char *state,
     free(small);
 }
 
+/* An unknown name, as a refusal quotes it: printable ASCII only ('?' for
+ * anything else), at most n - 1 bytes. The query is percent-decoded, so it
+ * may hold any byte, and a cut could split a character: quoted raw, either
+ * would make the answer something other than UTF-8 JSON. */
+static void quote_name(const char *s, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++)
+        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    out[i] = '\0';
+}
+
 void h_invoices_list(struct http_req *req)
 {
     char status[256], lim[16], states[sizeof(status) + 2] = "{"; /* the names, braced */
@@ -1058,8 +1125,9 @@ void h_invoices_list(struct http_req *req)
             if (next)
                 *next++ = '\0';
             if (dom_state_parse(DOM_INVOICE, s) < 0) {
-                char msg[128];
-                snprintf(msg, sizeof(msg), "status: \"%.60s\" is not an invoice state", s);
+                char name[48], msg[128];
+                quote_name(s, name, sizeof(name));
+                snprintf(msg, sizeof(msg), "status: \"%s\" is not an invoice state", name);
                 http_error(req, 400, "bad_request", msg);
                 return;
             }

@@ -4,7 +4,7 @@
  *   POST /api/v1/invoices/{id}/payments/{pid}/void   h_payments_void
  *   POST /api/v1/tickets/{id}/close                  h_tickets_close
  *
- * Each is one transaction, a pg_chain:
+ * Each is one transaction in the money frame (invoice.h, struct invoice_tx):
  *   lock the ticket, then the invoice (invoice.h: the order every money
  *   writer uses, so two of them queue instead of deadlocking);
  *   (C: the state table, the balance, the proof's owner);
@@ -29,6 +29,7 @@
  * edits nothing CS could be stale about).
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,6 @@
 #include <time.h>
 #include <yyjson.h>
 
-#include "auth/session.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "domain/money.h"
@@ -53,19 +53,13 @@
 #define PAY_REF_MAX    200  /* characters */
 #define PAY_REASON_MAX 500  /* characters */
 #define CLOSE_NOTE_MAX 1000 /* characters */
-#define PAY_ATTEMPTS   3    /* a transaction run again after a deadlock or serialization failure */
 
 enum pay_op { OP_RECORD, OP_VOID, OP_CLOSE };
 
 struct pay_ctx {
-    struct pg_chain  ch;
-    struct http_req *req;
-    enum pay_op      op;
-    int              attempts;
-    unsigned         actor;   /* DOM_ACTOR_* */
-    char             id[24];  /* the invoice (record, void) or the ticket (close) */
-    char             pid[24]; /* void: the payment */
-    char             actor_id[24];
+    struct invoice_tx tx; /* first (invoice.h); tx.id: the invoice (record, void) or the ticket (close) */
+    enum pay_op       op;
+    char              pid[24]; /* void: the payment */
     /* the request */
     int64_t amount; /* record */
     char    method[12];
@@ -73,61 +67,19 @@ struct pay_ctx {
     char   *reference; /* record: NULL for none; owned */
     int64_t proof_id;  /* record: 0 for none */
     char   *text;      /* void: the reason; close: the note, NULL for none; owned */
-    /* what the locks found */
-    int     inv_from, inv_to, tk_from, tk_to;
-    int64_t total, paid;
-    char    ticket_id[24];
-    char    number[40];
-    /* a refusal (stop > 0): its code and message */
-    const char *code;
-    char        msg[256];
-    char       *answer; /* the invoice JSON, copied out of the transaction (NULL: none); owned */
 };
+_Static_assert(offsetof(struct pay_ctx, tx) == 0, "the frame comes first (invoice.h)");
 
 static void px_free(struct pay_ctx *px)
 {
-    free(px->answer);
+    invoice_tx_clear(&px->tx);
     free(px->paid_at);
     free(px->reference);
     free(px->text);
     free(px);
 }
 
-/* A step's refusal: the chain rolls back and done answers it. */
-static int px_refuse(struct pay_ctx *px, int status, const char *code, const char *msg)
-{
-    px->code = code;
-    snprintf(px->msg, sizeof(px->msg), "%s", msg);
-    return status;
-}
-
-static int px_wrong_state(struct pay_ctx *px, enum dom_entity e, int from, int event)
-{
-    px->code = "invalid_transition";
-    dom_explain(e, from, event, px->msg, sizeof(px->msg));
-    return 409;
-}
-
 /* ---- input ----------------------------------------------------------------- */
-
-/* Characters of valid UTF-8 text (yyjson has checked it): every byte that
- * does not continue a sequence starts one. */
-static size_t utf8_chars(const char *s, size_t n)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            c++;
-    return c;
-}
-
-static bool all_blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
-            return false;
-    return true;
-}
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days
  * algorithm run backwards: years counted from March, so the leap day is
@@ -201,23 +153,6 @@ static int64_t rfc3339_ms(const char *s)
     return t * 1000 + ms;
 }
 
-/* A JSON integer as int64; one above INT64_MAX reads as INT64_MAX (more
- * than any balance: an overpayment, not a different number). false for
- * anything that is not an integer. */
-static bool json_int64(yyjson_val *v, int64_t *out)
-{
-    if (yyjson_is_uint(v)) {
-        uint64_t u = yyjson_get_uint(v);
-        *out = u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)u;
-        return true;
-    }
-    if (yyjson_is_sint(v)) {
-        *out = yyjson_get_sint(v);
-        return true;
-    }
-    return false;
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -227,76 +162,19 @@ static int64_t now_ms(void)
 
 /* Optional text member: NULL (absent, null or only blanks) into *out, or a
  * copy. false (and *bad set) for anything else than text of at most max
- * characters. */
+ * characters (a NUL is refused, not cut off: invoice_text_ok). */
 static bool opt_text(yyjson_val *v, size_t max, char **out, const char **bad, const char *msg)
 {
     *out = NULL;
     if (!v || yyjson_is_null(v))
         return true;
-    if (!yyjson_is_str(v) || utf8_chars(yyjson_get_str(v), yyjson_get_len(v)) > max) {
+    if (!invoice_text_ok(v, 0, max)) {
         *bad = msg;
         return false;
     }
-    if (!all_blank(yyjson_get_str(v), yyjson_get_len(v)))
-        *out = xstrdup(yyjson_get_str(v));
+    if (!invoice_text_blank(yyjson_get_str(v), yyjson_get_len(v)))
+        *out = xstrndup(yyjson_get_str(v), yyjson_get_len(v));
     return true;
-}
-
-/* ---- the locks (record and void) ---------------------------------------------- */
-
-static int s_lock_ticket(struct pg_chain *ch, PGresult *prev)
-{
-    struct pay_ctx *px = ch->ud;
-    (void)prev;
-    const char *p[1] = {px->id};
-    return pg_chain_query(ch, invoice_lock_ticket_sql, 1, p);
-}
-
-static int s_lock_invoice(struct pg_chain *ch, PGresult *prev)
-{
-    struct pay_ctx *px = ch->ud;
-    if (PQntuples(prev) == 0)
-        return px_refuse(px, 404, "not_found", "no such invoice");
-    const char *p[1] = {px->id};
-    return pg_chain_query(ch, invoice_lock_sql, 1, p);
-}
-
-/* Keeps what the invoice lock read. 0, or a refusal. */
-static int px_locked(struct pay_ctx *px, PGresult *res)
-{
-    if (PQntuples(res) == 0)
-        return px_refuse(px, 404, "not_found", "no such invoice");
-    px->inv_from = dom_state_parse(DOM_INVOICE, PQgetvalue(res, 0, INVOICE_LOCK_STATUS));
-    px->tk_from = dom_state_parse(DOM_TICKET, PQgetvalue(res, 0, INVOICE_LOCK_TICKET_STATUS));
-    px->inv_to = px->inv_from;
-    px->tk_to = px->tk_from;
-    px->total = strtoll(PQgetvalue(res, 0, INVOICE_LOCK_TOTAL), NULL, 10);
-    px->paid = strtoll(PQgetvalue(res, 0, INVOICE_LOCK_PAID), NULL, 10);
-    snprintf(px->ticket_id, sizeof(px->ticket_id), "%s", PQgetvalue(res, 0, INVOICE_LOCK_TICKET_ID));
-    snprintf(px->number, sizeof(px->number), "%s", PQgetvalue(res, 0, INVOICE_LOCK_NUMBER));
-    if (px->inv_from < 0 || px->tk_from < 0) {
-        log_error("payments", "invoice %s: unknown status %s / ticket %s", px->id,
-                  PQgetvalue(res, 0, INVOICE_LOCK_STATUS), PQgetvalue(res, 0, INVOICE_LOCK_TICKET_STATUS));
-        return px_refuse(px, 500, "internal", "the request failed");
-    }
-    return 0;
-}
-
-/* The answer: the invoice as GET shows it, inside the transaction. */
-static int s_read(struct pg_chain *ch, PGresult *prev)
-{
-    struct pay_ctx *px = ch->ud;
-    (void)prev;
-    const char *p[1] = {px->id};
-    return pg_chain_query(ch, invoice_json_sql, 1, p);
-}
-
-/* The result dies with its step; the answer goes out after COMMIT. */
-static int s_keep(struct pg_chain *ch, PGresult *prev)
-{
-    struct pay_ctx *px = ch->ud;
-    px->answer = PQntuples(prev) > 0 ? xstrdup(PQgetvalue(prev, 0, 0)) : NULL;
-    return 0; /* nothing issued: COMMIT */
 }
 
 /* ---- record ------------------------------------------------------------------ */
@@ -354,34 +232,30 @@ static const char proof_sql[] = "SELECT ticket_id, kind FROM attachments WHERE i
 
 static int s_record_check(struct pg_chain *ch, PGresult *prev)
 {
-    struct pay_ctx *px = ch->ud;
-    int             rc = px_locked(px, prev);
+    struct pay_ctx    *px = ch->ud;
+    struct invoice_tx *tx = &px->tx;
+    int                rc = invoice_locked(tx, prev);
+    /* Only a sent invoice takes money: the `pay` row of the table (sent ->
+     * paid) says who may and from where, for a partial payment too, which
+     * moves nothing (its *_to stay *_from). */
+    if (!rc)
+        rc = invoice_check(tx, DOM_INVOICE, tx->inv_from, DOM_INV_EV_PAY, NULL);
     if (rc)
         return rc;
-    /* Only a sent invoice takes money: the `pay` row of the table (sent ->
-     * paid) says who may and from where, for a partial payment too. */
-    enum dom_verdict v = dom_transition(DOM_INVOICE, px->inv_from, DOM_INV_EV_PAY, px->actor, NULL);
-    if (v == DOM_NOT_ALLOWED)
-        return px_refuse(px, 403, "forbidden", "you may not record payments");
-    if (v != DOM_OK)
-        return px_wrong_state(px, DOM_INVOICE, px->inv_from, DOM_INV_EV_PAY);
-    int64_t balance = px->total - px->paid;
+    int64_t balance = tx->total - tx->paid;
     if (px->amount > balance) {
         char a[MONEY_IDR_MAX], b[MONEY_IDR_MAX];
         money_format_idr(px->amount, a, sizeof(a));
         money_format_idr(balance, b, sizeof(b));
-        snprintf(px->msg, sizeof(px->msg), "amount: %s is more than the balance of %s", a, b);
-        px->code = "overpayment";
-        return 422;
+        return invoice_refuse(tx, 422, "overpayment", "amount: %s is more than the balance of %s", a, b);
     }
     if (px->amount == balance) {
         /* It covers the total: the invoice and the ticket are paid. */
-        dom_transition(DOM_INVOICE, px->inv_from, DOM_INV_EV_PAY, px->actor, &px->inv_to);
-        v = dom_transition(DOM_TICKET, px->tk_from, DOM_TICKET_EV_PAY, px->actor, &px->tk_to);
-        if (v == DOM_NOT_ALLOWED)
-            return px_refuse(px, 403, "forbidden", "you may not record payments");
-        if (v != DOM_OK)
-            return px_wrong_state(px, DOM_TICKET, px->tk_from, DOM_TICKET_EV_PAY);
+        rc = invoice_check(tx, DOM_INVOICE, tx->inv_from, DOM_INV_EV_PAY, &tx->inv_to);
+        if (!rc)
+            rc = invoice_check(tx, DOM_TICKET, tx->tk_from, DOM_TICKET_EV_PAY, &tx->tk_to);
+        if (rc)
+            return rc;
     }
     if (!px->proof_id)
         return 0; /* nothing issued: s_record_write runs at once */
@@ -393,33 +267,40 @@ static int s_record_check(struct pg_chain *ch, PGresult *prev)
 
 static int s_record_write(struct pg_chain *ch, PGresult *prev)
 {
-    struct pay_ctx *px = ch->ud;
-    if (px->proof_id && (PQntuples(prev) == 0 || strcmp(PQgetvalue(prev, 0, 0), px->ticket_id) ||
+    struct pay_ctx    *px = ch->ud;
+    struct invoice_tx *tx = &px->tx;
+    if (px->proof_id && (PQntuples(prev) == 0 || strcmp(PQgetvalue(prev, 0, 0), tx->ticket_id) ||
                          strcmp(PQgetvalue(prev, 0, 1), "payment_proof")))
-        return px_refuse(px, 422, "validation_failed",
-                         "proof_attachment_id: not a payment proof of this invoice's ticket (upload it with "
-                         "kind=payment_proof)");
-    if (http_req_gone(px->req))
-        return px_refuse(px, 499, "client_gone", "the client went away"); /* record nothing on their behalf */
+        return invoice_refuse(tx, 422, "validation_failed",
+                              "proof_attachment_id: not a payment proof of this invoice's ticket (upload it with "
+                              "kind=payment_proof)");
+    int rc = invoice_gone(tx); /* record nothing on their behalf */
+    if (rc)
+        return rc;
     char amount[24], proof[24];
     snprintf(amount, sizeof(amount), "%lld", (long long)px->amount);
     snprintf(proof, sizeof(proof), "%lld", (long long)px->proof_id);
-    const char *p[12] = {px->id,
+    const char *p[12] = {tx->id,
                          amount,
                          px->method,
                          px->paid_at,
                          px->reference,
                          px->proof_id ? proof : NULL,
-                         px->actor_id,
-                         dom_state_name(DOM_INVOICE, px->inv_to),
-                         px->ticket_id,
-                         dom_state_name(DOM_TICKET, px->tk_from),
-                         dom_state_name(DOM_TICKET, px->tk_to),
-                         px->inv_to == DOM_INV_PAID ? "pay" : "payment"};
+                         tx->actor_id,
+                         dom_state_name(DOM_INVOICE, tx->inv_to),
+                         tx->ticket_id,
+                         dom_state_name(DOM_TICKET, tx->tk_from),
+                         dom_state_name(DOM_TICKET, tx->tk_to),
+                         tx->inv_to == DOM_INV_PAID ? "pay" : "payment"};
     return pg_chain_query(ch, record_sql, 12, p);
 }
 
-static const pg_step record_steps[] = {s_lock_ticket, s_lock_invoice, s_record_check, s_record_write, s_read, s_keep,
+static const pg_step record_steps[] = {invoice_step_lock_ticket,
+                                       invoice_step_lock_invoice,
+                                       s_record_check,
+                                       s_record_write,
+                                       invoice_step_read,
+                                       invoice_step_keep,
                                        NULL};
 
 /* ---- void ------------------------------------------------------------------------ */
@@ -466,55 +347,58 @@ static const char void_sql[] =
 static int s_void_lock_payment(struct pg_chain *ch, PGresult *prev)
 {
     struct pay_ctx *px = ch->ud;
-    int             rc = px_locked(px, prev);
+    int             rc = invoice_locked(&px->tx, prev);
     if (rc)
         return rc;
-    const char *p[2] = {px->id, px->pid};
+    const char *p[2] = {px->tx.id, px->pid};
     return pg_chain_query(ch, lock_payment_sql, 2, p);
 }
 
 static int s_void_write(struct pg_chain *ch, PGresult *prev)
 {
-    struct pay_ctx *px = ch->ud;
+    struct pay_ctx    *px = ch->ud;
+    struct invoice_tx *tx = &px->tx;
     if (PQntuples(prev) == 0)
-        return px_refuse(px, 404, "not_found", "no such payment of this invoice");
+        return invoice_refuse(tx, 404, "not_found", "no such payment of this invoice");
     if (PQgetvalue(prev, 0, 1)[0] == 't')
-        return px_refuse(px, 409, "already_voided", "this payment is already voided");
+        return invoice_refuse(tx, 409, "already_voided", "this payment is already voided");
     int64_t amount = strtoll(PQgetvalue(prev, 0, 0), NULL, 10);
-    /* A closed ticket keeps its money whatever the invoice's state. */
-    if (px->tk_from == DOM_TICKET_CLOSED)
-        return px_wrong_state(px, DOM_TICKET, px->tk_from, DOM_TICKET_EV_VOID_PAYMENT);
-    if (px->inv_from == DOM_INV_PAID && px->paid - amount < px->total) {
+    int     rc = 0;
+    if (tx->inv_from == DOM_INV_PAID && tx->paid - amount < tx->total) {
         /* The total is uncovered again: the ticket first, whose table
-         * refuses what is closed, then the invoice (docs/states.md). */
-        enum dom_verdict v = dom_transition(DOM_TICKET, px->tk_from, DOM_TICKET_EV_VOID_PAYMENT, px->actor, &px->tk_to);
-        if (v == DOM_NOT_ALLOWED)
-            return px_refuse(px, 403, "forbidden", "you may not void payments");
-        if (v != DOM_OK)
-            return px_wrong_state(px, DOM_TICKET, px->tk_from, DOM_TICKET_EV_VOID_PAYMENT);
-        v = dom_transition(DOM_INVOICE, px->inv_from, DOM_INV_EV_VOID_PAYMENT, px->actor, &px->inv_to);
-        if (v == DOM_NOT_ALLOWED)
-            return px_refuse(px, 403, "forbidden", "you may not void payments");
-        if (v != DOM_OK)
-            return px_wrong_state(px, DOM_INVOICE, px->inv_from, DOM_INV_EV_VOID_PAYMENT);
-    } else if (px->inv_from != DOM_INV_SENT) {
-        /* a payment stands only on a sent or paid invoice */
-        return px_wrong_state(px, DOM_INVOICE, px->inv_from, DOM_INV_EV_VOID_PAYMENT);
+         * refuses what is closed (a closed ticket keeps its money), then
+         * the invoice (docs/states.md). */
+        rc = invoice_check(tx, DOM_TICKET, tx->tk_from, DOM_TICKET_EV_VOID_PAYMENT, &tx->tk_to);
+        if (!rc)
+            rc = invoice_check(tx, DOM_INVOICE, tx->inv_from, DOM_INV_EV_VOID_PAYMENT, &tx->inv_to);
+    } else if (tx->inv_from != DOM_INV_SENT) {
+        /* A payment stands only on a sent or paid invoice: for any other
+         * state the table's void_payment row says why not. (A partial void,
+         * sent -> sent, moves no state and has no row, like a partial
+         * payment: a guard on data, which states.h leaves to the handler.) */
+        rc = invoice_check(tx, DOM_INVOICE, tx->inv_from, DOM_INV_EV_VOID_PAYMENT, NULL);
     }
-    if (http_req_gone(px->req))
-        return px_refuse(px, 499, "client_gone", "the client went away");
-    const char *p[8] = {px->id,
+    if (!rc)
+        rc = invoice_gone(tx);
+    if (rc)
+        return rc;
+    const char *p[8] = {tx->id,
                         px->pid,
-                        px->actor_id,
+                        tx->actor_id,
                         px->text,
-                        dom_state_name(DOM_INVOICE, px->inv_to),
-                        px->ticket_id,
-                        dom_state_name(DOM_TICKET, px->tk_from),
-                        dom_state_name(DOM_TICKET, px->tk_to)};
+                        dom_state_name(DOM_INVOICE, tx->inv_to),
+                        tx->ticket_id,
+                        dom_state_name(DOM_TICKET, tx->tk_from),
+                        dom_state_name(DOM_TICKET, tx->tk_to)};
     return pg_chain_query(ch, void_sql, 8, p);
 }
 
-static const pg_step void_steps[] = {s_lock_ticket, s_lock_invoice, s_void_lock_payment, s_void_write, s_read, s_keep,
+static const pg_step void_steps[] = {invoice_step_lock_ticket,
+                                     invoice_step_lock_invoice,
+                                     s_void_lock_payment,
+                                     s_void_write,
+                                     invoice_step_read,
+                                     invoice_step_keep,
                                      NULL};
 
 /* ---- close --------------------------------------------------------------------- */
@@ -534,29 +418,30 @@ static const char close_sql[] =
     "        jsonb_build_object('invoice_id', (SELECT id FROM iv), 'number', (SELECT number FROM iv))"
     " FROM t";
 
+/* There is no invoice to lock: the ticket alone (a void locks it first
+ * too, so the two queue). tx.id is the ticket here. */
 static int s_close_lock(struct pg_chain *ch, PGresult *prev)
 {
     struct pay_ctx *px = ch->ud;
     (void)prev;
-    const char *p[1] = {px->id};
+    const char *p[1] = {px->tx.id};
     return pg_chain_query(ch, close_lock_sql, 1, p);
 }
 
 static int s_close_write(struct pg_chain *ch, PGresult *prev)
 {
-    struct pay_ctx *px = ch->ud;
+    struct pay_ctx    *px = ch->ud;
+    struct invoice_tx *tx = &px->tx;
     if (PQntuples(prev) == 0)
-        return px_refuse(px, 404, "not_found", "no such ticket");
-    px->tk_from = dom_state_parse(DOM_TICKET, PQgetvalue(prev, 0, 0));
-    enum dom_verdict v = dom_transition(DOM_TICKET, px->tk_from, DOM_TICKET_EV_CLOSE, px->actor, &px->tk_to);
-    if (v == DOM_NOT_ALLOWED)
-        return px_refuse(px, 403, "forbidden", "you may not close tickets");
-    if (v != DOM_OK)
-        return px_wrong_state(px, DOM_TICKET, px->tk_from, DOM_TICKET_EV_CLOSE);
-    if (http_req_gone(px->req))
-        return px_refuse(px, 499, "client_gone", "the client went away");
-    const char *p[5] = {px->id, px->actor_id, dom_state_name(DOM_TICKET, px->tk_from),
-                        dom_state_name(DOM_TICKET, px->tk_to), px->text};
+        return invoice_refuse(tx, 404, "not_found", "no such ticket");
+    tx->tk_from = dom_state_parse(DOM_TICKET, PQgetvalue(prev, 0, 0));
+    int rc = invoice_check(tx, DOM_TICKET, tx->tk_from, DOM_TICKET_EV_CLOSE, &tx->tk_to);
+    if (!rc)
+        rc = invoice_gone(tx);
+    if (rc)
+        return rc;
+    const char *p[5] = {tx->id, tx->actor_id, dom_state_name(DOM_TICKET, tx->tk_from),
+                        dom_state_name(DOM_TICKET, tx->tk_to), px->text};
     return pg_chain_query(ch, close_sql, 5, p);
 }
 
@@ -564,98 +449,60 @@ static const pg_step close_steps[] = {s_close_lock, s_close_write, NULL};
 
 /* ---- the end of a chain ------------------------------------------------------------ */
 
-static int px_start(struct pay_ctx *px);
-
 static void px_log(const struct pay_ctx *px)
 {
-    char a[MONEY_IDR_MAX];
+    const struct invoice_tx *tx = &px->tx;
+    char                     a[MONEY_IDR_MAX];
     switch (px->op) {
     case OP_RECORD:
         money_format_idr(px->amount, a, sizeof(a));
-        log_info("payments", "invoice %s (%s): %s recorded (%s) by user %s%s", px->id, px->number, a, px->method,
-                 px->actor_id, px->inv_to == DOM_INV_PAID ? "; paid in full" : "");
+        log_info("payments", "invoice %s (%s): %s recorded (%s) by user %s%s", tx->id, tx->number, a, px->method,
+                 tx->actor_id, tx->inv_to == DOM_INV_PAID ? "; paid in full" : "");
         return;
     case OP_VOID:
-        log_info("payments", "invoice %s (%s): payment %s voided by user %s%s", px->id, px->number, px->pid,
-                 px->actor_id, px->inv_to != px->inv_from ? "; the invoice is open again" : "");
+        log_info("payments", "invoice %s (%s): payment %s voided by user %s%s", tx->id, tx->number, px->pid,
+                 tx->actor_id, tx->inv_to != tx->inv_from ? "; the invoice is open again" : "");
         return;
-    case OP_CLOSE: log_info("payments", "ticket %s closed by user %s", px->id, px->actor_id); return;
+    case OP_CLOSE: log_info("payments", "ticket %s closed by user %s", tx->id, tx->actor_id); return;
     }
 }
 
 static void on_done(struct pg_chain *ch, int stop, enum pg_err err, const char *state, const char *msg)
 {
-    struct pay_ctx  *px = ch->ud;
-    struct http_req *req = px->req;
-    if (err == PG_ERR_SQL && state && (!strcmp(state, "40P01") || !strcmp(state, "40001")) &&
-        ++px->attempts < PAY_ATTEMPTS && !http_req_gone(req)) {
-        /* rolled back, nothing written: run the whole transaction again */
-        free(px->answer);
-        px->answer = NULL;
-        if (px_start(px) == 0)
-            return;
-    }
+    struct pay_ctx    *px = ch->ud;
+    struct invoice_tx *tx = &px->tx;
+    struct http_req   *req = tx->req;
+    if (invoice_tx_again(tx, err, state))
+        return;
     if (err == PG_ERR_SQL && state && !strcmp(state, "23514") && px->op == OP_RECORD) {
         /* paid_amount <= total: only if the lock above did not hold */
-        log_error("payments", "invoice %s: the paid_amount check refused a payment the lock had allowed", px->id);
-        px_free(px);
+        log_error("payments", "invoice %s: the paid_amount check refused a payment the lock had allowed", tx->id);
         http_error(req, 422, "overpayment", "amount: more than the balance");
-        return;
+    } else if (!invoice_tx_failed(tx, stop, err, state, msg)) {
+        px_log(px);
+        if (px->op == OP_CLOSE)
+            h_tickets_get(req); /* the ticket as GET shows it, now closed (tickets.c builds it) */
+        else
+            invoice_answer_text(req, px->op == OP_RECORD ? 201 : 200, tx->answer, NULL);
     }
-    if (err != PG_OK) {
-        px_free(px);
-        h_pg_error(req, "payments", err, state, msg);
-        return;
-    }
-    if (stop) {
-        char m[sizeof(px->msg)];
-        memcpy(m, px->msg, sizeof(m));
-        const char *code = px->code ? px->code : "internal";
-        px_free(px);
-        http_error(req, stop, code, m);
-        return;
-    }
-    px_log(px);
-    if (px->op == OP_CLOSE) {
-        px_free(px);
-        h_tickets_get(req); /* the ticket as GET shows it, now closed */
-        return;
-    }
-    int status = px->op == OP_RECORD ? 201 : 200;
-    invoice_answer_text(req, status, px->answer, NULL);
     px_free(px);
 }
 
-static int px_start(struct pay_ctx *px)
-{
-    const pg_step *steps = px->op == OP_RECORD ? record_steps : px->op == OP_VOID ? void_steps : close_steps;
-    px->code = NULL;
-    px->msg[0] = '\0';
-    if (!px->req->svc->pg)
-        return -1;
-    return pg_chain_start(&px->ch, px->req->svc->pg, 0, steps, on_done, px);
-}
-
-/* Starts px; on failure answers 503 and frees it. */
-static void px_go(struct pay_ctx *px)
-{
-    struct http_req *req = px->req;
-    if (px_start(px) < 0) {
-        px_free(px);
-        http_add_header(req, "Retry-After", "1");
-        http_error(req, 503, "unavailable", "the database is unavailable; try again");
-    }
-}
-
+/* A context for the path's id, filled by the caller, then started. */
 static struct pay_ctx *px_new(struct http_req *req, enum pay_op op, int64_t id)
 {
     struct pay_ctx *px = xcalloc(1, sizeof(*px));
-    px->req = req;
+    invoice_tx_init(&px->tx, req, "payments", id);
     px->op = op;
-    px->actor = h_actor(req->session);
-    snprintf(px->id, sizeof(px->id), "%lld", (long long)id);
-    snprintf(px->actor_id, sizeof(px->actor_id), "%lld", (long long)req->session->user_id);
     return px;
+}
+
+/* Starts px; on failure (503 answered) frees it. */
+static void px_go(struct pay_ctx *px)
+{
+    const pg_step *steps = px->op == OP_RECORD ? record_steps : px->op == OP_VOID ? void_steps : close_steps;
+    if (!invoice_tx_start(&px->tx, steps, on_done))
+        px_free(px);
 }
 
 /* ---- the routes ---------------------------------------------------------------------- */
@@ -679,7 +526,7 @@ void h_payments_create(struct http_req *req)
     int64_t     amt = 0, proof_id = 0, at_ms = -1, now = now_ms();
     if (!yyjson_is_obj(root))
         bad = "the body must be a JSON object";
-    else if (!json_int64(amount, &amt) || amt < 1)
+    else if (!invoice_json_int(amount, &amt) || amt < 1)
         bad = "amount: an integer number of Rupiah, at least 1";
     else if (!yyjson_is_str(method) ||
              (strcmp(m = yyjson_get_str(method), "transfer") && strcmp(m, "cash") && strcmp(m, "qris")))
@@ -691,7 +538,7 @@ void h_payments_create(struct http_req *req)
     else if (at_ms >= 0 && at_ms < now - PAY_PAST_MS)
         bad = "paid_at: may not be more than 366 days ago";
     else if (proof && !yyjson_is_null(proof) &&
-             (!json_int64(proof, &proof_id) || proof_id < 1 || proof_id == INT64_MAX))
+             (!invoice_json_int(proof, &proof_id) || proof_id < 1 || proof_id == INT64_MAX))
         bad = "proof_attachment_id: the id of an attachment";
     if (!bad)
         opt_text(ref, PAY_REF_MAX, &reference, &bad, "reference: text of at most 200 characters");
@@ -726,8 +573,7 @@ void h_payments_void(struct http_req *req)
     const char *bad = NULL;
     if (!yyjson_is_obj(root))
         bad = "the body must be a JSON object";
-    else if (!yyjson_is_str(reason) || all_blank(yyjson_get_str(reason), yyjson_get_len(reason)) ||
-             utf8_chars(yyjson_get_str(reason), yyjson_get_len(reason)) > PAY_REASON_MAX)
+    else if (!invoice_text_ok(reason, 1, PAY_REASON_MAX))
         bad = "reason: text of 1 to 500 characters is required";
     if (bad) {
         yyjson_doc_free(doc);
@@ -736,7 +582,7 @@ void h_payments_void(struct http_req *req)
     }
     struct pay_ctx *px = px_new(req, OP_VOID, id);
     snprintf(px->pid, sizeof(px->pid), "%lld", (long long)pid);
-    px->text = xstrdup(yyjson_get_str(reason));
+    px->text = xstrndup(yyjson_get_str(reason), yyjson_get_len(reason));
     yyjson_doc_free(doc);
     px_go(px);
 }

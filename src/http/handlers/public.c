@@ -38,6 +38,7 @@
 #include "core/jw.h"
 #include "core/log.h"
 #include "http/handlers/handlers.h"
+#include "http/handlers/invoice.h"
 #include "http/handlers/invoice_pdf.h"
 #include "http/ratelimit.h"
 #include "http/services.h"
@@ -47,7 +48,7 @@
 #define PUB_MAX_TECHS   50 /* entries of a rating's techs */
 #define PUB_COMMENT_MAX 1000
 
-#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define ISO INVOICE_ISO
 
 /* ---- the common part ---------------------------------------------------------- */
 
@@ -136,10 +137,39 @@ static void on_pg_error(struct http_req *req, enum pg_err err, const char *state
     http_error(req, 500, "internal", "Terjadi kesalahan. Coba lagi nanti.");
 }
 
+/* The start of every answer to a lookup by token: true when res holds the
+ * link's row and the link is live (column 0: expired). Otherwise answered:
+ * the failure, 404 for no such link (charged, see miss), 410 for an
+ * expired one. */
+static bool link_found(struct http_req *req, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    if (err != PG_OK)
+        on_pg_error(req, err, state, msg);
+    else if (PQntuples(res) == 0)
+        miss(req);
+    else if (PQgetvalue(res, 0, 0)[0] == 't')
+        expired(req);
+    else
+        return true;
+    return false;
+}
+
+/* A GET by token: the bucket, the token's shape, then sql ($1: its hash)
+ * answered by cb. */
+static void link_lookup(struct http_req *req, const char *sql, pg_cb cb)
+{
+    char hash[2 * LINKS_HASH_LEN + 1];
+    if (!token_param(req, hash))
+        return;
+    const char *p[1] = {hash};
+    if (!req->svc->pg || pg_query(req->svc->pg, sql, 1, p, cb, req) < 0)
+        unavailable(req);
+}
+
 /* ---- GET /api/v1/public/invoices/{token} ---------------------------------------- */
 
 enum {
-    PI_EXPIRED,
+    PI_EXPIRED, /* link_found's column 0 */
     PI_NUMBER,
     PI_TICKET_CODE,
     PI_STATUS,
@@ -188,18 +218,8 @@ static void key_str_or_null(struct buf *b, const char *k, PGresult *r, int c)
 static void on_invoice(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
 {
     struct http_req *req = ud;
-    if (err != PG_OK) {
-        on_pg_error(req, err, state, msg);
+    if (!link_found(req, res, err, state, msg))
         return;
-    }
-    if (PQntuples(res) == 0) {
-        miss(req);
-        return;
-    }
-    if (PQgetvalue(res, 0, PI_EXPIRED)[0] == 't') {
-        expired(req);
-        return;
-    }
     const struct gss_config *cfg = req->svc->cfg;
     struct buf               b = {0};
     jw_obj(&b);
@@ -248,12 +268,7 @@ static void on_invoice(void *ud, PGresult *res, enum pg_err err, const char *sta
 
 void h_public_invoice(struct http_req *req)
 {
-    char hash[2 * LINKS_HASH_LEN + 1];
-    if (!token_param(req, hash))
-        return;
-    const char *p[1] = {hash};
-    if (!req->svc->pg || pg_query(req->svc->pg, invoice_by_token_sql, 1, p, on_invoice, req) < 0)
-        unavailable(req);
+    link_lookup(req, invoice_by_token_sql, on_invoice);
 }
 
 /* ---- GET /api/v1/public/invoices/{token}/invoice.pdf ----------------------------- */
@@ -261,30 +276,15 @@ void h_public_invoice(struct http_req *req)
 static void on_invoice_for_pdf(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
 {
     struct http_req *req = ud;
-    if (err != PG_OK) {
-        on_pg_error(req, err, state, msg);
+    if (!link_found(req, res, err, state, msg))
         return;
-    }
-    if (PQntuples(res) == 0) {
-        miss(req);
-        return;
-    }
-    if (PQgetvalue(res, 0, PI_EXPIRED)[0] == 't') {
-        expired(req);
-        return;
-    }
     private_headers(req);
     invoice_pdf_respond(req, col_int(res, PI_INVOICE_ID), true);
 }
 
 void h_public_invoice_pdf(struct http_req *req)
 {
-    char hash[2 * LINKS_HASH_LEN + 1];
-    if (!token_param(req, hash))
-        return;
-    const char *p[1] = {hash};
-    if (!req->svc->pg || pg_query(req->svc->pg, invoice_by_token_sql, 1, p, on_invoice_for_pdf, req) < 0)
-        unavailable(req);
+    link_lookup(req, invoice_by_token_sql, on_invoice_for_pdf);
 }
 
 /* ---- GET /api/v1/public/qris.png --------------------------------------------------- */
@@ -325,18 +325,8 @@ static const char rating_by_token_sql[] =
 static void on_rating_get(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
 {
     struct http_req *req = ud;
-    if (err != PG_OK) {
-        on_pg_error(req, err, state, msg);
+    if (!link_found(req, res, err, state, msg))
         return;
-    }
-    if (PQntuples(res) == 0) {
-        miss(req);
-        return;
-    }
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
-        expired(req);
-        return;
-    }
     struct buf b = {0};
     jw_obj(&b);
     jw_key_str(&b, "ticket_code", PQgetvalue(res, 0, 2));
@@ -356,12 +346,7 @@ static void on_rating_get(void *ud, PGresult *res, enum pg_err err, const char *
 
 void h_public_rating_get(struct http_req *req)
 {
-    char hash[2 * LINKS_HASH_LEN + 1];
-    if (!token_param(req, hash))
-        return;
-    const char *p[1] = {hash};
-    if (!req->svc->pg || pg_query(req->svc->pg, rating_by_token_sql, 1, p, on_rating_get, req) < 0)
-        unavailable(req);
+    link_lookup(req, rating_by_token_sql, on_rating_get);
 }
 
 /* ---- POST /api/v1/public/ratings/{token} ------------------------------------------- */
@@ -441,6 +426,10 @@ static int s_write(struct pg_chain *ch, PGresult *prev)
         return rate_refuse(rx, 410, "link_expired", "");
     if (PQgetvalue(prev, 0, 2)[0] == 't')
         return rate_refuse(rx, 409, "already_rated", "Penilaian untuk pekerjaan ini sudah dikirim. Terima kasih.");
+    /* Nothing kept for a customer who is gone (a reset): sent again, the
+     * rating is taken, instead of being told it was sent already. */
+    if (http_req_gone(rx->req))
+        return rate_refuse(rx, 499, "client_gone", "");
     int64_t ids[64];
     int     n = parse_ids(PQgetvalue(prev, 0, 3), ids, 64);
     if (n < 0) {
@@ -530,15 +519,6 @@ static void rate_done(struct pg_chain *ch, int stop, enum pg_err err, const char
     rate_free(rx);
 }
 
-static size_t utf8_chars(const char *s, size_t n)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            c++;
-    return c;
-}
-
 /* The body's checks that need no database: 422 with the field's path
  * first. NULL when fine. */
 static const char *validate(yyjson_val *root, struct rate_ctx *rx, char *msg, size_t len)
@@ -557,9 +537,9 @@ static const char *validate(yyjson_val *root, struct rate_ctx *rx, char *msg, si
         size_t      n = yyjson_get_len(comment);
         if (memchr(s, '\0', n))
             return "comment: karakter NUL tidak diperbolehkan";
-        if (utf8_chars(s, n) > PUB_COMMENT_MAX)
+        if (invoice_text_chars(s, n) > PUB_COMMENT_MAX)
             return "comment: paling banyak 1000 karakter";
-        rx->comment = xstrdup(s);
+        rx->comment = xstrndup(s, n);
     }
     yyjson_val *techs = yyjson_obj_get(root, "techs");
     if (techs && !yyjson_is_null(techs)) {
