@@ -133,6 +133,11 @@ describe('replace a technician who has not checked in', () => {
     const a = ctx.tech();
     const b = ctx.tech();
     const t = await ticketFor(ctx, [a, b], { techs_needed: 3 });
+    // CS replaces someone they see on the ticket: the answer (the ticket as
+    // GET shows it) lists what PostgreSQL holds, and the persister writes a
+    // claim a moment after Redis took it (under load, later than this test's
+    // next request; an open ticket has no status change to wait for).
+    await waitFor(async () => (await assignmentRows(t.id)).length === 2, { what: 'both claims in PostgreSQL' });
     const board = await openBoard(g.port, ctx.tech().token);
     boards.push(board);
     const r = await replace(ctx.admin, t.id, { tech_id: b.id, reason: 'Sakit' });
