@@ -24,6 +24,9 @@
 #include "http/router.h"
 #include "http/services.h"
 
+struct ihttp;
+struct outbox;
+struct outbox_channel;
 struct persister;
 
 struct gss_app {
@@ -32,6 +35,9 @@ struct gss_app {
     struct router       router;
     struct gss_services svc;       /* what the layers below see; filled by app_serve */
     struct persister   *persister; /* owned (modules.c) */
+    struct ihttp          *http_out; /* outgoing HTTP, one curl multi (modules.c) */
+    struct outbox         *outbox;   /* the outbox sender (modules.c); NULL in workers but the first */
+    struct outbox_channel *channels; /* Telegram and WhatsApp, the sender's channels (modules.c) */
     struct workers      argon2;    /* password hashing threads (svc.argon2 points here) */
     struct workers      render;    /* PDF rendering threads (svc.render) */
     bool                workers_up; /* both pools initialised */

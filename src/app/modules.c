@@ -18,6 +18,9 @@
 #include "http/handlers/replace.h"
 #include "http/server.h"
 #include "http/ws.h"
+#include "integrations/curl_loop.h"
+#include "integrations/outbox.h"
+#include "integrations/outbox_channels.h"
 #include "pool/monitor.h"
 #include "pool/persister.h"
 #include "pool/pool.h"
@@ -57,6 +60,49 @@ static unsigned render_threads(const struct gss_config *cfg)
         return (unsigned)cfg->render_threads;
     unsigned cores = uv_available_parallelism();
     return cores > 1 ? cores - 1 : 1;
+}
+
+/* Outgoing messages (DESIGN.md §6): one curl multi for every outgoing
+ * request, and the outbox sender with its two channels. With --workers the
+ * first worker sends for all (the channels' rate limits are per process).
+ * A channel without its token is off, never a start-up error. */
+static int outgoing_start(struct gss_app *app)
+{
+    const struct gss_config *cfg = &app->cfg;
+    struct ihttp_options     ho = {.timeout_ms = cfg->http_timeout_ms,
+                                   .connect_timeout_ms = cfg->http_timeout_ms < 3000 ? cfg->http_timeout_ms : 3000};
+    app->http_out = xcalloc(1, sizeof(*app->http_out));
+    if (ihttp_init(app->http_out, app->svc.loop, &ho) < 0) {
+        free(app->http_out);
+        app->http_out = NULL;
+        log_error("start", "libcurl could not be set up");
+        return -1;
+    }
+    if (app->svc.worker_id != 0)
+        return 0;
+    char                  err[256];
+    struct outbox_options oo = {
+        .database_url = cfg->database_url,
+        .poll_ms = cfg->outbox_poll_ms,
+        .max_attempts = (int)cfg->outbox_max_attempts,
+        .backoff_ms = cfg->outbox_backoff_ms,
+        .send_timeout_ms = cfg->http_timeout_ms,
+        .tx_timeout_ms = cfg->pg_tx_timeout_ms,
+        .statement_timeout_ms = cfg->pg_statement_timeout_ms,
+    };
+    app->outbox = outbox_new(app->svc.loop, app->http_out, &oo, err, sizeof(err));
+    if (!app->outbox) {
+        log_error("start", "outbox: %s", err);
+        return -1;
+    }
+    app->channels = xcalloc(2, sizeof(*app->channels));
+    outbox_tg_channel(&app->channels[0], cfg->telegram_token, cfg->telegram_api_base);
+    outbox_wa_channel(&app->channels[1], cfg->wa_token, cfg->wa_api_base, cfg->wa_phone_number_id);
+    if (outbox_add_channel(app->outbox, &app->channels[0]) < 0 ||
+        outbox_add_channel(app->outbox, &app->channels[1]) < 0)
+        return -1;
+    outbox_start(app->outbox);
+    return 0;
 }
 
 int app_modules_start(struct gss_app *app)
@@ -106,6 +152,8 @@ int app_modules_start(struct gss_app *app)
     app->persister = xcalloc(1, sizeof(*app->persister));
     if (persister_start(app->persister, svc->loop, svc->cfg, svc->pg, svc->pool, svc->worker_id) < 0)
         return -1;
+    if (outgoing_start(app) < 0)
+        return -1;
     return 0;
 }
 
@@ -123,6 +171,12 @@ void app_modules_stop(struct gss_app *app)
         monitor_stop(app->svc.monitor);
     if (app->persister)
         persister_stop(app->persister);
+    /* the batch in flight finishes (its requests end within their timeout),
+     * then the sender's pool closes; the curl multi closes after them */
+    if (app->outbox)
+        outbox_stop(app->outbox);
+    if (app->http_out)
+        ihttp_close(app->http_out, (uint64_t)app->cfg.http_timeout_ms);
 }
 
 void app_modules_free(struct gss_app *app)
@@ -137,6 +191,19 @@ void app_modules_free(struct gss_app *app)
         persister_free(app->persister);
         free(app->persister);
         app->persister = NULL;
+    }
+    outbox_free(app->outbox);
+    app->outbox = NULL;
+    if (app->channels) {
+        outbox_channel_free(&app->channels[0]);
+        outbox_channel_free(&app->channels[1]);
+        free(app->channels);
+        app->channels = NULL;
+    }
+    if (app->http_out) {
+        ihttp_free(app->http_out);
+        free(app->http_out);
+        app->http_out = NULL;
     }
     free(app->svc.pool);
     app->svc.pool = NULL;
@@ -163,4 +230,6 @@ void app_metrics_extra(struct gss_services *svc, struct buf *b)
         workers_metrics(&app->render, b, "gss_render");
     }
     letter_cache_metrics(svc->letters, b);
+    ihttp_metrics(app->http_out, b);
+    outbox_metrics(app->outbox, b);
 }

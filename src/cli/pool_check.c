@@ -958,7 +958,10 @@ const char *cli_extra_usage(void)
            "  gssd rebuild-pool [--repair] [--wait S]\n"
            "                               put back the jobs Redis lost, from PostgreSQL, safely while gssd\n"
            "                               serves (waits up to S s, default 30, for the persister);\n"
-           "                               --repair also rewrites jobs that differ from PostgreSQL\n";
+           "                               --repair also rewrites jobs that differ from PostgreSQL\n"
+           "  gssd telegram set-webhook [--url URL] [--drop-pending] | webhook-info | delete-webhook\n"
+           "                               the bot's webhook: GSS_PUBLIC_URL/hooks/telegram with\n"
+           "                               GSS_TELEGRAM_WEBHOOK_SECRET\n";
 }
 
 int cli_dispatch(struct gss_config *cfg, int argc, char **argv, int *handled)
@@ -987,6 +990,8 @@ int cli_dispatch(struct gss_config *cfg, int argc, char **argv, int *handled)
         }
         return run_rebuild(cfg, repair, wait_s);
     }
+    if (!strcmp(argv[0], "telegram"))
+        return cli_telegram(cfg, argc, argv);
     *handled = 0;
     return 2;
 }

@@ -103,6 +103,27 @@ static const struct cfg_entry entries[] = {
     {"GSS_PUBLIC_RATE_PER_MIN", I(public_rate_per_min), "60", 1, 100000000,
      "requests per minute one address may make to the public pages' API"},
     {"GSS_PUBLIC_RATE_BURST", I(public_rate_burst), "30", 1, 100000000, "requests above that rate allowed at once"},
+    {"GSS_TELEGRAM_TOKEN", S(telegram_token), "", 0, 0, "Telegram bot token; empty: the telegram channel is off"},
+    {"GSS_TELEGRAM_API_BASE", S(telegram_api_base), "https://api.telegram.org", 0, 0,
+     "Bot API base URL (http only for a local fake)"},
+    {"GSS_TELEGRAM_BOT_USERNAME", S(telegram_bot_username), "", 0, 0, "the bot's @username, for t.me links"},
+    {"GSS_TELEGRAM_TS_CHAT", S(telegram_ts_chat), "", 0, 0, "chat id of the technicians' group"},
+    {"GSS_TELEGRAM_WEBHOOK_SECRET", S(telegram_webhook_secret), "", 0, 0,
+     "secret_token of the webhook (1-256 of A-Za-z0-9_-)"},
+    {"GSS_TELEGRAM_MINIAPP", S(telegram_miniapp), "", 0, 0, "Direct Link Mini App short name; empty: plain URL buttons"},
+    {"GSS_WA_TOKEN", S(wa_token), "", 0, 0, "WhatsApp Cloud API token; empty: the whatsapp channel is off"},
+    {"GSS_WA_API_BASE", S(wa_api_base), "https://graph.facebook.com/v21.0", 0, 0,
+     "Graph API base URL with its version (http only for a local fake)"},
+    {"GSS_WA_PHONE_NUMBER_ID", S(wa_phone_number_id), "", 0, 0, "the WhatsApp sender's phone number id"},
+    {"GSS_WA_APP_SECRET", S(wa_app_secret), "", 0, 0, "app secret that signs WhatsApp webhooks"},
+    {"GSS_WA_VERIFY_TOKEN", S(wa_verify_token), "", 0, 0, "hub.verify_token of the WhatsApp webhook handshake"},
+    {"GSS_OUTBOX_POLL_MS", I(outbox_poll_ms), "1000", 20, 600000, "how often the outbox sender looks for due messages"},
+    {"GSS_OUTBOX_MAX_ATTEMPTS", I(outbox_max_attempts), "10", 1, 1000,
+     "tries before an outgoing message is marked failed"},
+    {"GSS_OUTBOX_BACKOFF_MS", I(outbox_backoff_ms), "2000", 10, 3600000,
+     "first retry delay of a message after a 5xx or network error; doubles per attempt, with jitter"},
+    {"GSS_HTTP_TIMEOUT_MS", I(http_timeout_ms), "5000", 100, 600000,
+     "total timeout of an outgoing HTTP request (the outbox keeps it below GSS_PG_TX_TIMEOUT_MS)"},
 };
 
 #undef S
@@ -171,6 +192,18 @@ int config_load(struct gss_config *c, char *err, size_t errlen)
     if (pl == 0 || pl > 64 || strpbrk(c->redis_prefix, "{} \t\r\n") || rl == 0 || rl > 32 ||
         strpbrk(c->region, "{}: \t\r\n")) {
         snprintf(err, errlen, "GSS_REDIS_PREFIX / GSS_REGION: 1-64 / 1-32 characters, no braces or spaces");
+        return -1;
+    }
+    const char *bases[2][2] = {{"GSS_TELEGRAM_API_BASE", c->telegram_api_base}, {"GSS_WA_API_BASE", c->wa_api_base}};
+    for (int i = 0; i < 2; i++)
+        if (strncmp(bases[i][1], "https://", 8) != 0 && strncmp(bases[i][1], "http://", 7) != 0) {
+            snprintf(err, errlen, "%s=%s: expected an http:// or https:// URL", bases[i][0], bases[i][1]);
+            return -1;
+        }
+    size_t sl = strlen(c->telegram_webhook_secret);
+    if (sl > 256 || strspn(c->telegram_webhook_secret,
+                           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != sl) {
+        snprintf(err, errlen, "GSS_TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Za-z0-9_- (Telegram's rule)");
         return -1;
     }
     return 0;

@@ -68,6 +68,22 @@ struct gss_config {
     char   *pay_qris_image;     /* path of a static QRIS PNG, or empty */
     int64_t public_rate_per_min; /* public requests per address per minute */
     int64_t public_rate_burst;   /* and the burst above that */
+    /* Telegram and WhatsApp (DESIGN.md §6, docs/operations.md "Outgoing messages") */
+    char   *telegram_token;          /* empty: the telegram channel is off */
+    char   *telegram_api_base;       /* http(s)://host[:port][/path], no trailing slash needed */
+    char   *telegram_bot_username;   /* for t.me deep links */
+    char   *telegram_ts_chat;        /* the technicians' group chat id */
+    char   *telegram_webhook_secret; /* X-Telegram-Bot-Api-Secret-Token; empty or 1-256 of A-Za-z0-9_- */
+    char   *telegram_miniapp;        /* Direct Link Mini App short name; empty: plain URL buttons */
+    char   *wa_token;                /* empty: the whatsapp channel is off */
+    char   *wa_api_base;             /* includes the Graph API version */
+    char   *wa_phone_number_id;      /* the sender number; empty: the whatsapp channel is off */
+    char   *wa_app_secret;           /* X-Hub-Signature-256 key */
+    char   *wa_verify_token;         /* the webhook handshake's hub.verify_token */
+    int64_t outbox_poll_ms;          /* how often the sender looks for due rows */
+    int64_t outbox_max_attempts;     /* tries before a row is failed */
+    int64_t outbox_backoff_ms;       /* first retry delay; doubles per attempt */
+    int64_t http_timeout_ms;         /* an outgoing request's total timeout */
 };
 
 /* Returns 0, or -1 after writing what is wrong to err. */

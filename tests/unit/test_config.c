@@ -206,6 +206,21 @@ static const struct {
     VS("GSS_PAY_QRIS_IMAGE", "/srv/qris.png", pay_qris_image, ""),
     VI("GSS_PUBLIC_RATE_PER_MIN", "600", public_rate_per_min, 600, "60"),
     VI("GSS_PUBLIC_RATE_BURST", "5", public_rate_burst, 5, "30"),
+    VS("GSS_TELEGRAM_TOKEN", "123:abc", telegram_token, ""),
+    VS("GSS_TELEGRAM_API_BASE", "http://127.0.0.1:9", telegram_api_base, "https://api.telegram.org"),
+    VS("GSS_TELEGRAM_BOT_USERNAME", "gss_bot", telegram_bot_username, ""),
+    VS("GSS_TELEGRAM_TS_CHAT", "-1001234", telegram_ts_chat, ""),
+    VS("GSS_TELEGRAM_WEBHOOK_SECRET", "s3cret_-X", telegram_webhook_secret, ""),
+    VS("GSS_TELEGRAM_MINIAPP", "claim", telegram_miniapp, ""),
+    VS("GSS_WA_TOKEN", "EAAB", wa_token, ""),
+    VS("GSS_WA_API_BASE", "https://graph.example/v99.0", wa_api_base, "https://graph.facebook.com/v21.0"),
+    VS("GSS_WA_PHONE_NUMBER_ID", "1098", wa_phone_number_id, ""),
+    VS("GSS_WA_APP_SECRET", "appsecret", wa_app_secret, ""),
+    VS("GSS_WA_VERIFY_TOKEN", "verify", wa_verify_token, ""),
+    VI("GSS_OUTBOX_POLL_MS", "250", outbox_poll_ms, 250, "1000"),
+    VI("GSS_OUTBOX_MAX_ATTEMPTS", "3", outbox_max_attempts, 3, "10"),
+    VI("GSS_OUTBOX_BACKOFF_MS", "500", outbox_backoff_ms, 500, "2000"),
+    VI("GSS_HTTP_TIMEOUT_MS", "1500", http_timeout_ms, 1500, "5000"),
 #undef VS
 #undef VI
 #undef VB
@@ -475,6 +490,45 @@ static void test_prefix_and_region(void **state)
 }
 
 /* A short error buffer is cut, not overrun. */
+/* ---- Telegram, WhatsApp and the outbox ------------------------------------ */
+
+static void test_integrations(void **state)
+{
+    (void)state;
+    struct gss_config c;
+    char              err[256];
+    assert_int_equal(load_with(&c, NULL, NULL, err, sizeof(err)), 0);
+    /* Off by default: no token, and gssd starts anyway. */
+    assert_string_equal(c.telegram_token, "");
+    assert_string_equal(c.wa_token, "");
+    assert_string_equal(c.telegram_api_base, "https://api.telegram.org");
+    assert_string_equal(c.wa_api_base, "https://graph.facebook.com/v21.0");
+    assert_int_equal(c.outbox_poll_ms, 1000);
+    assert_int_equal(c.outbox_max_attempts, 10);
+    assert_int_equal(c.http_timeout_ms, 5000);
+    config_free(&c);
+
+    expect_ok("GSS_TELEGRAM_API_BASE", "http://127.0.0.1:8081");
+    expect_bad("GSS_TELEGRAM_API_BASE", "api.telegram.org", "GSS_TELEGRAM_API_BASE=api.telegram.org: expected an http");
+    expect_bad("GSS_TELEGRAM_API_BASE", "ftp://x", "GSS_TELEGRAM_API_BASE");
+    expect_bad("GSS_WA_API_BASE", "", "GSS_WA_API_BASE");
+    expect_ok("GSS_TELEGRAM_WEBHOOK_SECRET", "");
+    expect_ok("GSS_TELEGRAM_WEBHOOK_SECRET", "Az09_-");
+    expect_bad("GSS_TELEGRAM_WEBHOOK_SECRET", "has space", "GSS_TELEGRAM_WEBHOOK_SECRET");
+    expect_bad("GSS_TELEGRAM_WEBHOOK_SECRET", "a/b", "GSS_TELEGRAM_WEBHOOK_SECRET");
+    char long_secret[300];
+    memset(long_secret, 'a', 257);
+    long_secret[257] = '\0';
+    expect_bad("GSS_TELEGRAM_WEBHOOK_SECRET", long_secret, "GSS_TELEGRAM_WEBHOOK_SECRET");
+    long_secret[256] = '\0';
+    expect_ok("GSS_TELEGRAM_WEBHOOK_SECRET", long_secret);
+    expect_bad("GSS_OUTBOX_POLL_MS", "19", "GSS_OUTBOX_POLL_MS=19: expected an integer from 20 to 600000");
+    expect_bad("GSS_OUTBOX_MAX_ATTEMPTS", "0", "GSS_OUTBOX_MAX_ATTEMPTS");
+    expect_ok("GSS_OUTBOX_MAX_ATTEMPTS", "1");
+    expect_bad("GSS_HTTP_TIMEOUT_MS", "99", "GSS_HTTP_TIMEOUT_MS");
+    expect_bad("GSS_OUTBOX_BACKOFF_MS", "9", "GSS_OUTBOX_BACKOFF_MS");
+}
+
 static void test_error_buffer_bounded(void **state)
 {
     (void)state;
@@ -503,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_split_hostport),
         cmocka_unit_test_setup(test_redis_url_and_log_level, clear_env),
         cmocka_unit_test_setup(test_prefix_and_region, clear_env),
+        cmocka_unit_test_setup(test_integrations, clear_env),
         cmocka_unit_test_setup(test_error_buffer_bounded, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,450 @@
+/*
+ * outbox_channels: Telegram and WhatsApp as outbox channels. What each
+ * accepts and how it reads the answers is in outbox_channels.h; the API
+ * facts behind it in ../shared/INTEGRATIONS.md (sections 1 and 2).
+ *
+ * The token goes into the request (Telegram: the URL path; WhatsApp: the
+ * Authorization header) and nowhere else: no log line or last_error names
+ * a URL.
+ */
+#include "integrations/outbox_channels.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yyjson.h>
+
+#include "core/log.h"
+
+/* One allocation per channel, so outbox_channel_free is free(). */
+struct chan_conf {
+    char *token;
+    char *base; /* without a trailing '/' */
+    char *phone_number_id;
+    char  off[160];
+    char  data[]; /* the strings */
+};
+
+static struct chan_conf *conf_new(const char *token, const char *base, const char *phone)
+{
+    size_t tl = strlen(token ? token : ""), bl = strlen(base ? base : ""), pl = strlen(phone ? phone : "");
+    while (bl && base[bl - 1] == '/')
+        bl--;
+    struct chan_conf *c = xcalloc(1, sizeof(*c) + tl + bl + pl + 3);
+    c->token = c->data;
+    memcpy(c->token, token ? token : "", tl);
+    c->base = c->token + tl + 1;
+    memcpy(c->base, base ? base : "", bl);
+    c->phone_number_id = c->base + bl + 1;
+    memcpy(c->phone_number_id, phone ? phone : "", pl);
+    return c;
+}
+
+void outbox_channel_free(struct outbox_channel *ch)
+{
+    if (ch) {
+        free(ch->ctx);
+        ch->ctx = NULL;
+    }
+}
+
+static void set_v(struct outbox_verdict *v, enum outbox_outcome o, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_v(struct outbox_verdict *v, enum outbox_outcome o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    v->outcome = o;
+    vsnprintf(v->detail, sizeof(v->detail), fmt, ap);
+    va_end(ap);
+}
+
+static void retry(struct outbox_verdict *v, bool counts, int64_t delay_ms)
+{
+    v->outcome = OUTBOX_RETRY;
+    v->counts = counts;
+    v->delay_ms = delay_ms;
+}
+
+static char *mut_write(yyjson_mut_doc *md, size_t *len)
+{
+    return yyjson_mut_write(md, 0, len);
+}
+
+/* A short piece of an answer body for last_error, when it is not JSON. */
+static void body_excerpt(const struct ihttp_response *res, char *out, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < res->body_len && k + 1 < n && k < 120; i++) {
+        unsigned char ch = (unsigned char)res->body[i];
+        out[k++] = ch >= 0x20 && ch < 0x7f ? (char)ch : ' ';
+    }
+    out[k] = '\0';
+}
+
+/* ---- Telegram ------------------------------------------------------------------ */
+
+static bool tg_method_ok(const char *m, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((m[i] >= 'a' && m[i] <= 'z') || (m[i] >= 'A' && m[i] <= 'Z')))
+            return false;
+    return true;
+}
+
+/* '-?digits' (up to 20) or '@name' (5-32 of A-Za-z0-9_). */
+static bool tg_chat_ok(const char *s, bool *numeric)
+{
+    size_t n = strlen(s);
+    if (s[0] == '@') {
+        *numeric = false;
+        return n >= 6 && n <= 33 &&
+               strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n - 1;
+    }
+    *numeric = true;
+    const char *d = s[0] == '-' ? s + 1 : s;
+    size_t      dl = strlen(d);
+    return dl >= 1 && dl <= 19 && strspn(d, "0123456789") == dl;
+}
+
+static int tg_rates(void *ctx, const char *target, struct outbox_rate *out)
+{
+    (void)ctx;
+    out[0] = (struct outbox_rate){1, 1000};
+    /* groups, supergroups and channels have negative ids (or a @name) */
+    if (!strncmp(target, "tg:-", 4) || !strncmp(target, "tg:@", 4)) {
+        out[1] = (struct outbox_rate){20, 60000};
+        return 2;
+    }
+    return 1;
+}
+
+static int tg_build(void *ctx, const struct outbox_row *row, struct outbox_req *req, struct outbox_verdict *v)
+{
+    struct chan_conf *c = ctx;
+    int               rc = -1;
+    yyjson_doc       *doc = yyjson_read(row->payload, strlen(row->payload), 0);
+    yyjson_mut_doc   *md = NULL;
+    yyjson_val       *root = doc ? yyjson_doc_get_root(doc) : NULL;
+    yyjson_val       *method = yyjson_obj_get(root, "method"), *params = yyjson_obj_get(root, "params");
+    if (!method && !params) {
+        set_v(v, OUTBOX_WAIT, "kind %s waits for its message builder (the payload has no method/params yet)",
+              row->kind);
+        goto out;
+    }
+    if (!yyjson_is_str(method) || !tg_method_ok(yyjson_get_str(method), yyjson_get_len(method)) ||
+        !yyjson_is_obj(params)) {
+        set_v(v, OUTBOX_FAILED, "bad payload: \"method\" must name a Bot API method and \"params\" be an object");
+        goto out;
+    }
+    if (strncmp(row->target, "tg:", 3) != 0) {
+        set_v(v, OUTBOX_WAIT, "target %.60s waits for its message builder (only tg:<chat id> is sent yet)",
+              row->target);
+        goto out;
+    }
+    const char *chat = row->target + 3;
+    bool        numeric;
+    if (!tg_chat_ok(chat, &numeric)) {
+        set_v(v, OUTBOX_FAILED, "bad target %.60s: not a Telegram chat id", row->target);
+        goto out;
+    }
+    yyjson_val *cid = yyjson_obj_get(params, "chat_id");
+    if (cid) {
+        char have[40] = "";
+        if (yyjson_is_int(cid))
+            snprintf(have, sizeof(have), "%" PRId64, yyjson_get_sint(cid));
+        else if (yyjson_is_str(cid))
+            snprintf(have, sizeof(have), "%s", yyjson_get_str(cid));
+        if (strcmp(have, chat) != 0) {
+            set_v(v, OUTBOX_FAILED, "bad payload: params.chat_id differs from the target %.60s", row->target);
+            goto out;
+        }
+    }
+    md = yyjson_mut_doc_new(NULL);
+    yyjson_mut_val *mp = yyjson_val_mut_copy(md, params);
+    yyjson_mut_doc_set_root(md, mp);
+    if (!cid) {
+        if (numeric)
+            yyjson_mut_obj_add_sint(md, mp, "chat_id", strtoll(chat, NULL, 10));
+        else
+            yyjson_mut_obj_add_strcpy(md, mp, "chat_id", chat);
+    }
+    size_t len = 0;
+    char  *body = mut_write(md, &len);
+    if (!body) {
+        set_v(v, OUTBOX_FAILED, "bad payload: cannot be written back as JSON");
+        goto out;
+    }
+    buf_append(&req->body, body, len);
+    free(body);
+    struct buf url = {0};
+    buf_printf(&url, "%s/bot%s/%.*s", c->base, c->token, (int)yyjson_get_len(method), yyjson_get_str(method));
+    req->url = buf_steal(&url);
+    req->headers[0] = xstrdup("Content-Type: application/json");
+    rc = 0;
+out:
+    yyjson_mut_doc_free(md);
+    yyjson_doc_free(doc);
+    return rc;
+}
+
+/* The payload with params.chat_id set to the new chat (a 400 migrate_to_chat_id). */
+static char *tg_moved_payload(const char *payload, int64_t to)
+{
+    yyjson_doc *doc = yyjson_read(payload, strlen(payload), 0);
+    if (!doc)
+        return NULL;
+    yyjson_mut_doc *md = yyjson_doc_mut_copy(doc, NULL);
+    yyjson_doc_free(doc);
+    yyjson_mut_val *params = yyjson_mut_obj_get(yyjson_mut_doc_get_root(md), "params");
+    char           *out = NULL;
+    if (yyjson_mut_is_obj(params)) {
+        yyjson_mut_obj_remove_key(params, "chat_id");
+        yyjson_mut_obj_add_sint(md, params, "chat_id", to);
+        out = mut_write(md, NULL);
+    }
+    yyjson_mut_doc_free(md);
+    return out;
+}
+
+static void tg_classify(void *ctx, const struct outbox_row *row, const struct ihttp_response *res,
+                        struct outbox_verdict *v)
+{
+    (void)ctx;
+    if (res->err != IHTTP_OK) {
+        retry(v, true, -1);
+        snprintf(v->detail, sizeof(v->detail), "network: %s: %.300s", ihttp_err_name(res->err), res->error);
+        return;
+    }
+    yyjson_doc *doc = yyjson_read(res->body, res->body_len, 0);
+    yyjson_val *root = doc ? yyjson_doc_get_root(doc) : NULL;
+    bool        ok = yyjson_is_true(yyjson_obj_get(root, "ok"));
+    const char *desc = yyjson_get_str(yyjson_obj_get(root, "description"));
+    yyjson_val *params = yyjson_obj_get(root, "parameters");
+    char        excerpt[128];
+    if (!desc) {
+        body_excerpt(res, excerpt, sizeof(excerpt));
+        desc = excerpt;
+    }
+    long st = res->status;
+    if (st == 200 && ok) {
+        v->outcome = OUTBOX_SENT;
+        yyjson_val *result = yyjson_obj_get(root, "result");
+        yyjson_val *mid = yyjson_obj_get(result, "message_id");
+        yyjson_val *chat = yyjson_obj_get(yyjson_obj_get(result, "chat"), "id");
+        if (yyjson_is_int(mid) && yyjson_is_int(chat))
+            snprintf(v->provider_id, sizeof(v->provider_id), "%" PRId64 ":%" PRId64, yyjson_get_sint(chat),
+                     yyjson_get_sint(mid));
+        else if (yyjson_is_int(mid))
+            snprintf(v->provider_id, sizeof(v->provider_id), "%" PRId64, yyjson_get_sint(mid));
+    } else if (st == 429) {
+        yyjson_val *ra = yyjson_obj_get(params, "retry_after");
+        int64_t     s = yyjson_is_int(ra) ? yyjson_get_sint(ra) : res->retry_after_s >= 0 ? res->retry_after_s : 5;
+        if (s < 0)
+            s = 0;
+        retry(v, false, s * 1000);
+        snprintf(v->detail, sizeof(v->detail), "429 Too Many Requests: retry after %" PRId64 " s (%.200s)", s, desc);
+    } else if (st == 400 && yyjson_is_int(yyjson_obj_get(params, "migrate_to_chat_id"))) {
+        int64_t to = yyjson_get_sint(yyjson_obj_get(params, "migrate_to_chat_id"));
+        char   *moved = tg_moved_payload(row->payload, to);
+        if (moved) {
+            retry(v, false, 0);
+            char t[40];
+            snprintf(t, sizeof(t), "tg:%" PRId64, to);
+            v->new_target = xstrdup(t);
+            v->new_payload = moved;
+            snprintf(v->detail, sizeof(v->detail), "the group became a supergroup: moved to chat %" PRId64, to);
+        } else {
+            set_v(v, OUTBOX_FAILED, "400: the group moved to chat %" PRId64 " but the payload could not follow", to);
+        }
+    } else if (st == 400 && strstr(desc, "message is not modified")) {
+        v->outcome = OUTBOX_SENT; /* the message already says this: the edit is done */
+    } else if (st == 401) {
+        retry(v, false, 60000);
+        v->channel_down = true;
+        snprintf(v->detail, sizeof(v->detail), "401 Unauthorized: Telegram refused the bot token (GSS_TELEGRAM_TOKEN)");
+    } else if (st == 403) {
+        set_v(v, OUTBOX_UNREACHABLE, "403: %.300s", desc);
+    } else if (st >= 500 || (st == 200 && !ok)) {
+        retry(v, true, -1);
+        snprintf(v->detail, sizeof(v->detail), "HTTP %ld: %.300s", st, desc);
+    } else {
+        set_v(v, OUTBOX_FAILED, "HTTP %ld: %.300s", st, desc);
+    }
+    yyjson_doc_free(doc);
+}
+
+void outbox_tg_channel(struct outbox_channel *ch, const char *token, const char *api_base)
+{
+    struct chan_conf *c = conf_new(token, api_base, NULL);
+    memset(ch, 0, sizeof(*ch));
+    ch->name = "telegram";
+    ch->ctx = c;
+    if (!c->token[0]) {
+        snprintf(c->off, sizeof(c->off), "channel off: GSS_TELEGRAM_TOKEN unset");
+        ch->off_reason = c->off;
+    }
+    ch->global = (struct outbox_rate){30, 1000};
+    ch->target_rates = tg_rates;
+    ch->build = tg_build;
+    ch->classify = tg_classify;
+}
+
+/* ---- WhatsApp -------------------------------------------------------------------- */
+
+static int wa_rates(void *ctx, const char *target, struct outbox_rate *out)
+{
+    (void)ctx;
+    (void)target;
+    out[0] = (struct outbox_rate){1, 6000}; /* 131056: about one message per 6 s to one customer */
+    return 1;
+}
+
+static int wa_build(void *ctx, const struct outbox_row *row, struct outbox_req *req, struct outbox_verdict *v)
+{
+    struct chan_conf *c = ctx;
+    int               rc = -1;
+    yyjson_doc       *doc = yyjson_read(row->payload, strlen(row->payload), 0);
+    yyjson_mut_doc   *md = NULL;
+    yyjson_val       *msg = yyjson_obj_get(doc ? yyjson_doc_get_root(doc) : NULL, "message");
+    if (!msg) {
+        set_v(v, OUTBOX_WAIT, "kind %s waits for its message builder (the payload has no message yet)", row->kind);
+        goto out;
+    }
+    if (!yyjson_is_obj(msg)) {
+        set_v(v, OUTBOX_FAILED, "bad payload: \"message\" must be a Cloud API message object");
+        goto out;
+    }
+    if (strncmp(row->target, "wa:", 3) != 0) {
+        set_v(v, OUTBOX_WAIT, "target %.60s waits for its message builder (only wa:<phone> is sent yet)", row->target);
+        goto out;
+    }
+    const char *to = row->target + 3;
+    size_t      tl = strlen(to);
+    if (tl < 8 || tl > 15 || strspn(to, "0123456789") != tl) {
+        set_v(v, OUTBOX_FAILED, "bad target %.60s: not a phone number with its country code", row->target);
+        goto out;
+    }
+    yyjson_val *have_to = yyjson_obj_get(msg, "to"), *prod = yyjson_obj_get(msg, "messaging_product");
+    if (have_to) {
+        const char *h = yyjson_get_str(have_to);
+        if (h && h[0] == '+')
+            h++;
+        if (!h || strcmp(h, to) != 0) {
+            set_v(v, OUTBOX_FAILED, "bad payload: message.to differs from the target %.60s", row->target);
+            goto out;
+        }
+    }
+    if (prod && !yyjson_equals_str(prod, "whatsapp")) {
+        set_v(v, OUTBOX_FAILED, "bad payload: messaging_product must be \"whatsapp\"");
+        goto out;
+    }
+    md = yyjson_mut_doc_new(NULL);
+    yyjson_mut_val *mm = yyjson_val_mut_copy(md, msg);
+    yyjson_mut_doc_set_root(md, mm);
+    if (!prod)
+        yyjson_mut_obj_add_str(md, mm, "messaging_product", "whatsapp");
+    if (!have_to)
+        yyjson_mut_obj_add_strcpy(md, mm, "to", to);
+    size_t len = 0;
+    char  *body = mut_write(md, &len);
+    if (!body) {
+        set_v(v, OUTBOX_FAILED, "bad payload: cannot be written back as JSON");
+        goto out;
+    }
+    buf_append(&req->body, body, len);
+    free(body);
+    struct buf b = {0};
+    buf_printf(&b, "%s/%s/messages", c->base, c->phone_number_id);
+    req->url = buf_steal(&b);
+    req->headers[0] = xstrdup("Content-Type: application/json");
+    buf_printf(&b, "Authorization: Bearer %s", c->token);
+    req->headers[1] = buf_steal(&b);
+    rc = 0;
+out:
+    yyjson_mut_doc_free(md);
+    yyjson_doc_free(doc);
+    return rc;
+}
+
+static void wa_classify(void *ctx, const struct outbox_row *row, const struct ihttp_response *res,
+                        struct outbox_verdict *v)
+{
+    (void)ctx;
+    (void)row;
+    if (res->err != IHTTP_OK) {
+        retry(v, true, -1);
+        snprintf(v->detail, sizeof(v->detail), "network: %s: %.300s", ihttp_err_name(res->err), res->error);
+        return;
+    }
+    yyjson_doc *doc = yyjson_read(res->body, res->body_len, 0);
+    yyjson_val *root = doc ? yyjson_doc_get_root(doc) : NULL;
+    yyjson_val *id = yyjson_obj_get(yyjson_arr_get(yyjson_obj_get(root, "messages"), 0), "id");
+    yyjson_val *e = yyjson_obj_get(root, "error");
+    int64_t     code = yyjson_get_sint(yyjson_obj_get(e, "code"));
+    const char *m = yyjson_get_str(yyjson_obj_get(e, "message"));
+    const char *details = yyjson_get_str(yyjson_obj_get(yyjson_obj_get(e, "error_data"), "details"));
+    char        excerpt[128];
+    if (!m) {
+        body_excerpt(res, excerpt, sizeof(excerpt));
+        m = excerpt;
+    }
+    char what[400];
+    snprintf(what, sizeof(what), "%" PRId64 ": %.200s%s%.120s%s", code, m, details ? " (" : "", details ? details : "",
+             details ? ")" : "");
+    long    st = res->status;
+    int64_t ra = res->retry_after_s >= 0 ? res->retry_after_s * 1000 : -1;
+    if (st >= 200 && st < 300 && yyjson_is_str(id)) {
+        v->outcome = OUTBOX_SENT;
+        snprintf(v->provider_id, sizeof(v->provider_id), "%s", yyjson_get_str(id));
+    } else if (code == 190 || code == 131042) {
+        retry(v, false, code == 190 ? 60000 : 600000);
+        v->channel_down = true;
+        snprintf(v->detail, sizeof(v->detail), "%s%s", what,
+                 code == 190 ? ": the access token was refused (GSS_WA_TOKEN)" : ": the business account cannot pay");
+    } else if (code == 130429 || code == 131056) {
+        retry(v, false, ra >= 0 ? ra : code == 131056 ? 6500 : 10000);
+        snprintf(v->detail, sizeof(v->detail), "%s", what);
+    } else if (code == 131049) {
+        retry(v, false, 24 * 3600 * 1000);
+        snprintf(v->detail, sizeof(v->detail), "%s: held back by Meta, tried again in a day", what);
+    } else if (code == 131048) {
+        retry(v, true, -1);
+        snprintf(v->detail, sizeof(v->detail), "%s", what);
+    } else if (code == 131026 || code == 131050) {
+        set_v(v, OUTBOX_UNREACHABLE, "%s", what);
+    } else if (code == 131047) {
+        set_v(v, OUTBOX_FAILED, "%s: outside the 24-hour window, a template is needed", what);
+    } else if (st == 429) {
+        retry(v, false, ra >= 0 ? ra : 10000);
+        snprintf(v->detail, sizeof(v->detail), "HTTP 429: %s", what);
+    } else if (st >= 500 || (st >= 200 && st < 300)) {
+        retry(v, true, -1);
+        snprintf(v->detail, sizeof(v->detail), "HTTP %ld: %s", st, what);
+    } else {
+        set_v(v, OUTBOX_FAILED, "HTTP %ld: %s", st, what);
+    }
+    yyjson_doc_free(doc);
+}
+
+void outbox_wa_channel(struct outbox_channel *ch, const char *token, const char *api_base, const char *phone_number_id)
+{
+    struct chan_conf *c = conf_new(token, api_base, phone_number_id);
+    memset(ch, 0, sizeof(*ch));
+    ch->name = "whatsapp";
+    ch->ctx = c;
+    if (!c->token[0])
+        snprintf(c->off, sizeof(c->off), "channel off: GSS_WA_TOKEN unset");
+    else if (!c->phone_number_id[0])
+        snprintf(c->off, sizeof(c->off), "channel off: GSS_WA_PHONE_NUMBER_ID unset");
+    if (c->off[0])
+        ch->off_reason = c->off;
+    ch->global = (struct outbox_rate){50, 1000};
+    ch->target_rates = wa_rates;
+    ch->build = wa_build;
+    ch->classify = wa_classify;
+}
