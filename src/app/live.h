@@ -8,9 +8,9 @@
 
 struct gss_services;
 /* Subscribes this process to the live pool channel on svc->sub (and to the
- * monitor channel when svc->monitor is set: start it first); messages go
- * to svc->hub (checked at each message: it may not exist yet). 0 or -1
- * (too many channels). */
+ * monitor channel when svc->monitor is set: start it first), and to the
+ * invoice channel; messages go to svc->hub (checked at each message: it
+ * may not exist yet). 0 or -1 (too many channels). */
 int live_start(struct gss_services *svc);
 
 #endif

@@ -24,6 +24,7 @@
 #include "pool/monitor.h"
 #include "pool/persister.h"
 #include "pool/pool.h"
+#include "store/invoice_events.h"
 
 /* An invalidation named one session: its live boards must stop receiving. */
 static void on_session_ended(void *ud, const char *token_hash)
@@ -232,4 +233,5 @@ void app_metrics_extra(struct gss_services *svc, struct buf *b)
     letter_cache_metrics(svc->letters, b);
     ihttp_metrics(app->http_out, b);
     outbox_metrics(app->outbox, b);
+    invoice_events_metrics(b);
 }

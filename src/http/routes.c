@@ -53,6 +53,7 @@ void http_routes(struct router *r, const struct gss_config *cfg)
     router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/approve", h_invoices_approve, ROLE_SALES | ROLE_ADMIN)->body_max = 8192;
     router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/revise", h_invoices_revise, ROLE_SALES | ROLE_ADMIN)->body_max = 8192;
     router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/send", h_invoices_send, ROLE_CS | ROLE_ADMIN)->body_max = 1024;
+    router_add(r, HTTP_M_GET, "/api/v1/invoices/{id}/links", h_invoices_links, ROLE_CS | ROLE_ADMIN);
     router_add(r, HTTP_M_GET, "/api/v1/invoices/{id}/invoice.pdf", h_invoices_pdf, ROLE_CS | ROLE_SALES | ROLE_ADMIN);
     router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/payments", h_payments_create, ROLE_CS | ROLE_ADMIN)->body_max = 8192;
     router_add(r, HTTP_M_POST, "/api/v1/invoices/{id}/payments/{pid}/void", h_payments_void, ROLE_CS | ROLE_ADMIN)
@@ -68,6 +69,23 @@ void http_routes(struct router *r, const struct gss_config *cfg)
         struct http_route *rate = router_add(r, HTTP_M_POST, "/api/v1/public/ratings/{token}", h_public_rating_post, 0);
         rate->flags |= ROUTE_F_NO_CSRF; /* no session: the token is the credential */
         rate->body_max = 8192;
+    }
+
+    /* Telegram (hooks_telegram.c, docs/telegram.md): the webhook proves itself
+     * with its secret header, not a session */
+    {
+        struct http_route *hook = router_add(r, HTTP_M_POST, "/hooks/telegram", h_hooks_telegram, 0);
+        hook->flags |= ROUTE_F_NO_CSRF;
+        hook->body_max = 262144;
+    }
+    router_add(r, HTTP_M_POST, "/api/v1/me/telegram-link", h_telegram_link, ROLE_ANY)->body_max = 1024;
+
+    /* webhooks: no session; the provider's signature is the credential */
+    router_add(r, HTTP_M_GET, "/hooks/whatsapp", h_hooks_whatsapp_verify, 0);
+    {
+        struct http_route *wa = router_add(r, HTTP_M_POST, "/hooks/whatsapp", h_hooks_whatsapp, 0);
+        wa->flags |= ROUTE_F_NO_CSRF;
+        wa->body_max = 1024 * 1024; /* Meta batches messages and statuses into one POST */
     }
 
     /* visit monitoring (monitor.c) */

@@ -165,6 +165,8 @@ describe('login, me and logout', () => {
         assert.deepEqual(r.json, {
           user: { id: users.sales1.id, role: 'sales', name: 'Sari Sales', username: 'sales1' },
           csrf_token: s.csrf,
+          telegram: { linked: false }, // no /start <code> yet (docs/telegram.md)
+          settings: { tax_rate_bp: 0 }, // GSS_TAX_RATE_BP unset (docs/money.md)
         });
       }
     }

@@ -48,6 +48,7 @@ const MATRIX = [
   ['POST', '/api/v1/auth/login', PUBLIC],
   ['POST', '/api/v1/auth/logout', ANY],
   ['GET', '/api/v1/me', ANY],
+  ['POST', '/api/v1/me/telegram-link', ANY],
 
   ['GET', '/api/v1/users', ['admin']],
   ['POST', '/api/v1/users', ['admin']],
@@ -89,6 +90,7 @@ const MATRIX = [
   ['POST', '/api/v1/invoices/{id}/approve', ['sales', 'admin']],
   ['POST', '/api/v1/invoices/{id}/revise', ['sales', 'admin']],
   ['POST', '/api/v1/invoices/{id}/send', ['cs', 'admin']],
+  ['GET', '/api/v1/invoices/{id}/links', ['cs', 'admin']],
   ['GET', '/api/v1/invoices/{id}/invoice.pdf', ['cs', 'sales', 'admin']],
   ['POST', '/api/v1/invoices/{id}/payments', ['cs', 'admin']],
   ['POST', '/api/v1/invoices/{id}/payments/{pid}/void', ['cs', 'admin']],
@@ -99,6 +101,14 @@ const MATRIX = [
   ['GET', '/api/v1/public/qris.png', PUBLIC],
   ['GET', '/api/v1/public/ratings/{token}', PUBLIC],
   ['POST', '/api/v1/public/ratings/{token}', PUBLIC],
+  // Meta's webhook (docs/whatsapp.md): no session; the verify token and the
+  // body's signature are its credentials. This gssd has no GSS_WA_* set, so
+  // both answer 503 (channel off): never 401/403 for want of a session.
+  ['GET', '/hooks/whatsapp', PUBLIC],
+  ['POST', '/hooks/whatsapp', PUBLIC],
+  // Telegram's webhook (docs/telegram.md): the secret header is its
+  // credential. No GSS_TELEGRAM_WEBHOOK_SECRET here: 503, never 401/403.
+  ['POST', '/hooks/telegram', PUBLIC],
 
   // The board socket (a plain GET here: the auth step answers before the
   // upgrade check), and the optional routes this file turns on.

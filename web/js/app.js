@@ -210,7 +210,10 @@ function startSession(user, csrf) {
   setCsrf(csrf);
   state.feed.userId = user.role === 'ts' ? user.id : null;
   if (user.role === 'ts') watchReleases(state.feed);
-  if (user.role === 'ts' || user.role === 'cs' || user.role === 'admin') state.feed.start();
+  // Sales get the socket for the invoice events only: the pool is not theirs
+  // (GET /api/v1/pool is 403), so their feed fetches no snapshot.
+  state.feed.pool = user.role !== 'sales';
+  if (user.role === 'ts' || user.role === 'cs' || user.role === 'admin' || user.role === 'sales') state.feed.start();
   // Check-ins and uploads kept on this phone are sent for their own user only.
   outbox.setUser(user.role === 'ts' ? user.id : null);
   showFrame(true);

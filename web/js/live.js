@@ -8,6 +8,18 @@
 // or applied twice. "resync" from the server, and every reconnect, fetch
 // the snapshot again.
 //
+// The same socket carries the invoice events (docs/money.md, "Live
+// events") for cs, sales and admin: every message whose type starts with
+// "invoice." reaches subscribers as {type: 'invoice', msg}; they carry no
+// seq (a screen refetches the invoice named by msg.data.id, so order does
+// not matter). A screen must refetch on {type: 'resync'}, which comes on
+// every (re)open of the socket (reason 'open'), on the server's
+// invoice.resync (reason 'invoice', after {type: 'invoice'} for the message
+// itself) and on the pool's resync (no reason): events may have been lost
+// meanwhile. Sales may not read the pool (GET /api/v1/pool is 403): their
+// feed runs with pool = false, without the snapshot, and is live as soon
+// as the socket is open.
+//
 // Reconnects back off exponentially (1 s … 30 s, with jitter) and happen at
 // once when the tab becomes visible again or the device comes back online.
 // A ping every 25 s (answered by {"type":"pong"}) keeps proxies from
@@ -65,6 +77,7 @@ export class PoolFeed {
     this.goneTimers = new Map();
     this.lastMessageAt = 0;
     this.stopped = true;
+    this.pool = true; // false (set by app.js for sales): no pool snapshot, the socket for invoice events only
     this.userId = null; // the signed-in technician (set by app.js): their own releases are told apart
     this.released = new Map(); // job id → {code, reason, at}: released from these jobs in this tab
     this.onVisible = () => {
@@ -91,7 +104,10 @@ export class PoolFeed {
   }
 
   /** subscribe(fn): fn(change) on every change; change.type is 'snapshot',
-   *  'job' (with .job, .event) or 'status'. Returns the unsubscribe function. */
+   *  'job' (with .job, .event), 'status', 'open', 'resync' (with .reason:
+   *  'open', 'invoice' or none: refetch what you show), 'monitor' (.msg)
+   *  or 'invoice' (.msg, the server's invoice.* message as it came).
+   *  Returns the unsubscribe function. */
   subscribe(fn) {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -186,7 +202,16 @@ export class PoolFeed {
       clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => this.heartbeat(), PING_MS);
       this.emit({ type: 'open' }); // a fresh socket: the monitor refetches its snapshot too
-      this.fetchSnapshot();
+      // Invoice events sent while there was no socket are lost: screens refetch.
+      this.emit({ type: 'resync', reason: 'open' });
+      if (this.pool) {
+        this.fetchSnapshot();
+      } else {
+        this.ready = true;
+        this.pending = null;
+        this.backoff = BACKOFF_MIN;
+        this.setStatus('live');
+      }
     };
     ws.onmessage = (ev) => {
       this.lastMessageAt = Date.now();
@@ -247,14 +272,20 @@ export class PoolFeed {
     if (!msg || typeof msg !== 'object') return;
     if (msg.type === 'resync') {
       this.emit({ type: 'resync' }); // the server missed messages: every feed on this socket starts over
-      this.fetchSnapshot();
+      if (this.pool) this.fetchSnapshot();
       return;
     }
     if (typeof msg.type === 'string' && msg.type.startsWith('monitor.')) {
       this.emit({ type: 'monitor', msg }); // CS and admin only; MonitorFeed orders them
       return;
     }
-    if (typeof msg.type !== 'string' || !msg.type.startsWith('pool.')) return;
+    if (typeof msg.type === 'string' && msg.type.startsWith('invoice.')) {
+      // CS, Sales and admin: the invoice screens refetch what changed.
+      this.emit({ type: 'invoice', msg });
+      if (msg.type === 'invoice.resync') this.emit({ type: 'resync', reason: 'invoice' });
+      return;
+    }
+    if (!this.pool || typeof msg.type !== 'string' || !msg.type.startsWith('pool.')) return;
     if (!this.ready) {
       if (this.pending) this.pending.push(msg);
       return;
@@ -410,7 +441,9 @@ export class MonitorFeed {
 
   start() {
     this.unsub = this.feed.subscribe((c) => {
-      if (c.type === 'open' || c.type === 'resync') this.fetch();
+      // The pool's resync only ('open' covers a new socket; an invoice
+      // resync says nothing about visits).
+      if (c.type === 'open' || (c.type === 'resync' && !c.reason)) this.fetch();
       else if (c.type === 'status' && c.status !== 'live') {
         // Cut off: whatever arrives next is ordered against a new snapshot.
         this.ready = false;

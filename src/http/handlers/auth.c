@@ -18,6 +18,7 @@
 #include <yyjson.h>
 
 #include "auth/auth.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/password.h"
 #include "core/workers.h"
@@ -425,13 +426,19 @@ void h_auth_logout(struct http_req *req)
         answer_unavailable(req);
 }
 
-void h_me(struct http_req *req)
+/* telegram: the member's JSON value ({"linked":bool}, or null when the
+ * database could not say: /me answers without it rather than fail). */
+static void me_answer(struct http_req *req, const char *telegram)
 {
     const struct auth_session *s = req->session;
     struct buf                 b = {0};
     buf_puts(&b, "{\"user\":");
     user_brief(&b, s);
-    buf_printf(&b, ",\"csrf_token\":\"%s\"}", s->csrf);
+    buf_printf(&b, ",\"csrf_token\":\"%s\"", s->csrf);
+    buf_printf(&b, ",\"telegram\":%s", telegram); /* docs/telegram.md: linked through /start <code> */
+    /* What screens need before their first save: the invoice editor shows
+     * the tax at the rate a create would store (docs/money.md). */
+    buf_printf(&b, ",\"settings\":{\"tax_rate_bp\":%lld}}", (long long)req->svc->cfg->tax_rate_bp);
     /* A page reload asks who it is: renew the cookie's lifetime with it, as
      * the session itself slides in Redis. */
     char token[CRYPTO_TOKEN_SIZE];
@@ -447,4 +454,26 @@ void h_me(struct http_req *req)
     http_add_header(req, "Cache-Control", "no-store");
     http_respond_json(req, 200, b.data, b.len);
     buf_free(&b);
+}
+
+static void on_me_telegram(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct http_req *req = ud;
+    (void)state;
+    (void)msg;
+    if (err != PG_OK || PQntuples(res) != 1)
+        me_answer(req, "null");
+    else
+        me_answer(req, PQgetvalue(res, 0, 0)[0] == 't' ? "{\"linked\":true}" : "{\"linked\":false}");
+}
+
+void h_me(struct http_req *req)
+{
+    char uid[24];
+    snprintf(uid, sizeof(uid), "%lld", (long long)req->session->user_id);
+    const char *p[1] = {uid};
+    if (!req->svc->pg ||
+        pg_query(req->svc->pg, "SELECT telegram_id IS NOT NULL FROM users WHERE id = $1::bigint", 1, p,
+                 on_me_telegram, req) < 0)
+        me_answer(req, "null");
 }

@@ -86,8 +86,9 @@ void h_invoices_update(struct http_req *req);
 void h_invoices_submit(struct http_req *req);
 void h_invoices_approve(struct http_req *req);
 void h_invoices_revise(struct http_req *req);
-/* invoice_send.c: send and resend to the customer */
+/* invoice_send.c: send and resend to the customer; the links again, nothing sent */
 void h_invoices_send(struct http_req *req);
+void h_invoices_links(struct http_req *req); /* GET /invoices/{id}/links */
 /* invoice_pdf.c: the invoice PDF for staff */
 void h_invoices_pdf(struct http_req *req);
 /* payments.c: payments, voids, and closing the ticket */
@@ -100,10 +101,16 @@ void h_public_invoice_pdf(struct http_req *req);
 void h_public_qris(struct http_req *req);
 void h_public_rating_get(struct http_req *req);
 void h_public_rating_post(struct http_req *req);
+/* hooks_telegram.c (docs/telegram.md): Telegram's webhook, the account link */
+void h_hooks_telegram(struct http_req *req);  /* POST /hooks/telegram */
+void h_telegram_link(struct http_req *req);   /* POST /api/v1/me/telegram-link */
 /* customers.c (the customer registry) */
 void h_customers_list(struct http_req *req);
 void h_customers_get(struct http_req *req);
 void h_customers_create(struct http_req *req);
 void h_customers_update(struct http_req *req);
+/* hooks_whatsapp.c (Meta's webhook: handshake, signed deliveries; docs/whatsapp.md) */
+void h_hooks_whatsapp_verify(struct http_req *req); /* GET /hooks/whatsapp */
+void h_hooks_whatsapp(struct http_req *req);        /* POST /hooks/whatsapp */
 
 #endif

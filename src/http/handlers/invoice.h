@@ -13,7 +13,9 @@
  * invoice_tx: the locks in the one order money is written in (the ticket,
  * then the invoice), the state table's verdicts as refusals, nothing
  * written for a client that is gone, the answer read before COMMIT, a run
- * again after a deadlock, and the failures answered the same way.
+ * again after a deadlock, and the failures answered the same way. Once
+ * it has committed, the action is announced to the live screens
+ * (invoice_tx_publish), never before.
  *
  * Threads: loop thread only.
  */
@@ -161,6 +163,22 @@ bool invoice_tx_again(struct invoice_tx *tx, enum pg_err err, const char *sqlsta
  * or a refusal (its status, code and message). false when it committed:
  * nothing answered, the caller answers. */
 bool invoice_tx_failed(struct invoice_tx *tx, int stop, enum pg_err err, const char *sqlstate, const char *msg);
+
+/* ---- the live event --------------------------------------------------------- */
+
+/* Tells the cs, sales and admin screens that an invoice changed: one
+ * invoice.updated on <GSS_REDIS_PREFIX>:invoice (store/invoice_events.h).
+ * Call only once the action has COMMITTED (in done, after
+ * invoice_tx_failed said false): a screen that refetches on the event
+ * must see the change. Fire and forget: nothing is answered or waited
+ * for, a failure is counted and logged. The ids are decimal text (as the
+ * frame holds them); status is the invoice's state after the action,
+ * action the invoice_history action, or "rating" / "close". */
+void invoice_publish(struct http_req *req, const char *id, const char *ticket_id, const char *number,
+                     const char *status, const char *action);
+/* The same for a committed frame: its invoice, ticket and number, and
+ * tx->inv_to as the status. */
+void invoice_tx_publish(const struct invoice_tx *tx, const char *action);
 
 /* ---- the request bodies ----------------------------------------------------- */
 

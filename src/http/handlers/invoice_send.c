@@ -24,6 +24,13 @@
  *
  * Resend from paid is allowed (states.c: paid -> paid): the rating link
  * stays useful after payment, until it is used or expires.
+ *
+ * GET /api/v1/invoices/{id}/links (h_invoices_links) answers the same two
+ * URLs again for CS after a reload, derived from the stored nonces exactly
+ * as a send does, and writes nothing: no outbox row, no history, no
+ * renewed expiry. A stored hash that the current key no longer gives (the
+ * key changed) is 409 links_stale: only a send mints new links, and it
+ * tells the customer.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -109,6 +116,21 @@ static int s_decide(struct pg_chain *ch, PGresult *prev)
                           1, p);
 }
 
+/* The stored row of a link, its nonce and hash in hex (columns col and
+ * col + 1 of row r): l->stored, the nonce into l->nonce, and l->fresh
+ * unless the nonce under the current key gives the stored hash. */
+static void link_stored(const struct links *keys, enum links_kind k, PGresult *res, int r, int col, struct send_link *l)
+{
+    uint8_t     stored[LINKS_HASH_LEN], want[LINKS_HASH_LEN];
+    const char *nh = PQgetvalue(res, r, col), *hh = PQgetvalue(res, r, col + 1);
+    l->stored = true;
+    l->fresh = true;
+    if (strlen(nh) == 2 * LINKS_NONCE_LEN && crypto_unhex(nh, strlen(nh), l->nonce) == LINKS_NONCE_LEN &&
+        strlen(hh) == 2 * LINKS_HASH_LEN && crypto_unhex(hh, strlen(hh), stored) == LINKS_HASH_LEN &&
+        links_expected_hash(keys, k, l->nonce, want) == 0 && links_hash_eq(stored, want))
+        l->fresh = false;
+}
+
 /* Same links when the stored nonce still gives the stored hash; a fresh
  * nonce otherwise (GSS_LINK_KEY changed, or a process key that died). */
 static int s_links(struct pg_chain *ch, PGresult *prev)
@@ -118,17 +140,8 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
     const struct links *keys = tx->req->svc->links;
     for (int r = 0; r < PQntuples(prev); r++) {
         int k = links_kind_parse(PQgetvalue(prev, r, 0));
-        if (k < 0)
-            continue;
-        struct send_link *l = &sx->link[k];
-        uint8_t           stored[LINKS_HASH_LEN], want[LINKS_HASH_LEN];
-        const char       *nh = PQgetvalue(prev, r, 1), *hh = PQgetvalue(prev, r, 2);
-        l->stored = true;
-        l->fresh = true;
-        if (strlen(nh) == 2 * LINKS_NONCE_LEN && crypto_unhex(nh, strlen(nh), l->nonce) == LINKS_NONCE_LEN &&
-            strlen(hh) == 2 * LINKS_HASH_LEN && crypto_unhex(hh, strlen(hh), stored) == LINKS_HASH_LEN &&
-            links_expected_hash(keys, (enum links_kind)k, l->nonce, want) == 0 && links_hash_eq(stored, want))
-            l->fresh = false;
+        if (k >= 0)
+            link_stored(keys, (enum links_kind)k, prev, r, 1, &sx->link[k]);
     }
     char nonce_hex[LINKS_KIND_COUNT][2 * LINKS_NONCE_LEN + 1], hash_hex[LINKS_KIND_COUNT][2 * LINKS_HASH_LEN + 1];
     for (int k = 0; k < LINKS_KIND_COUNT; k++) {
@@ -200,7 +213,9 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
         "         " INVOICE_TOTALS_JSON("i") " FROM i),"
         " o AS ("
         "  INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id, invoice_id)"
-        "  SELECT 'whatsapp', 'invoice.sent', 'wa:' || c.phone,"
+        /* a customer who hides their number (docs/whatsapp.md) is reached
+         * by the business-scoped user id */
+        "  SELECT 'whatsapp', 'invoice.sent', coalesce('wa:' || c.phone, 'wa-user:' || c.wa_user_id),"
         "         jsonb_build_object('invoice_id', i.id, 'invoice_link_id', (SELECT id FROM l WHERE kind = 'invoice'),"
         "                            'rating_link_id', (SELECT id FROM l WHERE kind = 'rating'),"
         "                            'number', i.number, 'total', i.total),"
@@ -267,11 +282,12 @@ static const pg_step send_steps[] = {invoice_step_lock_ticket, invoice_step_lock
 
 /* ---- the answer ------------------------------------------------------------------- */
 
-/* `"invoice_url":"…","rating_url":"…"` for invoice_answer_text.
+/* `"invoice_url":"…","rating_url":"…"` for invoice_answer_text (and,
+ * braced, the answer of GET .../links: the same text, so the same URLs).
  * GSS_PUBLIC_URL is written without its trailing slashes. */
-static void urls(struct buf *b, const struct send_ctx *sx)
+static void urls(struct buf *b, const struct http_req *req, const struct send_link link[LINKS_KIND_COUNT])
 {
-    const char *base = sx->tx.req->svc->cfg->public_url;
+    const char *base = req->svc->cfg->public_url;
     size_t      n = strlen(base);
     while (n > 0 && base[n - 1] == '/')
         n--;
@@ -281,7 +297,7 @@ static void urls(struct buf *b, const struct send_ctx *sx)
         buf_printf(b, "%s\"%s\":\"", k ? "," : "", keys[k]);
         buf_json_escape(b, base, n);
         buf_puts(b, paths[k]);
-        buf_puts(b, sx->link[k].token); /* base64url: nothing to escape */
+        buf_puts(b, link[k].token); /* base64url: nothing to escape */
         buf_puts(b, "\"");
     }
 }
@@ -293,8 +309,12 @@ static void send_done(struct pg_chain *ch, int stop, enum pg_err err, const char
     if (invoice_tx_again(tx, err, sqlstate))
         return;
     if (!invoice_tx_failed(tx, stop, err, sqlstate, msg)) {
+        /* committed; a first send of a total of 0 also paid it */
+        invoice_publish(tx->req, tx->id, tx->ticket_id, tx->number,
+                        dom_state_name(DOM_INVOICE, sx->zero ? sx->inv_paid : tx->inv_to),
+                        sx->first ? "send" : "resend");
         struct buf extra = {0};
-        urls(&extra, sx);
+        urls(&extra, tx->req, sx->link);
         invoice_answer_text(tx->req, 200, tx->answer, extra.data);
         mbedtls_platform_zeroize(extra.data, extra.len);
         buf_free(&extra);
@@ -318,4 +338,93 @@ void h_invoices_send(struct http_req *req)
     invoice_tx_init(&sx->tx, req, "send", id);
     if (!invoice_tx_start(&sx->tx, send_steps, send_done))
         send_free(sx);
+}
+
+/* ---- GET /api/v1/invoices/{id}/links ------------------------------------------------ */
+
+/* The invoice (no row: none) with each of its links (kind NULL: none yet).
+ * Not locked: nothing is written. A send racing with this renews the same
+ * nonces (the same URLs), or after a key change replaces them, and then
+ * this answer was already true of the links it read. */
+static const char links_sql[] =
+    "SELECT i.sent_at IS NOT NULL, l.kind, encode(l.nonce, 'hex'), encode(l.token_hash, 'hex')"
+    " FROM invoices i LEFT JOIN public_links l ON l.invoice_id = i.id WHERE i.id = $1::bigint";
+
+static void on_links(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct http_req    *req = ud;
+    const struct links *keys = req->svc->links;
+    struct send_link    link[LINKS_KIND_COUNT];
+    struct buf          b = {0};
+    memset(link, 0, sizeof(link));
+    if (err != PG_OK) {
+        h_pg_error(req, "send", err, state, msg);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        http_error(req, 404, "not_found", "no such invoice");
+        return;
+    }
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        http_error(req, 409, "not_sent", "the invoice has not been sent yet: its links exist from the first send on");
+        return;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        int k = PQgetisnull(res, r, 1) ? -1 : links_kind_parse(PQgetvalue(res, r, 1));
+        if (k >= 0)
+            link_stored(keys, (enum links_kind)k, res, r, 2, &link[k]);
+    }
+    /* The check and the derivation of a send (s_links), minus the fresh
+     * nonce: a link that is missing, or whose stored hash the current key
+     * does not give, can only be replaced by a send, which tells the
+     * customer the new one. */
+    for (int k = 0; k < LINKS_KIND_COUNT; k++) {
+        if (!link[k].stored || link[k].fresh) {
+            log_warn(
+                "send",
+                "invoice %lld: its links no longer match GSS_LINK_KEY (the key changed); Kirim Ulang makes new ones",
+                (long long)http_param_id(req, 0));
+            http_error(req, 409, "links_stale",
+                       "the stored links no longer match the link key (GSS_LINK_KEY changed): press Kirim Ulang to "
+                       "send the customer new links");
+            goto out;
+        }
+        if (links_token(keys, (enum links_kind)k, link[k].nonce, link[k].token) < 0) {
+            http_error(req, 500, "internal", "the request failed");
+            goto out;
+        }
+    }
+    buf_putc(&b, '{');
+    urls(&b, req, link);
+    buf_putc(&b, '}');
+    /* bearer credentials: no cache may keep them */
+    http_add_header(req, "Cache-Control", "no-store");
+    http_respond_json(req, 200, b.data, b.len);
+    mbedtls_platform_zeroize(b.data, b.len);
+    buf_free(&b);
+out:
+    mbedtls_platform_zeroize(link, sizeof(link));
+}
+
+void h_invoices_links(struct http_req *req)
+{
+    int64_t id = http_param_id(req, 0);
+    if (id <= 0) {
+        http_error(req, 404, "not_found", "no such invoice");
+        return;
+    }
+    if (!req->svc->links || !req->svc->pg) {
+        http_add_header(req, "Retry-After", "1");
+        http_error(req, 503, "unavailable",
+                   !req->svc->links ? "public links are not set up; try again"
+                                    : "the database is unavailable; try again");
+        return;
+    }
+    char        idb[24];
+    const char *p[1] = {idb};
+    snprintf(idb, sizeof(idb), "%lld", (long long)id);
+    if (pg_query(req->svc->pg, links_sql, 1, p, on_links, req) < 0) {
+        http_add_header(req, "Retry-After", "1");
+        http_error(req, 503, "unavailable", "the database is unavailable; try again");
+    }
 }

@@ -14,6 +14,9 @@
  *   committed.
  * Close locks only the ticket (a void locks it first too, so the two
  * queue) and answers the ticket as GET shows it, read after the commit.
+ * After COMMIT each announces itself to the live screens (invoice.updated
+ * with the history action, or "close" with the invoice's id and number,
+ * which the close statement reads).
  *
  * Money never overshoots: the balance is computed from the invoice row
  * while it is locked, so of two payments racing for the last balance the
@@ -67,6 +70,8 @@ struct pay_ctx {
     char   *reference; /* record: NULL for none; owned */
     int64_t proof_id;  /* record: 0 for none */
     char   *text;      /* void: the reason; close: the note, NULL for none; owned */
+    /* close: the ticket's invoice, as the write read it ("" when the ticket has none) */
+    char close_inv[24], close_inv_status[24];
 };
 _Static_assert(offsetof(struct pay_ctx, tx) == 0, "the frame comes first (invoice.h)");
 
@@ -405,18 +410,23 @@ static const pg_step void_steps[] = {invoice_step_lock_ticket,
 
 static const char close_lock_sql[] = "SELECT status FROM tickets WHERE id = $1::bigint FOR NO KEY UPDATE";
 
-/* $1 ticket, $2 actor, $3 status before, $4 after, $5 note (NULL: none). */
+/* $1 ticket, $2 actor, $3 status before, $4 after, $5 note (NULL: none).
+ * One row: the ticket's invoice (id, number, status; NULLs for none), for
+ * the live event. */
 static const char close_sql[] =
     "WITH t AS (UPDATE tickets SET status = $4::text, updated_at = now() WHERE id = $1::bigint RETURNING id),"
-    " iv AS (SELECT id, number FROM invoices WHERE ticket_id = $1::bigint)"
-    "INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
-    " SELECT $2::bigint, 'ticket', t.id, 'ticket.close', $3::text, $4::text,"
-    "        jsonb_build_object('note', $5::text, 'invoice_id', (SELECT id FROM iv), 'number', (SELECT number FROM iv))"
-    " FROM t"
-    " UNION ALL"
-    " SELECT $2::bigint, 'ticket', t.id, 'ticket.status', $3::text, $4::text,"
-    "        jsonb_build_object('invoice_id', (SELECT id FROM iv), 'number', (SELECT number FROM iv))"
-    " FROM t";
+    " iv AS (SELECT id, number, status FROM invoices WHERE ticket_id = $1::bigint),"
+    " a AS ("
+    "  INSERT INTO audit_log (actor_id, entity, entity_id, action, before, after, data)"
+    "  SELECT $2::bigint, 'ticket', t.id, 'ticket.close', $3::text, $4::text,"
+    "         jsonb_build_object('note', $5::text, 'invoice_id', (SELECT id FROM iv),"
+    "                            'number', (SELECT number FROM iv))"
+    "  FROM t"
+    "  UNION ALL"
+    "  SELECT $2::bigint, 'ticket', t.id, 'ticket.status', $3::text, $4::text,"
+    "         jsonb_build_object('invoice_id', (SELECT id FROM iv), 'number', (SELECT number FROM iv))"
+    "  FROM t)"
+    "SELECT (SELECT id FROM iv), (SELECT number FROM iv), (SELECT status FROM iv)";
 
 /* There is no invoice to lock: the ticket alone (a void locks it first
  * too, so the two queue). tx.id is the ticket here. */
@@ -445,7 +455,20 @@ static int s_close_write(struct pg_chain *ch, PGresult *prev)
     return pg_chain_query(ch, close_sql, 5, p);
 }
 
-static const pg_step close_steps[] = {s_close_lock, s_close_write, NULL};
+/* What the event needs once committed; issues nothing, so COMMIT follows. */
+static int s_close_keep(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx    *px = ch->ud;
+    struct invoice_tx *tx = &px->tx;
+    if (PQntuples(prev) != 1 || PQgetisnull(prev, 0, 0))
+        return 0; /* no invoice (not reachable: only a paid ticket closes) */
+    snprintf(px->close_inv, sizeof(px->close_inv), "%s", PQgetvalue(prev, 0, 0));
+    snprintf(tx->number, sizeof(tx->number), "%s", PQgetvalue(prev, 0, 1));
+    snprintf(px->close_inv_status, sizeof(px->close_inv_status), "%s", PQgetvalue(prev, 0, 2));
+    return 0;
+}
+
+static const pg_step close_steps[] = {s_close_lock, s_close_write, s_close_keep, NULL};
 
 /* ---- the end of a chain ------------------------------------------------------------ */
 
@@ -467,6 +490,21 @@ static void px_log(const struct pay_ctx *px)
     }
 }
 
+/* The live event of a committed action: the history row's action, or
+ * "close" for the close of an invoiced ticket. */
+static void px_publish(const struct pay_ctx *px)
+{
+    const struct invoice_tx *tx = &px->tx;
+    switch (px->op) {
+    case OP_RECORD: invoice_tx_publish(tx, tx->inv_to == DOM_INV_PAID ? "pay" : "payment"); return;
+    case OP_VOID: invoice_tx_publish(tx, "void_payment"); return;
+    case OP_CLOSE:
+        if (px->close_inv[0])
+            invoice_publish(tx->req, px->close_inv, tx->id, tx->number, px->close_inv_status, "close");
+        return;
+    }
+}
+
 static void on_done(struct pg_chain *ch, int stop, enum pg_err err, const char *state, const char *msg)
 {
     struct pay_ctx    *px = ch->ud;
@@ -480,6 +518,7 @@ static void on_done(struct pg_chain *ch, int stop, enum pg_err err, const char *
         http_error(req, 422, "overpayment", "amount: more than the balance");
     } else if (!invoice_tx_failed(tx, stop, err, state, msg)) {
         px_log(px);
+        px_publish(px); /* committed */
         if (px->op == OP_CLOSE)
             h_tickets_get(req); /* the ticket as GET shows it, now closed (tickets.c builds it) */
         else

@@ -23,7 +23,8 @@
  * One rating per ticket: `UPDATE public_links SET used_at = now() WHERE
  * id = $1 AND used_at IS NULL` decides between two posts at once (the
  * second waits for the first's row lock, then finds used_at set: 409), and
- * ratings.ticket_id is unique behind it.
+ * ratings.ticket_id is unique behind it. Once committed, the rating is
+ * announced to the staff's screens (invoice.updated, action "rating").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,6 +367,8 @@ struct rate_ctx {
     int              ntechs;
     int              status; /* a refusal of our own */
     char             code[32], msg[200];
+    /* the rated ticket's invoice, as the write read it, for the live event */
+    char inv_id[24], ticket_id[24], number[40], inv_status[24];
 };
 
 static void rate_free(struct rate_ctx *rx)
@@ -476,7 +479,8 @@ static int s_write(struct pg_chain *ch, PGresult *prev)
         "           'techs', (SELECT coalesce(jsonb_agg(jsonb_build_object('tech_id', x.tech_id, 'score', x.score)), '[]')"
         "                     FROM x))"
         "  FROM r, u)"
-        "SELECT count(*) FROM r",
+        "SELECT (SELECT count(*) FROM r), iv.id, iv.ticket_id, iv.number, iv.status"
+        " FROM (SELECT 1) one LEFT JOIN (u JOIN invoices iv ON iv.id = u.invoice_id) ON true",
         5, p);
     /* clang-format on */
     buf_free(&tech_ids);
@@ -487,8 +491,14 @@ static int s_write(struct pg_chain *ch, PGresult *prev)
 static int s_check(struct pg_chain *ch, PGresult *prev)
 {
     struct rate_ctx *rx = ch->ud;
-    if (atoi(PQgetvalue(prev, 0, 0)) != 1)
+    if (PQntuples(prev) != 1 || atoi(PQgetvalue(prev, 0, 0)) != 1)
         return rate_refuse(rx, 409, "already_rated", "Penilaian untuk pekerjaan ini sudah dikirim. Terima kasih.");
+    if (!PQgetisnull(prev, 0, 1)) {
+        snprintf(rx->inv_id, sizeof(rx->inv_id), "%s", PQgetvalue(prev, 0, 1));
+        snprintf(rx->ticket_id, sizeof(rx->ticket_id), "%s", PQgetvalue(prev, 0, 2));
+        snprintf(rx->number, sizeof(rx->number), "%s", PQgetvalue(prev, 0, 3));
+        snprintf(rx->inv_status, sizeof(rx->inv_status), "%s", PQgetvalue(prev, 0, 4));
+    }
     return 0;
 }
 
@@ -513,6 +523,9 @@ static void rate_done(struct pg_chain *ch, int stop, enum pg_err err, const char
                        rx->msg[0] ? rx->msg : "Terjadi kesalahan. Coba lagi nanti.");
     } else {
         log_info("public", "rating %d received", rx->score);
+        /* committed: the invoice page shows the rating (links.rated, rating) */
+        if (rx->inv_id[0])
+            invoice_publish(req, rx->inv_id, rx->ticket_id, rx->number, rx->inv_status, "rating");
         private_headers(req);
         http_respond_json(req, 201, "{\"rated\":true}", 14);
     }

@@ -10,7 +10,7 @@
 
 import { h, icon, replace } from '../dom.js';
 import { rupiah } from '../format.js';
-import { call, problemView, loadingView, brand, longDate, contactLine, focusHeading } from './common.js';
+import { call, problemView, loadingView, brand, longDate, contactLine, focusHeading, telHref } from './common.js';
 
 /** taxLabel(1100) → "Pajak (11%)", taxLabel(1150) → "Pajak (11,5%)". */
 export function taxLabel(bp) {
@@ -22,6 +22,16 @@ export function taxLabel(bp) {
 
 function row(label, value, cls) {
   return h('div', { class: cls ? `pub-sum-row ${cls}` : 'pub-sum-row' }, h('dt', null, label), h('dd', null, value));
+}
+
+/** proofHint(inv) → where the payment proof goes, said with what the page
+ *  has: the company's phone when it is known (tap to call), whatever kind
+ *  of number it is; no channel is promised that the page cannot open. */
+function proofHint(inv) {
+  const phone = inv.company && inv.company.phone ? String(inv.company.phone) : '';
+  const href = telHref(phone);
+  return h('p', { class: 'pub-hint' }, `Cantumkan nomor ${inv.number || 'invoice'} pada berita transfer. Setelah membayar, kirim bukti pembayaran ke CS kami`,
+    phone ? [' (', href ? h('a', { href }, phone) : phone, ')'] : null, '.');
 }
 
 function render(inv) {
@@ -49,7 +59,8 @@ function render(inv) {
   const lines = h('section', { class: 'pub-card', 'aria-labelledby': 'pub-items-title' },
     h('h2', { id: 'pub-items-title', class: 'pub-section-title' }, 'Rincian'),
     h('table', { class: 'pub-items' },
-      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Uraian'), h('th', { scope: 'col', class: 'num' }, 'Jumlah'))),
+      // "Total" (the line's amount): "Jumlah" is the quantity everywhere else.
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Uraian'), h('th', { scope: 'col', class: 'num' }, 'Total'))),
       h('tbody', null, items.map((it) => h('tr', null,
         h('td', null, h('div', { class: 'pub-item-desc' }, it.description),
           h('div', { class: 'pub-item-qty' }, `${it.qty} × ${rupiah(it.unit_price)}`)),
@@ -71,7 +82,7 @@ function render(inv) {
       h('img', { src: pay.qris_url, alt: `Kode QRIS untuk membayar invoice ${inv.number || ''}`.trim(), width: '240', height: '240', loading: 'lazy' }),
       h('figcaption', null, 'Atau pindai QRIS ini dari aplikasi bank atau e-wallet Anda.')) : null,
     !pay.bank && !pay.qris_url ? h('p', null, 'Hubungi CS kami untuk cara pembayaran.') : null,
-    h('p', { class: 'pub-hint' }, `Cantumkan nomor ${inv.number || 'invoice'} pada berita transfer. Setelah membayar, kirim bukti pembayaran ke CS kami lewat WhatsApp.`));
+    proofHint(inv));
 
   const actions = h('div', { class: 'pub-actions' },
     inv.pdf_url ? h('a', { class: 'pub-btn pub-btn-primary', href: inv.pdf_url, download: `${inv.number || 'invoice'}.pdf` },

@@ -10,25 +10,36 @@
 //   CS, approved                     Kirim ke Pelanggan → the two links with
 //                                    copy buttons, the WhatsApp message state
 //   CS, sent / paid                  payments (record with a proof upload,
-//                                    void with a reason), Kirim Ulang, and
-//                                    Tutup Tiket once paid
+//                                    void with a reason), Tampilkan Link,
+//                                    Kirim Ulang ke WhatsApp (asks first),
+//                                    and Tutup Tiket once paid
 //
 // and always the history (every action with who, when, the note and the
 // totals before → after, each version's items behind a <details>).
 //
 // The server computes every amount; the editor shows the same arithmetic
 // live (format.js invoiceTotals, integer Rupiah in BigInt) while typing and
-// the server's numbers after each save. A new invoice does not know its tax
-// rate until it exists (the server takes it from its configuration at
-// create), so its tax reads "dihitung server".
+// the server's numbers after each save. A new invoice takes its tax rate
+// from the server's configuration at create: the editor uses GET /me's
+// settings.tax_rate_bp when the server says it, else its tax reads
+// "dihitung server" and the total is the one before tax.
 //
 // The editor is also what the ticket page shows behind "Buat Invoice"
 // (invoiceEditor below, invoice null): its first save creates the invoice and
 // the page moves here.
 //
-// The raw links (invoice_url, rating_url) come only in the answer of a send
-// (the server stores no token): they are kept in memory for this tab only
-// (SENT_LINKS), so a reload shows "Kirim Ulang" to get them again.
+// The raw links (invoice_url, rating_url) come in the answer of a send and
+// from GET /invoices/{id}/links (derived again by the server, nothing sent):
+// they are kept in memory for this tab only (SENT_LINKS), and after a reload
+// "Tampilkan Link" fetches them. "Kirim Ulang ke WhatsApp" (a new message to
+// the customer) is apart from them and asks first.
+//
+// Fresh without a reload: the live feed's invoice.updated events (ctx.feed,
+// when the app has one) refetch the invoice at once; a poll is the fallback
+// (every 60 s with the feed connected, 20 s without it). A change never
+// overwrites what is being typed: with the editor changed or a form open the
+// page says "Invoice diubah oleh …, muat ulang?" instead. A notice belongs to the state it was said in (flashKey) and goes
+// when the invoice moves on.
 
 import { api, get, post, errorText } from '../api.js';
 import { h, icon, replace } from '../dom.js';
@@ -41,7 +52,12 @@ import {
 
 export const layout = 'wide';
 
+// The poll is the fallback: with the live feed up (invoice.updated refetches
+// at once) it looks every 60 s; without a feed, or while it is down, at the
+// old pace.
+const POLL_LIVE_MS = 60000;
 const POLL_MS = 20000;
+const LIVE_DEBOUNCE_MS = 250;
 const MAX_ITEMS = 50;
 const MAX_DESC = 200;
 const MAX_QTY = 10000;
@@ -55,7 +71,39 @@ const EDITABLE = new Set(['draft', 'revision_requested']);
 /** Links of a send, per invoice id, for this tab only (never stored). */
 const SENT_LINKS = new Map();
 
+/** What the ticket page's editor has to say once the invoice page it moves
+ *  to is open ("Draft … dibuat"), per invoice id: said once, inline. */
+const HANDOFF = new Map();
+
+/** feedLive(ctx) → whether the app's live feed is connected (its events
+ *  then say what changed, and the polls may be slow). */
+export function feedLive(ctx) {
+  return Boolean(ctx && ctx.feed && ctx.feed.status === 'live');
+}
+
+/** taxRateOf(me) → the server's tax rate in basis points from GET /me's
+ *  settings.tax_rate_bp, or null when the server does not say it. */
+export function taxRateOf(me) {
+  const v = me && me.settings ? me.settings.tax_rate_bp : undefined;
+  return Number.isInteger(v) && v >= 0 && v <= 10000 ? v : null;
+}
+
+// One GET /me per tab for the rate (it only changes with the server's
+// configuration); a failure is forgotten so that the next editor asks again.
+let settingsRate = null;
+function currentTaxRate() {
+  if (!settingsRate) {
+    settingsRate = get('/me').then(taxRateOf, () => {
+      settingsRate = null;
+      return null;
+    });
+  }
+  return settingsRate;
+}
+
 export const pdfUrl = (id) => `/api/v1/invoices/${encodeURIComponent(id)}/invoice.pdf`;
+
+const SUBMITTED_TEXT = 'Invoice diajukan ke Sales. Sales diberi tahu lewat Telegram.';
 
 const SAVE_ERRORS = {
   stale_version: 'Invoice diubah orang lain, muat ulang.',
@@ -170,6 +218,22 @@ function who(actor) {
   return actor && actor.name ? actor.name : '';
 }
 
+/** flashKey(invoice) → the state a notice was said in: it stays while the
+ *  invoice is in that state, version and paid amount, and goes after. */
+export function flashKey(x) {
+  return x ? [x.status, x.version, x.paid_amount, x.ticket ? x.ticket.status : ''].join('|') : '';
+}
+
+/** sig(invoice) → what a person acts on: state, version, money, payments,
+ *  the ticket's state, the rating. Two answers with the same sig differ only
+ *  in the message state or a link's expiry, which interrupt nobody. */
+export function sig(x) {
+  if (!x) return '';
+  const pays = Array.isArray(x.payments) ? x.payments.map((p) => [p.id, Boolean(p.voided_at)]) : [];
+  return JSON.stringify([x.status, x.version, x.total, x.paid_amount, x.ticket ? x.ticket.status : '', pays,
+    Boolean(x.rating), x.revision_note || null]);
+}
+
 function lastRevise(inv) {
   const revs = Array.isArray(inv.revisions) ? inv.revisions : [];
   for (let i = revs.length - 1; i >= 0; i--) if (revs[i].action === 'revise') return revs[i];
@@ -191,6 +255,9 @@ function lastRevise(inv) {
 export function invoiceEditor({ invoice = null, ticket, ctx, onSaved, onCancel }) {
   let inv = invoice;
   let busy = false;
+  // A new invoice: the rate the server will use, once GET /me says it.
+  let newRate = null;
+  let saidTimer = null;
   let baseline = '';
   let rows = [];
   let sentRows = []; // the rows of the last request, in the order the server indexes items[i]
@@ -264,7 +331,16 @@ export function invoiceEditor({ invoice = null, ticket, ctx, onSaved, onCancel }
     if (rows.length >= MAX_ITEMS) return null;
     const k = uid(`${p}-r`);
     const r = { key: k };
-    r.desc = h('input', { id: `${k}-desc`, type: 'text', maxlength: String(MAX_DESC), autocomplete: 'off', placeholder: 'Contoh: Ganti kompresor AC 1 PK' });
+    // One line of text that wraps (a textarea that grows with it,
+    // field-sizing in app.css), so that a long description shows whole on a
+    // phone; Enter adds no line break (the server keeps one line).
+    r.desc = h('textarea', { id: `${k}-desc`, rows: '1', maxlength: String(MAX_DESC), autocomplete: 'off', spellcheck: 'true', class: 'inv-desc', placeholder: 'Contoh: Ganti kompresor AC 1 PK' });
+    r.desc.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') ev.preventDefault();
+    });
+    r.desc.addEventListener('input', () => {
+      if (/[\r\n]/.test(r.desc.value)) r.desc.value = r.desc.value.replace(/\s*[\r\n]+\s*/g, ' ');
+    });
     r.qty = h('input', { id: `${k}-qty`, type: 'text', inputmode: 'numeric', autocomplete: 'off', class: 'num' });
     r.price = h('input', { id: `${k}-price`, type: 'text', inputmode: 'numeric', autocomplete: 'off', class: 'rp-field', placeholder: '0' });
     r.total = h('span', { class: 'inv-line-total', dataset: { testid: 'line-total' } }, rupiah(0));
@@ -353,7 +429,8 @@ export function invoiceEditor({ invoice = null, ticket, ctx, onSaved, onCancel }
 
   function recalc() {
     const v = read();
-    const t = invoiceTotals(v.rows.map((x) => ({ qty: x.qty, unit_price: x.unit_price })), v.discount ?? 0, inv ? inv.tax_rate_bp : null);
+    const rate = inv ? inv.tax_rate_bp : newRate;
+    const t = invoiceTotals(v.rows.map((x) => ({ qty: x.qty, unit_price: x.unit_price })), v.discount ?? 0, rate);
     v.rows.forEach((x, i) => {
       x.r.total.textContent = t.lines[i] === null ? (x.qtyText || x.priceText ? 'Rp -' : rupiah(0)) : rupiah(t.lines[i]);
     });
@@ -369,15 +446,35 @@ export function invoiceEditor({ invoice = null, ticket, ctx, onSaved, onCancel }
     if (inv) {
       rowsOut.push([`Pajak (${taxRateText(inv.tax_rate_bp) || '0%'})`, over ? 'Rp -' : rupiah(useServer ? inv.tax : t.tax), '', 'tax']);
       rowsOut.push(['Total', over ? 'Rp -' : rupiah(useServer ? inv.total : t.total), 'inv-total-grand', 'total']);
+    } else if (rate !== null) {
+      // The server's configured rate (GET /me): the same arithmetic it does
+      // at create.
+      rowsOut.push([`Pajak (${taxRateText(rate) || '0%'})`, over ? 'Rp -' : rupiah(t.tax), '', 'tax']);
+      rowsOut.push(['Total', over ? 'Rp -' : rupiah(t.total), 'inv-total-grand', 'total']);
     } else {
       rowsOut.push(['Pajak', h('span', { class: 'muted' }, 'dihitung server'), '', 'tax']);
       rowsOut.push(['Total sebelum pajak', over ? 'Rp -' : rupiah(t.taxable), 'inv-total-grand', 'total']);
     }
     replace(totalsBox, totalsList(rowsOut),
       over ? h('p', { class: 'field-error' }, 'Diskon melebihi subtotal.') : null,
-      !inv ? h('p', { class: 'muted small' }, 'Pajak dan total akhir dihitung server saat draft disimpan.') : null);
-    saveState.textContent = busy ? '' : !inv ? 'Belum disimpan' : dirty ? 'Ada perubahan yang belum disimpan' : `Tersimpan · versi ${inv.version}`;
-    saveState.classList.toggle('is-dirty', dirty);
+      !inv && rate === null ? h('p', { class: 'muted small' }, 'Pajak dan total akhir dihitung server saat draft disimpan.') : null);
+    if (!saidTimer) {
+      saveState.textContent = busy ? '' : !inv ? 'Belum disimpan' : dirty ? 'Ada perubahan yang belum disimpan' : `Tersimpan · versi ${inv.version}`;
+    }
+    saveState.classList.toggle('is-dirty', dirty && !saidTimer);
+    saveState.classList.toggle('is-said', Boolean(saidTimer));
+  }
+
+  // A short answer in the status line under the buttons (where the eye is),
+  // instead of a toast over the totals; the usual state comes back after.
+  function say(text) {
+    clearTimeout(saidTimer);
+    saidTimer = setTimeout(() => {
+      saidTimer = null;
+      recalc();
+    }, 5000);
+    saveState.textContent = text;
+    recalc();
   }
 
   function setFieldError(input, errEl, text) {
@@ -573,12 +670,14 @@ export function invoiceEditor({ invoice = null, ticket, ctx, onSaved, onCancel }
     if (busy) return;
     const wasNew = !inv;
     if (inv && !isDirty()) {
-      ctx.toast('Tidak ada perubahan untuk disimpan', 'info');
+      say('Tidak ada perubahan untuk disimpan');
       return;
     }
     const res = await save();
     if (!res) return;
-    ctx.toast(wasNew ? `Draft ${res.number} dibuat` : `Draft ${res.number} disimpan (versi ${res.version})`, 'ok');
+    const text = wasNew ? `Draft ${res.number} dibuat.` : `Draft disimpan · versi ${res.version}`;
+    if (wasNew) HANDOFF.set(res.id, { kind: 'ok', text });
+    else say(text);
     if (onSaved) onSaved(res, { created: wasNew });
   }
 
@@ -593,7 +692,7 @@ export function invoiceEditor({ invoice = null, ticket, ctx, onSaved, onCancel }
     try {
       const res = await post(`/invoices/${inv.id}/submit`);
       inv = res;
-      ctx.toast(`Invoice ${res.number} diajukan ke Sales`, 'ok');
+      if (wasNew) HANDOFF.set(res.id, { kind: 'ok', text: SUBMITTED_TEXT });
       if (onSaved) onSaved(res, { submitted: true, created: wasNew });
     } catch (err) {
       if (err.status === 409) showMsg('Invoice ini sudah tidak bisa diajukan: statusnya sudah berubah.', reloadButton());
@@ -646,6 +745,13 @@ export function invoiceEditor({ invoice = null, ticket, ctx, onSaved, onCancel }
   }
 
   fill(inv);
+  if (!inv) {
+    currentTaxRate().then((bp) => {
+      if (bp === null || inv) return;
+      newRate = bp;
+      recalc();
+    });
+  }
 
   return {
     el: form,
@@ -675,16 +781,27 @@ export function mount(root, ctx) {
   let loadErr = null;
   let editor = null;
   let busy = false;
-  let flash = null; // {kind, text}: the last action's answer, above the page
+  let flash = null; // {kind, text, key}: the last action's answer, for the state it was said in
   let poll = null;
+  let liveTimer = null;
+  let lastFetch = 0;
+  let gen = 0; // counts setInvoice: a quiet answer older than the shown invoice is dropped
+  let remote = null; // an invoice someone else changed while a form was open: {res, actor, what}
   // Open forms keep their inputs across redraws.
   let reviseForm = null;
   let payForm = null;
   const voidForms = new Map();
+  let linksState = null; // {busy} | {error}: "Tampilkan Link" in flight or refused
+  let resendAsk = false; // "Kirim Ulang ke WhatsApp" asked for its confirmation
+  let flashShow = false; // a new notice: scrolled into view by the next draw
+  let focusAfterDraw = null; // a selector in the page to focus after the next draw
 
   const crumbs = h('nav', { class: 'crumbs inv-crumbs' });
+  // The "changed by someone else" notice lives outside the redrawn page, so
+  // that saying it never moves the editor (and the keyboard focus in it).
+  const remoteBox = h('div', { class: 'inv-remote-box' });
   const page = h('div', { class: 'inv-page', 'aria-live': 'off' });
-  root.append(crumbs, page);
+  root.append(crumbs, remoteBox, page);
 
   function drawCrumbs() {
     const back = isCs && inv
@@ -698,7 +815,11 @@ export function mount(root, ctx) {
     try {
       const res = await get(`/invoices/${id}`);
       if (!alive) return;
+      lastFetch = Date.now();
       loadErr = null;
+      const handoff = HANDOFF.get(id);
+      HANDOFF.delete(id);
+      if (handoff) setFlash(handoff.kind, handoff.text, res);
       setInvoice(res);
     } catch (err) {
       if (!alive) return;
@@ -711,54 +832,146 @@ export function mount(root, ctx) {
   }
 
   function setInvoice(res) {
+    gen += 1;
     inv = res;
     if (res && (res.invoice_url || res.rating_url)) {
       SENT_LINKS.set(res.id, { invoice_url: res.invoice_url, rating_url: res.rating_url });
     }
+    // A notice belongs to the state it was said in: once the invoice moved
+    // on (submitted again, paid, …) it is no longer true.
+    if (flash && flash.key !== flashKey(res)) flash = null;
+    if (remote && sig(remote.res) === sig(res)) clearRemote();
+    if (res.status !== 'sent') resendAsk = false;
     ctx.setTitle(`Invoice ${res.number}`);
     draw();
   }
 
   function formsOpen() {
-    return Boolean(reviseForm || payForm || voidForms.size || (editor && editor.dirty()) || busy);
+    return Boolean(reviseForm || payForm || voidForms.size || (editor && editor.dirty()) || busy || resendAsk);
+  }
+
+  function actionBusy() {
+    return busy || Boolean(editor && editor.busy());
   }
 
   // Someone else may act on this invoice (Sales approves while CS waits, a
-  // message is sent): look again now and then, but never over a form.
+  // message is sent): the live feed says so at once, this poll is the
+  // fallback when there is no feed or it is down.
   function schedulePoll() {
     clearTimeout(poll);
     if (!alive) return;
-    poll = setTimeout(async () => {
-      if (document.visibilityState !== 'visible' || formsOpen() || !inv) {
-        schedulePoll();
-        return;
-      }
-      try {
-        const res = await get(`/invoices/${id}`);
-        if (!alive) return;
-        if (!formsOpen() && JSON.stringify(res) !== JSON.stringify(inv)) {
-          // Someone else moved it (Sales approved while CS waited): say so
-          // instead of the last action's answer.
-          if (res.status !== inv.status) {
-            const text = res.status === 'approved'
-              ? `Sales${who(res.approved_by) ? ` (${who(res.approved_by)})` : ''} menyetujui invoice ini.${isCs ? ' Sekarang bisa dikirim ke pelanggan.' : ''}`
-              : res.status === 'revision_requested' ? 'Sales minta revisi: baca catatannya di bawah.'
-                : `Status invoice berubah: ${invoiceStatusLabel(res.status)}.`;
-            setFlash('ok', text);
-            ctx.toast(text, 'info');
-          }
-          setInvoice(res);
-        }
-      } catch {
-        /* keep what is shown; the next action says what is wrong */
-      }
-      schedulePoll();
-    }, POLL_MS);
+    poll = setTimeout(() => {
+      if (document.visibilityState === 'visible' && inv) quietRefresh();
+      else schedulePoll();
+    }, feedLive(ctx) ? POLL_LIVE_MS : POLL_MS);
   }
 
-  let flashShow = false;
-  function setFlash(kind, text) {
-    flash = text ? { kind, text } : null;
+  // A live event (or the tab coming back): refetch soon, once for a burst.
+  function refreshSoon() {
+    clearTimeout(liveTimer);
+    liveTimer = setTimeout(() => quietRefresh(), LIVE_DEBOUNCE_MS);
+  }
+
+  // Look again without a spinner. An answer of our own action may be on its
+  // way (the event can beat the HTTP answer): wait for it first, so that our
+  // own change never reads as someone else's.
+  async function quietRefresh() {
+    if (!alive || !inv) return;
+    if (actionBusy()) {
+      clearTimeout(liveTimer);
+      liveTimer = setTimeout(() => quietRefresh(), 600);
+      return;
+    }
+    const asked = gen;
+    let res;
+    try {
+      res = await get(`/invoices/${id}`);
+    } catch {
+      schedulePoll(); // keep what is shown; the next action says what is wrong
+      return;
+    }
+    if (!alive) return;
+    lastFetch = Date.now();
+    schedulePoll();
+    // An action answered meanwhile (or is still running): this answer may
+    // be older than what is shown. Ask again instead.
+    if (actionBusy() || gen !== asked) {
+      if (actionBusy() || sig(res) !== sig(inv)) refreshSoon();
+      return;
+    }
+    if (JSON.stringify(res) === JSON.stringify(inv)) return;
+    if (sig(res) === sig(inv)) {
+      // Only the message state or a link's expiry moved: not worth
+      // interrupting a form for; shown with the next redraw otherwise.
+      if (!formsOpen()) setInvoice(res);
+      return;
+    }
+    if (formsOpen()) {
+      showRemote(res);
+      return;
+    }
+    if (res.status !== inv.status) announceMove(res);
+    setInvoice(res);
+  }
+
+  // Someone else moved it (Sales approved while CS waited): say so, for the
+  // new state, instead of the last action's answer.
+  function announceMove(res) {
+    const by = who(res.approved_by);
+    let text = null;
+    if (res.status === 'approved') text = `Sales${by ? ` (${by})` : ''} menyetujui invoice ini.${isCs ? ' Sekarang bisa dikirim ke pelanggan.' : ''}`;
+    else if (res.status === 'revision_requested') text = null; // the red "Sales minta revisi" says it
+    else if (res.status === 'pending_approval') text = isSales ? `CS mengajukan invoice ini${res.version > 1 ? ` lagi (versi ${res.version})` : ''}. Perubahannya ada di riwayat.` : 'Invoice diajukan ke Sales.';
+    else if (res.status === 'paid') text = 'Invoice sudah lunas.';
+    else text = `Status invoice berubah: ${invoiceStatusLabel(res.status)}.`;
+    setFlash(text ? 'ok' : null, text, res);
+  }
+
+  // The latest action on res by whom, from its history ("Citra CS",
+  // "Pembayaran dicatat").
+  function lastChange(res) {
+    const revs = Array.isArray(res.revisions) ? res.revisions : [];
+    const r = revs[revs.length - 1];
+    if (!r) return { actor: '', what: '' };
+    return { actor: who(r.actor), what: invoiceActionLabel(r.action) };
+  }
+
+  function showRemote(res) {
+    const { actor, what } = lastChange(res);
+    const ticketMoved = inv && res.ticket && inv.ticket && res.ticket.status !== inv.ticket.status && sig({ ...res, ticket: inv.ticket }) === sig(inv);
+    remote = { res, actor: ticketMoved ? '' : actor, what: ticketMoved ? `tiket ${statusLabel(res.ticket.status).toLowerCase()}` : what };
+    const editing = editor && editor.dirty();
+    const text = `Invoice diubah${remote.actor ? ` oleh ${remote.actor}` : ''}${remote.what ? ` (${remote.what}${res.status !== inv.status ? `, sekarang ${invoiceStatusLabel(res.status)}` : ''})` : ''}, muat ulang?`;
+    replace(remoteBox, h('div', { class: 'banner banner-warn inv-remote', role: 'alert', dataset: { testid: 'invoice-remote' } },
+      h('div', null,
+        h('p', { class: 'strong' }, text),
+        h('p', { class: 'small inv-remote-sub' }, editing
+          ? 'Isian Anda belum disimpan dan akan dibuang; menyimpannya sekarang ditolak server.'
+          : 'Isian yang sedang terbuka akan dibuang.')),
+      h('div', { class: 'inv-remote-btns' },
+        h('button', { class: 'btn btn-primary btn-sm', type: 'button', on: { click: applyRemote } }, icon('refresh', 'icon icon-sm'), 'Muat Ulang'))));
+  }
+
+  function clearRemote() {
+    remote = null;
+    replace(remoteBox);
+  }
+
+  function applyRemote() {
+    const res = remote && remote.res;
+    reviseForm = null;
+    payForm = null;
+    voidForms.clear();
+    resendAsk = false;
+    editor = null;
+    clearRemote();
+    if (res && res.status !== (inv && inv.status)) announceMove(res);
+    if (res) setInvoice(res);
+    quietRefresh(); // the newest, in case more happened since
+  }
+
+  function setFlash(kind, text, forInv = inv) {
+    flash = text ? { kind, text, key: forInv ? flashKey(forInv) : '' } : null;
     flashShow = Boolean(text);
   }
 
@@ -768,7 +981,7 @@ export function mount(root, ctx) {
       const res = await get(`/invoices/${id}`);
       if (!alive) return;
       const by = res.status === 'approved' && res.approved_by ? ` oleh ${res.approved_by.name}` : '';
-      setFlash('error', `${text} Status sekarang: ${invoiceStatusLabel(res.status)}${by}.`);
+      setFlash('error', `${text} Status sekarang: ${invoiceStatusLabel(res.status)}${by}.`, res);
       setInvoice(res);
     } catch (err) {
       setFlash('error', `${text} ${errorText(err)}`);
@@ -908,7 +1121,7 @@ export function mount(root, ctx) {
         if (!alive) return;
         busy = false;
         reviseForm = null;
-        setFlash('ok', 'Permintaan revisi terkirim ke CS.');
+        setFlash('ok', 'Permintaan revisi terkirim ke CS.', res);
         setInvoice(res);
       } catch (e) {
         if (!alive) return;
@@ -936,7 +1149,7 @@ export function mount(root, ctx) {
       if (!alive) return;
       busy = false;
       reviseForm = null;
-      setFlash('ok', `Invoice ${res.number} disetujui. CS akan mengirimnya ke pelanggan.`);
+      setFlash('ok', `Invoice ${res.number} disetujui. CS akan mengirimnya ke pelanggan.`, res);
       setInvoice(res);
     } catch (err) {
       if (!alive) return;
@@ -961,25 +1174,25 @@ export function mount(root, ctx) {
       pdfButton('btn btn-secondary btn-block'));
   }
 
+  // One link, whole: the URL wraps (monospace, broken anywhere) so that
+  // nothing of it is hidden, with "Salin" and "Buka" under it.
   function copyRow(label, url, testid) {
-    const inputId = uid('inv-link');
-    // A read-only textarea, so that the whole link shows (it wraps) and a
-    // click selects it for a manual copy.
-    const input = h('textarea', { id: inputId, readonly: true, rows: '2', spellcheck: 'false', class: 'inv-link-input', dataset: { testid } });
-    input.value = url;
-    input.addEventListener('focus', () => input.select());
+    const labelId = uid('inv-link');
+    const code = h('code', { class: 'inv-link-url', dataset: { testid }, 'aria-labelledby': labelId }, url);
+    const hint = h('p', { class: 'inv-link-hint small', role: 'status' });
     const btn = h('button', {
-      class: 'btn btn-secondary btn-sm', type: 'button', title: `Salin ${label.toLowerCase()}`,
-      on: { click: () => copyText(url, input, btn) },
+      class: 'btn btn-secondary btn-sm', type: 'button', 'aria-label': `Salin ${label.toLowerCase()}`,
+      on: { click: () => copyText(url, code, btn, hint) },
     }, 'Salin');
     return h('div', { class: 'inv-link-row' },
-      h('label', { for: inputId, class: 'inv-link-label' }, label),
-      h('div', { class: 'inv-link-box' }, input,
-        h('div', { class: 'inv-link-btns' }, btn,
-          h('a', { class: 'btn btn-ghost btn-sm', href: url, target: '_blank', rel: 'noopener noreferrer', title: `Buka ${label.toLowerCase()} di tab baru` }, 'Buka'))));
+      h('p', { id: labelId, class: 'inv-link-label' }, label),
+      code,
+      h('div', { class: 'inv-link-btns' }, btn,
+        h('a', { class: 'btn btn-ghost btn-sm', href: url, target: '_blank', rel: 'noopener noreferrer', 'aria-label': `Buka ${label.toLowerCase()} di tab baru` }, 'Buka')),
+      hint);
   }
 
-  async function copyText(text, input, btn) {
+  async function copyText(text, el, btn, hint) {
     let ok = false;
     try {
       if (navigator.clipboard && window.isSecureContext) {
@@ -990,8 +1203,10 @@ export function mount(root, ctx) {
       ok = false;
     }
     if (!ok) {
-      input.focus();
-      input.select();
+      // Select the link itself, so that Ctrl+C (or the phone's Copy) works
+      // when the page may not copy by itself.
+      const sel = window.getSelection();
+      if (sel) sel.selectAllChildren(el);
       try {
         ok = document.execCommand('copy');
       } catch {
@@ -999,17 +1214,25 @@ export function mount(root, ctx) {
       }
     }
     btn.textContent = ok ? 'Tersalin ✓' : 'Salin manual';
+    hint.textContent = ok ? 'Link disalin.' : 'Tidak bisa menyalin otomatis: link sudah dipilih, tekan Ctrl+C (atau Salin di ponsel).';
     setTimeout(() => {
       btn.textContent = 'Salin';
+      if (ok) hint.textContent = '';
     }, 2500);
-    if (ok) ctx.toast('Link disalin', 'ok');
-    else ctx.toast('Tidak bisa menyalin otomatis: link sudah dipilih, tekan Ctrl+C', 'info');
+  }
+
+  // The outbox rows this user may read, newest first. Sales' own Telegram
+  // notice is CS's business (did Sales get told?), not Sales'.
+  function visibleMessages() {
+    const all = Array.isArray(inv.messages) ? inv.messages : [];
+    if (role !== 'sales') return all;
+    return all.filter((m) => !(m.channel === 'telegram' && m.kind === 'invoice.pending_approval'));
   }
 
   // The outbox rows of this invoice, newest first; channel picks the
   // customer's WhatsApp or Sales' Telegram notice.
   function messagesList(channel, { latest = false } = {}) {
-    let msgs = (Array.isArray(inv.messages) ? inv.messages : []).filter((m) => !channel || m.channel === channel);
+    let msgs = visibleMessages().filter((m) => !channel || m.channel === channel);
     if (latest) msgs = msgs.slice(0, 1);
     if (!msgs.length) return null;
     return h('ul', { class: 'inv-msgs', 'aria-label': 'Status pesan' }, msgs.map((m) => {
@@ -1025,34 +1248,84 @@ export function mount(root, ctx) {
     }));
   }
 
-  // CS: send, the links, the message state.
+  // "Tampilkan Link": the server derives the links again (nothing is sent).
+  // Until the route exists (404/405/501) the page says what else works.
+  async function onShowLinks() {
+    if (linksState && linksState.busy) return;
+    linksState = { busy: true };
+    draw();
+    try {
+      const r = await get(`/invoices/${inv.id}/links`);
+      if (!alive) return;
+      if (!r || typeof r.invoice_url !== 'string' || typeof r.rating_url !== 'string') throw new Error('no links');
+      SENT_LINKS.set(inv.id, { invoice_url: r.invoice_url, rating_url: r.rating_url });
+      linksState = null;
+      focusAfterDraw = '[data-testid="links"] button';
+    } catch (err) {
+      if (!alive) return;
+      const missing = !err || !err.status || err.status === 404 || err.status === 405 || err.status === 501;
+      linksState = {
+        error: err && err.status === 409
+          ? 'Invoice ini belum pernah dikirim, jadi belum ada link.'
+          : missing
+            ? `Server ini belum bisa menampilkan link lagi.${inv.status === 'sent' ? ' "Kirim Ulang ke WhatsApp" mengirim pesan baru dan menampilkan linknya.' : ''}`
+            : errorText(err),
+      };
+    }
+    draw();
+  }
+
+  // CS: send, the links, the message state; resending (a new WhatsApp
+  // message) apart from the links, with a confirmation.
   function sendCard() {
     const s = inv.status;
     const links = SENT_LINKS.get(inv.id);
     const phone = phoneIntl(inv.customer && inv.customer.phone);
+    const to = phone ? phoneDisplay(phone) : 'pelanggan';
     const canSend = isCs && s === 'approved';
     const canResend = isCs && s === 'sent';
     const sendBtn = canSend
       ? h('button', { class: 'btn btn-primary btn-lg btn-block', type: 'button', disabled: busy, on: { click: onSend } }, icon('chat'), 'Kirim ke Pelanggan') : null;
-    const resendBtn = canResend
-      ? h('button', { class: 'btn btn-secondary btn-block', type: 'button', disabled: busy, on: { click: onSend } }, icon('refresh'), 'Kirim Ulang') : null;
     const expires = inv.links && inv.links.expires_at ? jakartaDateTime(inv.links.expires_at) : '';
+    let linkPart = null;
+    if (links) {
+      linkPart = h('div', { class: 'inv-links', dataset: { testid: 'links' } },
+        copyRow('Link invoice', links.invoice_url, 'invoice-url'),
+        copyRow('Link penilaian', links.rating_url, 'rating-url'));
+    } else if (s === 'sent' || s === 'paid') {
+      const lb = linksState && linksState.busy;
+      linkPart = h('div', { class: 'inv-links-hidden' },
+        h('p', { class: 'muted small' }, 'Link invoice dan link penilaian bisa ditampilkan lagi untuk disalin (tidak ada pesan yang dikirim).'),
+        h('button', { class: 'btn btn-secondary btn-block', type: 'button', disabled: Boolean(lb), on: { click: onShowLinks } },
+          icon('file'), lb ? 'Mengambil link…' : 'Tampilkan Link'),
+        linksState && linksState.error ? h('p', { class: 'form-message form-message-error', role: 'alert' }, linksState.error) : null);
+    }
+    let resend = null;
+    if (canResend) {
+      resend = h('div', { class: 'inv-resend', dataset: { testid: 'resend' } },
+        h('h3', { class: 'inv-resend-title' }, 'Kirim ulang ke pelanggan'),
+        resendAsk
+          ? h('div', { class: 'inv-resend-ask', role: 'group', 'aria-labelledby': 'inv-resend-q' },
+            h('p', { id: 'inv-resend-q', class: 'strong' }, `Kirim pesan WhatsApp baru ke ${to}?`),
+            h('p', { class: 'small' }, 'Pelanggan menerima pesan kedua dengan link yang sama; masa berlaku link diperpanjang.'),
+            h('div', { class: 'inv-form-buttons' },
+              h('button', { class: 'btn btn-primary', type: 'button', disabled: busy, dataset: { focus: 'resend-yes' }, on: { click: onSend } }, icon('chat'), busy ? 'Mengirim…' : 'Ya, Kirim Ulang'),
+              h('button', { class: 'btn btn-ghost', type: 'button', disabled: busy, on: { click: () => { resendAsk = false; draw(); } } }, 'Batal')))
+          : h('div', null,
+            h('p', { class: 'muted small' }, `Mengirim pesan WhatsApp baru berisi kedua link ke ${to}.`),
+            h('button', { class: 'btn btn-secondary btn-block', type: 'button', disabled: busy, on: { click: () => { resendAsk = true; focusAfterDraw = '[data-focus="resend-yes"]'; draw(); } } },
+              icon('chat'), 'Kirim Ulang ke WhatsApp')));
+    }
     return h('section', { class: 'panel inv-act', 'aria-labelledby': 'inv-send-title' },
       h('h2', { class: 'panel-title', id: 'inv-send-title' }, s === 'approved' ? 'Kirim ke pelanggan' : 'Link pelanggan'),
       s === 'approved' ? bigTotal() : null,
       canSend ? h('p', { class: 'muted small' }, 'Link invoice dan link penilaian dikirim lewat WhatsApp',
         phone ? ` ke ${phoneDisplay(phone)}` : '', '. Link juga tampil di sini untuk disalin.') : null,
       sendBtn,
-      links
-        ? h('div', { class: 'inv-links', dataset: { testid: 'links' } },
-          copyRow('Link invoice', links.invoice_url, 'invoice-url'),
-          copyRow('Link penilaian', links.rating_url, 'rating-url'))
-        : (s === 'sent' || s === 'paid')
-          ? h('p', { class: 'muted small' }, 'Link tidak disimpan di server. ', canResend ? 'Tekan "Kirim Ulang" untuk menampilkannya lagi (pesan WhatsApp juga dikirim ulang).' : '')
-          : null,
+      linkPart,
       expires ? h('p', { class: 'muted small' }, `Link berlaku sampai ${expires}`, inv.links.rated ? ' · pelanggan sudah memberi penilaian' : '', '.') : null,
       messagesList('whatsapp'),
-      resendBtn,
+      resend,
       s !== 'approved' ? pdfButton('btn btn-ghost btn-block') : null);
   }
 
@@ -1065,11 +1338,14 @@ export function mount(root, ctx) {
       const res = await post(`/invoices/${inv.id}/send`);
       if (!alive) return;
       busy = false;
-      setFlash('ok', again ? 'Link dikirim ulang (masuk antrean WhatsApp).' : 'Invoice dikirim: pesan WhatsApp masuk antrean. Link di bawah bisa disalin dan dikirim sendiri.');
+      resendAsk = false;
+      linksState = null;
+      setFlash('ok', again ? 'Pesan WhatsApp baru dengan link yang sama masuk antrean.' : 'Invoice dikirim: pesan WhatsApp masuk antrean. Link di bawah bisa disalin dan dikirim sendiri.', res);
       setInvoice(res);
     } catch (err) {
       if (!alive) return;
       busy = false;
+      resendAsk = false;
       if (err.status === 409) {
         await refreshAfterConflict('Invoice belum bisa dikirim.');
         return;
@@ -1253,7 +1529,7 @@ export function mount(root, ctx) {
         payForm = null;
         setFlash('ok', res.status === 'paid'
           ? `Pembayaran ${rupiah(amt)} dicatat. Invoice LUNAS${res.ticket.status === 'paid' ? ': tiket bisa ditutup.' : '.'}`
-          : `Pembayaran ${rupiah(amt)} dicatat. Sisa tagihan ${rupiah(res.balance)}.`);
+          : `Pembayaran ${rupiah(amt)} dicatat. Sisa tagihan ${rupiah(res.balance)}.`, res);
         setInvoice(res);
       } catch (err) {
         if (!alive) return;
@@ -1341,7 +1617,7 @@ export function mount(root, ctx) {
         if (!alive) return;
         busy = false;
         voidForms.delete(p.id);
-        setFlash('ok', `Pembayaran ${rupiah(p.amount)} dibatalkan. Sisa tagihan ${rupiah(res.balance)}.`);
+        setFlash('ok', `Pembayaran ${rupiah(p.amount)} dibatalkan. Sisa tagihan ${rupiah(res.balance)}.`, res);
         setInvoice(res);
       } catch (e) {
         if (!alive) return;
@@ -1483,7 +1759,7 @@ export function mount(root, ctx) {
               load(true);
               return;
             }
-            if (how.submitted) setFlash('ok', 'Invoice diajukan ke Sales. Sales diberi tahu lewat Telegram.');
+            if (how.submitted) setFlash('ok', SUBMITTED_TEXT, res);
             else setFlash(null);
             setInvoice(res);
           },
@@ -1527,11 +1803,46 @@ export function mount(root, ctx) {
       const r = fb.getBoundingClientRect();
       if (r.top < 64 || r.bottom > window.innerHeight) fb.scrollIntoView({ block: 'center' });
     }
+    if (focusAfterDraw) {
+      const el = page.querySelector(focusAfterDraw);
+      focusAfterDraw = null;
+      if (el) el.focus();
+    }
   }
+
+  // Live: invoice.updated for this invoice refetches it; a resync (the
+  // socket came back, events may be lost) too. Without a feed, or one that
+  // never says anything, the poll above still runs.
+  let unsubscribe = null;
+  if (ctx.feed && typeof ctx.feed.subscribe === 'function') {
+    try {
+      const off = ctx.feed.subscribe((c) => {
+        if (!alive || !c) return;
+        if (c.type === 'resync') refreshSoon();
+        else if (c.type === 'invoice') {
+          const d = c.msg && typeof c.msg === 'object' ? (c.msg.data || c.msg) : null;
+          if (d && Number(d.id) === id) refreshSoon();
+        }
+      });
+      if (typeof off === 'function') unsubscribe = off;
+    } catch {
+      unsubscribe = null;
+    }
+  }
+
+  // Back to a tab left alone for a while (a phone asleep in a pocket): look
+  // at once rather than at the next poll.
+  const onVisible = () => {
+    if (document.visibilityState === 'visible' && inv && Date.now() - lastFetch > 15000) refreshSoon();
+  };
+  document.addEventListener('visibilitychange', onVisible);
 
   load(true);
   return () => {
     alive = false;
     clearTimeout(poll);
+    clearTimeout(liveTimer);
+    document.removeEventListener('visibilitychange', onVisible);
+    if (unsubscribe) unsubscribe();
   };
 }

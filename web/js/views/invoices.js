@@ -8,14 +8,17 @@
 // and "Lainnya"; a chip shows one state only. Each row opens
 // /#/invoice/{id}.
 //
-// Fresh without a reload: fetched again every 30 s while the tab is visible,
-// when the window gets the focus back (Sales returning from Telegram) and
-// when the tab becomes visible. The age counts on between fetches from the
-// server's age_s, so a wrong phone clock does not matter.
+// Fresh without a reload: fetched again when the live feed says an invoice
+// changed (invoice.updated, a burst fetched once) or after it resynced, when
+// the window gets the focus back (Sales returning from Telegram), when the
+// tab becomes visible, and by a fallback poll (every 60 s while the feed is
+// up, every 30 s without one or while it is down). The age counts on between
+// fetches from the server's age_s, so a wrong phone clock does not matter.
 
 import { get, errorText } from '../api.js';
 import { h, icon, replace } from '../dom.js';
 import { rupiah, jakartaDateTime, invoiceStatusLabel } from '../format.js';
+import { feedLive } from './invoice.js';
 
 export const layout = 'wide';
 
@@ -30,7 +33,11 @@ export function ageText(seconds) {
   return `${Math.floor(s / 86400)} hari lalu`;
 }
 
+// The fallback poll: every 60 s while the live feed is up (its events
+// refetch at once), every 30 s without it.
+const REFRESH_LIVE_MS = 60000;
 const REFRESH_MS = 30000;
+const LIVE_DEBOUNCE_MS = 400;
 const OLD_S = 24 * 3600; // a submission waiting longer than a day is marked
 
 const FILTERS = ['', 'pending_approval', 'revision_requested', 'draft', 'approved', 'sent', 'paid'];
@@ -130,7 +137,7 @@ export function mount(root, ctx) {
       h('span', { class: 'invlist-empty-mark', 'aria-hidden': 'true' }, icon('check')),
       h('p', { class: 'state-title' }, sales ? 'Tidak ada invoice yang menunggu approval' : 'Tidak ada yang menunggu approval Sales'),
       h('p', { class: 'muted' }, sales
-        ? 'Semua sudah Anda tinjau. Invoice baru dari CS akan muncul di sini; halaman ini memeriksa sendiri setiap 30 detik.'
+        ? 'Semua sudah Anda tinjau. Invoice baru dari CS akan muncul di sini dengan sendirinya.'
         : 'Invoice yang diajukan CS muncul di sini sampai Sales menyetujuinya atau meminta revisi.'));
   }
 
@@ -194,8 +201,8 @@ export function mount(root, ctx) {
       shown = { invoices: list, at: Date.now() };
       if (same) redrawAges();
       else draw(list);
-      updated.textContent = `Diperbarui ${jakartaDateTime(new Date())}`;
-      if (manual) ctx.toast('Daftar invoice diperbarui', 'ok');
+      // Said under the list (not a toast over it), also after "Muat ulang".
+      updated.textContent = `${manual ? 'Daftar diperbarui' : 'Diperbarui'} ${jakartaDateTime(new Date())}`;
     } catch (err) {
       if (!alive || my !== seq) return;
       // A quiet refresh that fails keeps the list on screen and says so.
@@ -229,14 +236,42 @@ export function mount(root, ctx) {
   };
   window.addEventListener('focus', refresh);
   document.addEventListener('visibilitychange', refresh);
-  timer = setInterval(refresh, REFRESH_MS);
+  // One tick every 30 s; with the feed up only every second one looks.
+  let ticks = 0;
+  timer = setInterval(() => {
+    ticks += 1;
+    if (feedLive(ctx) && ticks % (REFRESH_LIVE_MS / REFRESH_MS) !== 0) return;
+    refresh();
+  }, REFRESH_MS);
   tick = setInterval(redrawAges, 15000);
+
+  // Live: any invoice.updated may move a row (a submit puts one at the top
+  // of Sales' queue), so the list is fetched again, once for a burst. A
+  // hidden tab waits for visibilitychange instead.
+  let liveTimer = null;
+  let unsubscribe = null;
+  const liveRefresh = () => {
+    clearTimeout(liveTimer);
+    liveTimer = setTimeout(() => {
+      if (!alive || document.visibilityState !== 'visible') return;
+      lastQuiet = Date.now();
+      load(false);
+    }, LIVE_DEBOUNCE_MS);
+  };
+  if (ctx.feed && typeof ctx.feed.subscribe === 'function') {
+    const off = ctx.feed.subscribe((c) => {
+      if (c && (c.type === 'invoice' || c.type === 'resync')) liveRefresh();
+    });
+    if (typeof off === 'function') unsubscribe = off;
+  }
 
   load(true);
   return () => {
     alive = false;
     clearInterval(timer);
     clearInterval(tick);
+    clearTimeout(liveTimer);
+    if (unsubscribe) unsubscribe();
     window.removeEventListener('focus', refresh);
     document.removeEventListener('visibilitychange', refresh);
   };

@@ -1,7 +1,10 @@
 // /#/tiket/{id} for CS and admin: one ticket with its field work. Refreshed
-// when its job changes on the live board (a technician claimed a slot),
-// every 30 s while it is being worked on (check-ins and uploads do not go
-// through the board), and after a cancellation.
+// when its job changes on the live board (a technician claimed a slot), when
+// the live feed says its invoice changed (invoice.updated with this
+// ticket_id, and after a resync), after a cancellation, and by a poll as the
+// fallback: every 30 s during the field work (check-ins and uploads have no
+// live event) or without a connected feed, every 60 s once the money has
+// live events.
 //
 // "Batalkan Tiket" opens a confirm dialog (<dialog>, modal) with a reason
 // field, then POST /tickets/{id}/cancel {reason}.
@@ -13,9 +16,9 @@
 // Tiket" (paid) is POST /tickets/{id}/close.
 
 import { get, post, errorText } from '../api.js';
-import { h, replace } from '../dom.js';
+import { h, icon, replace } from '../dom.js';
 import { ticketDetail, CANCELLABLE } from './ticketdetail.js';
-import { invoiceEditor } from './invoice.js';
+import { invoiceEditor, feedLive } from './invoice.js';
 
 export const layout = 'wide';
 
@@ -23,7 +26,9 @@ const CANCEL_ERRORS = {
   invalid_transition: 'Tiket ini tidak bisa dibatalkan lagi: statusnya sudah berubah.',
   validation_failed: 'Alasan terlalu panjang (maksimal 500 huruf).',
 };
-const POLL_MS = 30000;
+const POLL_FIELD_MS = 30000; // open … work_done: check-ins, uploads and Selesai come without an event
+const POLL_MONEY_MS = 60000; // invoicing …, with the feed up: invoice.updated says it, the poll is the fallback
+const FIELD = new Set(['open', 'assigned', 'in_progress', 'work_done']);
 
 export function mount(root, ctx) {
   const id = Number(ctx.params[0]);
@@ -34,9 +39,28 @@ export function mount(root, ctx) {
   let editor = null; // the new invoice's editor, while open
   let closing = false;
   let closeError = '';
+  let liveTimer = null;
+  // The answer of an action on this page, inline above it (not a toast over
+  // the page): {kind, text, status} — it goes when the ticket moves on.
+  let notice = null;
+  const noticeBox = h('div', { class: 'ticket-notice-box' });
   const body = h('div', { class: 'ticket-page' });
   const dialog = cancelDialog();
-  root.append(h('nav', { class: 'crumbs' }, h('a', { class: 'link', href: '#/tiket' }, '← Semua tiket')), body, dialog.el);
+  root.append(h('nav', { class: 'crumbs' }, h('a', { class: 'link', href: '#/tiket' }, '← Semua tiket')), noticeBox, body, dialog.el);
+
+  function setNotice(kind, text, status) {
+    notice = text ? { kind, text, status } : null;
+    drawNotice();
+  }
+
+  function drawNotice() {
+    if (notice && ticket && notice.status && notice.status !== ticket.status) notice = null;
+    replace(noticeBox, notice
+      ? h('div', { class: `banner banner-${notice.kind} inv-flash ticket-notice`, role: notice.kind === 'error' ? 'alert' : 'status' },
+        h('span', null, notice.text),
+        h('button', { class: 'btn btn-ghost btn-sm inv-flash-x', type: 'button', 'aria-label': 'Tutup pesan', on: { click: () => setNotice(null) } }, icon('x', 'icon icon-sm')))
+      : null);
+  }
 
   async function load(spinner) {
     if (spinner) {
@@ -51,10 +75,11 @@ export function mount(root, ctx) {
       // Someone else made the invoice meanwhile: the editor has no use.
       if (editor && t.invoice) {
         editor = null;
-        ctx.toast(`Tiket ini sudah punya invoice ${t.invoice.number}`, 'info');
+        setNotice('warn', `Tiket ini sudah punya invoice ${t.invoice.number} (dibuat orang lain).`, t.status);
       }
       if (editor && spinner === false && !editorStale) return; // keep what is being typed
       editorStale = false;
+      drawNotice();
       draw();
     } catch (err) {
       if (!alive) return;
@@ -76,7 +101,18 @@ export function mount(root, ctx) {
     poll = setTimeout(() => {
       if (document.visibilityState === 'visible' && !dialog.isOpen() && !editor) load(false);
       else schedulePoll();
-    }, POLL_MS);
+    }, FIELD.has(ticket.status) || !feedLive(ctx) ? POLL_FIELD_MS : POLL_MONEY_MS);
+  }
+
+  // A live event: once for a burst, and not over the cancel dialog (the
+  // poll catches up after it).
+  function refreshSoon(ms = 300) {
+    clearTimeout(liveTimer);
+    liveTimer = setTimeout(() => {
+      if (!alive) return;
+      if (dialog.isOpen() || closing) refreshSoon(1000);
+      else load(false);
+    }, ms);
   }
 
   let editorStale = false;
@@ -135,11 +171,9 @@ export function mount(root, ctx) {
       const t = await post(`/tickets/${ticket.id}/close`);
       if (!alive) return;
       closing = false;
-      ctx.toast(`Tiket ${ticket.code} ditutup`, 'ok');
-      if (t && t.id) {
-        ticket = t;
-        draw();
-      }
+      if (t && t.id) ticket = t;
+      setNotice('ok', `Tiket ${ticket.code} ditutup.`, 'closed');
+      draw();
       load(false);
     } catch (err) {
       if (!alive) return;
@@ -185,7 +219,7 @@ export function mount(root, ctx) {
         await post(`/tickets/${current.id}/cancel`, text ? { reason: text } : {});
         if (!alive) return;
         el.close();
-        ctx.toast(`Tiket ${current.code} dibatalkan`, 'ok');
+        setNotice('ok', `Tiket ${current.code} dibatalkan.`, 'cancelled');
         load(false);
       } catch (err) {
         if (!alive) return;
@@ -215,19 +249,31 @@ export function mount(root, ctx) {
   }
 
   // The assignment reaches PostgreSQL a moment after the live message.
-  const unsubscribe = ctx.feed.subscribe((c) => {
-    if (c.type === 'job' && c.job.id === id && c.event !== 'removed') {
-      clearTimeout(timer);
-      timer = setTimeout(() => load(false), 700);
-    }
-  });
+  // invoice.updated (docs/money.md, live.js) names the ticket: this page's
+  // invoice block and timeline follow it. A feed that is missing or silent
+  // leaves the poll.
+  let unsubscribe = null;
+  if (ctx.feed && typeof ctx.feed.subscribe === 'function') {
+    const off = ctx.feed.subscribe((c) => {
+      if (!c) return;
+      if (c.type === 'job' && c.job && c.job.id === id && c.event !== 'removed') {
+        clearTimeout(timer);
+        timer = setTimeout(() => load(false), 700);
+      } else if (c.type === 'invoice') {
+        const d = c.msg && typeof c.msg === 'object' ? (c.msg.data || c.msg) : null;
+        if (d && Number(d.ticket_id) === id) refreshSoon();
+      } else if (c.type === 'resync' && ticket) refreshSoon(800);
+    });
+    if (typeof off === 'function') unsubscribe = off;
+  }
 
   load(true);
   return () => {
     alive = false;
     clearTimeout(timer);
     clearTimeout(poll);
-    unsubscribe();
+    clearTimeout(liveTimer);
+    if (unsubscribe) unsubscribe();
     if (dialog.el.open) dialog.el.close();
   };
 }

@@ -106,9 +106,35 @@ function moneyFacts(action, data) {
   return out.join(' · ');
 }
 
+/** changeText(before, after) → "Terkirim → Lunas"; '' when nothing moved
+ *  (a partial payment leaves the invoice "Terkirim"). */
+export function changeText(before, after) {
+  if (!before && !after) return '';
+  if (before === after) return '';
+  return `${before ? stateLabel(before) : '–'} → ${after ? stateLabel(after) : '–'}`;
+}
+
+/** foldTimeline(rows) → the rows to show: closing a ticket writes two audit
+ *  rows (ticket.close and its ticket.status paid → closed, docs/money.md);
+ *  one line says it. Any other row is kept as it is, in order. */
+export function foldTimeline(rows) {
+  const list = Array.isArray(rows) ? rows : [];
+  const same = (a, b) => a && b && a.before === b.before && a.after === b.after && (a.actor_id ?? null) === (b.actor_id ?? null);
+  const out = [];
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i];
+    if (e && e.action === 'ticket.status') {
+      const prev = list[i - 1];
+      const next = list[i + 1];
+      if ((prev && prev.action === 'ticket.close' && same(prev, e)) || (next && next.action === 'ticket.close' && same(next, e))) continue;
+    }
+    out.push(e);
+  }
+  return out;
+}
+
 function timelineItem(e) {
-  const change = e.before || e.after
-    ? `${e.before ? stateLabel(e.before) : '–'} → ${e.after ? stateLabel(e.after) : '–'}` : '';
+  const change = changeText(e.before, e.after);
   const data = e.data && typeof e.data === 'object' ? e.data : null;
   const reason = data && data.reason ? `Alasan: ${data.reason}` : data && data.note ? `Catatan: ${data.note}` : '';
   const facts = moneyFacts(e.action, data);
@@ -243,7 +269,7 @@ export function ticketDetail(t, { role, onCancel, money } = {}) {
     h('section', { class: 'panel', 'aria-labelledby': 'td-timeline' },
       h('h2', { class: 'panel-title', id: 'td-timeline' }, 'Riwayat'),
       timeline.length
-        ? h('ol', { class: 'timeline' }, timeline.map(timelineItem))
+        ? h('ol', { class: 'timeline' }, foldTimeline(timeline).map(timelineItem))
         : h('dl', { class: 'dl' }, row('Dibuat', jakartaDateTime(t.created_at) || '-'))));
 
   return h('div', { class: 'detail' },
