@@ -117,7 +117,12 @@ describe('half-closed clients', () => {
 describe('clients that stop reading', () => {
   let g;
   before(async () => {
-    g = await startGssd({ redis, database, env: { GSS_WEB_DIR: webDir, GSS_IDLE_TIMEOUT_MS: '500' } });
+    // 1.5 s: short enough for the stalls below to be dropped quickly, long
+    // enough that a loaded machine (a CI runner with browsers beside it)
+    // does not stall the slow reader's own process for that long; at 500 ms
+    // it once did, and the server rightly dropped a reader that had made no
+    // progress for 500 ms.
+    g = await startGssd({ redis, database, env: { GSS_WEB_DIR: webDir, GSS_IDLE_TIMEOUT_MS: '1500' } });
   }, T);
 
   it('a connection whose client never reads its answer is dropped after the idle timeout', T, async () => {
@@ -125,9 +130,9 @@ describe('clients that stop reading', () => {
     const s = await connectPaused(g.port);
     s.write('GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n');
     await waitFor(async () => (await openConnections(g)) === 1, { timeout: 3000, what: 'the connection counted' });
-    // idle 500 ms → close requested → 500 ms without progress → dropped
+    // idle 1.5 s → close requested → 1.5 s without progress → dropped
     await waitFor(async () => (await openConnections(g)) === 0,
-      { timeout: 5000, interval: 100, what: 'the stalled connection to be dropped' });
+      { timeout: 10000, interval: 100, what: 'the stalled connection to be dropped' });
     s.destroy();
   });
 
@@ -137,14 +142,14 @@ describe('clients that stop reading', () => {
     s.write('GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n');
     await waitFor(async () => (await openConnections(g)) === 1, { timeout: 3000, what: 'the connection counted' });
     await waitFor(async () => (await openConnections(g)) === 0,
-      { timeout: 6000, interval: 100, what: 'the stalled pipelined connection to be dropped' });
+      { timeout: 12000, interval: 100, what: 'the stalled pipelined connection to be dropped' });
     s.destroy();
   });
 
   it('a slow reader that keeps making progress gets its whole answer', T, async () => {
     const s = await connectPaused(g.port);
     s.write('GET /mid.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
-    // ~64 KiB every 15 ms: several idle timeouts long, never 500 ms without progress.
+    // ~64 KiB every 15 ms: at least two idle timeouts long, never 1.5 s without progress.
     const r = await new Promise((resolve) => {
       let bytes = 0;
       let head = '';
@@ -162,7 +167,7 @@ describe('clients that stop reading', () => {
     s.destroy();
     assert.equal(r.error, null, `socket error: ${r.error && r.error.message}`);
     expectComplete(r, MID);
-    assert.ok(r.ms > 1000, `the read took only ${r.ms} ms: not slow enough to test anything`);
+    assert.ok(r.ms > 3000, `the read took only ${r.ms} ms: not slow enough to test anything`);
   });
 
   it('stops with exit 0', T, async () => {
