@@ -98,6 +98,7 @@ static int outgoing_start(struct gss_app *app)
     }
     app->channels = xcalloc(2, sizeof(*app->channels));
     outbox_tg_channel(&app->channels[0], cfg->telegram_token, cfg->telegram_api_base);
+    outbox_tg_public_url(&app->channels[0], cfg->public_url); /* Sales' approval button */
     outbox_wa_channel(&app->channels[1], cfg->wa_token, cfg->wa_api_base, cfg->wa_phone_number_id);
     if (outbox_add_channel(app->outbox, &app->channels[0]) < 0 ||
         outbox_add_channel(app->outbox, &app->channels[1]) < 0)

@@ -111,6 +111,8 @@ static const struct cfg_entry entries[] = {
     {"GSS_TELEGRAM_WEBHOOK_SECRET", S(telegram_webhook_secret), "", 0, 0,
      "secret_token of the webhook (1-256 of A-Za-z0-9_-)"},
     {"GSS_TELEGRAM_MINIAPP", S(telegram_miniapp), "", 0, 0, "Direct Link Mini App short name; empty: plain URL buttons"},
+    {"GSS_TELEGRAM_AUTH_MAX_AGE_S", I(telegram_auth_max_age_s), "300", 10, 86400,
+     "a Mini App login's initData is refused when its auth_date is older than this"},
     {"GSS_WA_TOKEN", S(wa_token), "", 0, 0, "WhatsApp Cloud API token; empty: the whatsapp channel is off"},
     {"GSS_WA_API_BASE", S(wa_api_base), "https://graph.facebook.com/v21.0", 0, 0,
      "Graph API base URL with its version (http only for a local fake)"},

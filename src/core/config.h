@@ -75,6 +75,7 @@ struct gss_config {
     char   *telegram_ts_chat;        /* the technicians' group chat id */
     char   *telegram_webhook_secret; /* X-Telegram-Bot-Api-Secret-Token; empty or 1-256 of A-Za-z0-9_- */
     char   *telegram_miniapp;        /* Direct Link Mini App short name; empty: plain URL buttons */
+    int64_t telegram_auth_max_age_s; /* Mini App login: oldest auth_date accepted (docs/telegram.md) */
     char   *wa_token;                /* empty: the whatsapp channel is off */
     char   *wa_api_base;             /* includes the Graph API version */
     char   *wa_phone_number_id;      /* the sender number; empty: the whatsapp channel is off */

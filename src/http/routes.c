@@ -22,6 +22,12 @@ void http_routes(struct router *r, const struct gss_config *cfg)
         login->flags |= ROUTE_F_NO_CSRF; /* it has no session yet */
         login->body_max = 8192;
     }
+    {
+        /* the Mini App login (auth_telegram.c): the signed initData is the credential */
+        struct http_route *tg = router_add(r, HTTP_M_POST, "/api/v1/auth/telegram", h_auth_telegram, 0);
+        tg->flags |= ROUTE_F_NO_CSRF;
+        tg->body_max = 16384;
+    }
     router_add(r, HTTP_M_POST, "/api/v1/auth/logout", h_auth_logout, ROLE_ANY)->body_max = 1024;
     router_add(r, HTTP_M_GET, "/api/v1/me", h_me, ROLE_ANY);
     router_add(r, HTTP_M_GET, "/api/v1/users", h_users_list, ROLE_ADMIN);

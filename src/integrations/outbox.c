@@ -1088,6 +1088,96 @@ static void end_batch(struct outbox *ob, bool ok)
     schedule(ob, ob->again ? 0 : (wake > now ? wake - now : 0));
 }
 
+/*
+ * Sales' approval fan-out (docs/telegram.md), first thing in the batch's
+ * transaction, so the rows it makes go out in this very batch and the
+ * SELECT never sees a source row (it is due no more). A queued
+ * invoice.pending_approval row for 'role:sales' (submit writes it with the
+ * invoice's id and version only) becomes one row per active sales or admin
+ * account with a linked chat: target tg:<chat>, payload {"approval": the
+ * invoice as it is now, in tg_approval_payload's shape}, idem_key
+ * <source idem_key>:tg:<user id> (ON CONFLICT DO NOTHING: a batch rolled
+ * back after this and run again adds nothing). The source row then is
+ *   - sent, provider_id 'fanout:<n>' (n accounts), when the invoice is
+ *     still pending_approval at the row's version;
+ *   - cancelled, last_error saying so, when the invoice has moved on
+ *     (approved on the web, revised, edited: the message would lie);
+ *   - left queued with last_error "no linked Sales account" and looked at
+ *     again after OUTBOX_PARK_MS, when nobody is linked: a Sales who links
+ *     later still gets it while it is pending, CS sees why on the invoice,
+ *     and the web queue shows the invoice meanwhile.
+ * Only rows that name their invoice (the invoice_id column, as submit
+ * writes them); another such row is left to the SELECT, which parks it
+ * as having no message builder.
+ * SKIP LOCKED, like the SELECT: two senders never fan one row out twice.
+ * Only while the telegram channel is on (off, the rows stay as submit
+ * wrote them, with the channel's "off" note).
+ */
+static const char fanout_sql[] =
+    "WITH src AS ("
+    "  SELECT o.id, o.idem_key, o.invoice_id, (o.payload->>'version')::bigint AS version FROM outbox o"
+    "  WHERE o.status = 'queued' AND o.channel = 'telegram' AND o.kind = 'invoice.pending_approval'"
+    "    AND o.target = 'role:sales' AND o.invoice_id IS NOT NULL AND o.next_attempt_at <= now()"
+    "  ORDER BY o.id LIMIT 64 FOR NO KEY UPDATE OF o SKIP LOCKED),"
+    " cur AS ("
+    "  SELECT s.id AS src_id, s.idem_key, i.id AS invoice_id, i.ticket_id,"
+    "    jsonb_build_object('invoice_id', i.id, 'version', i.version, 'number', i.number, 'customer', cu.name,"
+    "      'items', (SELECT coalesce(jsonb_agg(jsonb_build_object('description', it.description, 'qty', it.qty,"
+    "                 'unit_price', it.unit_price, 'line_total', it.line_total) ORDER BY it.pos), '[]'::jsonb)"
+    "               FROM invoice_items it WHERE it.invoice_id = i.id),"
+    "      'subtotal', i.subtotal, 'discount', i.discount, 'tax', i.tax, 'total', i.total) AS approval"
+    "  FROM src s JOIN invoices i ON i.id = s.invoice_id AND i.status = 'pending_approval' AND i.version = s.version"
+    "  JOIN tickets t ON t.id = i.ticket_id JOIN customers cu ON cu.id = t.customer_id),"
+    " who AS (SELECT u.id, u.telegram_chat_id FROM users u"
+    "  WHERE u.active AND u.role IN ('sales', 'admin') AND u.telegram_chat_id IS NOT NULL),"
+    " ins AS ("
+    "  INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id, invoice_id)"
+    "  SELECT 'telegram', 'invoice.pending_approval', 'tg:' || w.telegram_chat_id,"
+    "         jsonb_build_object('approval', c.approval), c.idem_key || ':tg:' || w.id, c.ticket_id, c.invoice_id"
+    "  FROM cur c CROSS JOIN who w ON CONFLICT (idem_key) DO NOTHING RETURNING id),"
+    " n AS (SELECT count(*) AS n FROM who)"
+    " UPDATE outbox o SET"
+    "   status = CASE WHEN c.src_id IS NULL THEN 'cancelled' WHEN n.n > 0 THEN 'sent' ELSE 'queued' END,"
+    "   sent_at = CASE WHEN c.src_id IS NOT NULL AND n.n > 0 THEN now() ELSE o.sent_at END,"
+    "   provider_id = CASE WHEN c.src_id IS NOT NULL AND n.n > 0 THEN 'fanout:' || n.n ELSE o.provider_id END,"
+    "   last_error = CASE WHEN c.src_id IS NULL"
+    "                  THEN 'the invoice is no longer waiting for approval at version ' || s.version"
+    "                WHEN n.n > 0 THEN NULL"
+    "                ELSE 'no linked Sales account: waiting for a Sales to link Telegram' END,"
+    "   next_attempt_at = CASE WHEN c.src_id IS NOT NULL AND n.n = 0"
+    "                       THEN now() + $1::bigint * interval '1 millisecond' ELSE o.next_attempt_at END"
+    " FROM src s LEFT JOIN cur c ON c.src_id = s.id CROSS JOIN n"
+    " WHERE o.id = s.id"; /* ins runs whether read or not (a data-modifying WITH always does) */
+
+static void on_fanout(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct outbox *ob = ud;
+    (void)tx;
+    if (err != PG_OK) {
+        log_warn("outbox", "the approval fan-out failed (%s %s): %s", pg_err_name(err), state ? state : "",
+                 msg ? msg : "");
+        pg_tx_rollback(ob->tx);
+        ob->tx = NULL;
+        end_batch(ob, false);
+        return;
+    }
+    const char *n = PQcmdTuples(res);
+    if (n && n[0] && strcmp(n, "0") != 0)
+        log_info("outbox", "approval fan-out: %s source row(s) handled", n);
+    next_select(ob);
+}
+
+/* The telegram channel, when it is registered and on. */
+static bool telegram_on(const struct outbox *ob, uint64_t now)
+{
+    for (int i = 0; i < ob->nchans; i++) {
+        const struct ob_chan *c = &ob->chans[i];
+        if (!strcmp(c->ch.name, "telegram"))
+            return !c->ch.off_reason && c->paused_until <= now;
+    }
+    return false;
+}
+
 static void on_begin(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg)
 {
     struct outbox *ob = ud;
@@ -1099,6 +1189,17 @@ static void on_begin(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err,
     }
     ob->tx = tx;
     ob->deadline = uv_now(ob->loop) + (uint64_t)ob->opt.tx_timeout_ms;
+    if (telegram_on(ob, uv_now(ob->loop))) {
+        char park[24];
+        snprintf(park, sizeof(park), "%d", OUTBOX_PARK_MS);
+        const char *p[1] = {park};
+        if (pg_tx_query(ob->tx, fanout_sql, 1, p, on_fanout, ob) < 0) {
+            pg_tx_rollback(ob->tx);
+            ob->tx = NULL;
+            end_batch(ob, false);
+        }
+        return;
+    }
     next_select(ob);
 }
 

@@ -17,12 +17,14 @@
 #include <yyjson.h>
 
 #include "core/log.h"
+#include "integrations/telegram.h"
 
 /* One allocation per channel, so outbox_channel_free is free(). */
 struct chan_conf {
     char *token;
     char *base; /* without a trailing '/' */
     char *phone_number_id;
+    char  public_url[256]; /* Telegram: the links' base, "" when unset */
     char  off[160];
     char  data[]; /* the strings */
 };
@@ -130,7 +132,30 @@ static int tg_build(void *ctx, const struct outbox_row *row, struct outbox_req *
     yyjson_doc       *doc = yyjson_read(row->payload, strlen(row->payload), 0);
     yyjson_mut_doc   *md = NULL;
     yyjson_val       *root = doc ? yyjson_doc_get_root(doc) : NULL;
-    yyjson_val       *method = yyjson_obj_get(root, "method"), *params = yyjson_obj_get(root, "params");
+    yyjson_val       *approval = yyjson_obj_get(root, "approval");
+    if (yyjson_is_obj(approval)) {
+        /* Sales' approval message, written by the fan-out (outbox.c) from
+         * the invoice as it was then: rendered here, the one place that
+         * knows the links' base. */
+        if (!c->public_url[0]) {
+            set_v(v, OUTBOX_WAIT, "GSS_PUBLIC_URL unset: the approval message's button needs it");
+            goto out;
+        }
+        size_t al = 0;
+        char   err[160] = "";
+        char  *aj = yyjson_val_write(approval, 0, &al);
+        char  *built = aj ? tg_approval_payload(aj, al, c->public_url, err, sizeof(err)) : NULL;
+        free(aj);
+        if (!built) {
+            set_v(v, OUTBOX_FAILED, "bad approval payload: %.120s", err[0] ? err : "cannot be read");
+            goto out;
+        }
+        yyjson_doc_free(doc);
+        doc = yyjson_read(built, strlen(built), 0);
+        free(built);
+        root = doc ? yyjson_doc_get_root(doc) : NULL;
+    }
+    yyjson_val *method = yyjson_obj_get(root, "method"), *params = yyjson_obj_get(root, "params");
     if (!method && !params) {
         set_v(v, OUTBOX_WAIT, "kind %s waits for its message builder (the payload has no method/params yet)",
               row->kind);
@@ -292,6 +317,23 @@ void outbox_tg_channel(struct outbox_channel *ch, const char *token, const char 
     ch->target_rates = tg_rates;
     ch->build = tg_build;
     ch->classify = tg_classify;
+}
+
+void outbox_tg_public_url(struct outbox_channel *ch, const char *public_url)
+{
+    struct chan_conf *c = ch->ctx;
+    size_t            n = strlen(public_url ? public_url : "");
+    while (n && public_url[n - 1] == '/')
+        n--;
+    c->public_url[0] = '\0';
+    if (n >= sizeof(c->public_url)) {
+        log_warn("outbox", "GSS_PUBLIC_URL is longer than %zu bytes: approval messages wait",
+                 sizeof(c->public_url) - 1);
+        return;
+    }
+    if (n)
+        memcpy(c->public_url, public_url, n);
+    c->public_url[n] = '\0';
 }
 
 /* ---- WhatsApp -------------------------------------------------------------------- */

@@ -47,6 +47,12 @@
 #include "integrations/outbox.h"
 
 void outbox_tg_channel(struct outbox_channel *ch, const char *token, const char *api_base);
+/* The base of the links the Telegram channel's messages carry
+ * (GSS_PUBLIC_URL: Sales' [Lihat / Revisi] button, <url>/invoices/<id>),
+ * copied; a trailing '/' is dropped. Unset (or longer than 255 bytes), a
+ * row with an "approval" payload stays queued, its last_error saying why.
+ * Call after outbox_tg_channel. */
+void outbox_tg_public_url(struct outbox_channel *ch, const char *public_url);
 void outbox_wa_channel(struct outbox_channel *ch, const char *token, const char *api_base, const char *phone_number_id);
 void outbox_channel_free(struct outbox_channel *ch);
 

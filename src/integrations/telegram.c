@@ -80,7 +80,7 @@ bool tg_parse_approve_data(const char *s, size_t n, int64_t *invoice_id, int64_t
 {
     const char *p = s, *end = s + n;
     int64_t     id, ver;
-    if (n < 7 || n > TG_CALLBACK_MAX || memcmp(s, "ap:", 3) != 0)
+    if (n < 6 || n > TG_CALLBACK_MAX || memcmp(s, "ap:", 3) != 0) /* "ap:1:1" is the shortest */
         return false;
     p += 3;
     if (!read_pos(&p, end, &id) || p >= end || *p != ':')

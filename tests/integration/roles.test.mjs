@@ -46,6 +46,8 @@ const MATRIX = [
   ['GET', '/metrics', PUBLIC],
 
   ['POST', '/api/v1/auth/login', PUBLIC],
+  // the Mini App login (docs/telegram.md): the signed initData is the credential
+  ['POST', '/api/v1/auth/telegram', PUBLIC],
   ['POST', '/api/v1/auth/logout', ANY],
   ['GET', '/api/v1/me', ANY],
   ['POST', '/api/v1/me/telegram-link', ANY],

@@ -212,6 +212,7 @@ static const struct {
     VS("GSS_TELEGRAM_TS_CHAT", "-1001234", telegram_ts_chat, ""),
     VS("GSS_TELEGRAM_WEBHOOK_SECRET", "s3cret_-X", telegram_webhook_secret, ""),
     VS("GSS_TELEGRAM_MINIAPP", "claim", telegram_miniapp, ""),
+    VI("GSS_TELEGRAM_AUTH_MAX_AGE_S", "60", telegram_auth_max_age_s, 60, "300"),
     VS("GSS_WA_TOKEN", "EAAB", wa_token, ""),
     VS("GSS_WA_API_BASE", "https://graph.example/v99.0", wa_api_base, "https://graph.facebook.com/v21.0"),
     VS("GSS_WA_PHONE_NUMBER_ID", "1098", wa_phone_number_id, ""),

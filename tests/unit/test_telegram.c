@@ -92,6 +92,10 @@ static void test_approve_data(void **state)
     assert_true(tg_parse_approve_data("ap:1234:3", 9, &id, &ver));
     assert_int_equal(id, 1234);
     assert_int_equal(ver, 3);
+    /* the shortest, six bytes: a young database's first invoice */
+    assert_true(tg_parse_approve_data("ap:2:1", 6, &id, &ver));
+    assert_int_equal(id, 2);
+    assert_int_equal(ver, 1);
     static const char *const bad[] = {
         "ap:1234",
         "ap:1234:",

@@ -342,7 +342,60 @@ outbox.subscribe((ev) => {
 
 // ---- start ----------------------------------------------------------------------
 
+// ---- Telegram Mini App launch (docs/telegram.md "Mini App login") ---------------
+
+// Telegram opens a Mini App with its launch parameters in the fragment:
+// #tgWebAppData=<initData, URL-encoded>&tgWebAppVersion=8.0&… . No Telegram
+// script is loaded (the CSP allows none): the fragment is all we need.
+// Returns the raw initData string, or null when not launched by Telegram.
+function telegramLaunch() {
+  if (!/^#(.*&)?tgWebAppData=/.test(location.hash)) return null;
+  const data = new URLSearchParams(location.hash.slice(1)).get('tgWebAppData');
+  // The fragment is a credential for a few minutes: off the address bar and
+  // out of the history before anything else runs.
+  history.replaceState(null, '', location.pathname + location.search);
+  return data || null;
+}
+
+// The Direct Link button is https://t.me/<bot>/<app>?startapp=job_<id>:
+// start_param "job_<id>" opens that job's claim page.
+function startParamRoute(startParam) {
+  const m = /^job_(\d{1,15})$/.exec(startParam || '');
+  return m ? `/jobs/${m[1]}` : null;
+}
+
+// start_param read from the initData string in the page: only for routing
+// (the job page asks the server for everything it shows), never trusted as
+// a credential; the login answer's start_param is the validated one.
+function unverifiedStartParam(initData) {
+  try {
+    return new URLSearchParams(initData).get('start_param');
+  } catch {
+    return null;
+  }
+}
+
+const TG_FAIL = {
+  telegram_not_linked: 'Akun Telegram ini belum terhubung ke akun GSS. Silakan masuk dengan username dan password.',
+  init_data_expired: 'Data login dari Telegram sudah kedaluwarsa. Buka lagi dari Telegram, atau masuk dengan username dan password.',
+  telegram_off: 'Login lewat Telegram belum diaktifkan. Silakan masuk dengan username dan password.',
+};
+
+/** Logs in with the launch data; → {user, csrf_token, start_param} or
+ *  {notice} saying why not. */
+async function telegramLogin(initData) {
+  try {
+    return await post('/auth/telegram', { init_data: initData }, { auth: false });
+  } catch (err) {
+    const text = (err instanceof ApiError && TG_FAIL[err.code]) ||
+      (err instanceof ApiError && err.status === 429 ? 'Terlalu banyak percobaan masuk. Tunggu sebentar, lalu masuk dengan username dan password.' : null) ||
+      'Masuk otomatis dari Telegram gagal. Silakan masuk dengan username dan password.';
+    return { notice: { text, kind: 'error' } };
+  }
+}
+
 async function boot() {
+  const tgData = telegramLaunch();
   // /jobs/12 (the Telegram deep link, once the server maps it here) → /#/jobs/12.
   const deep = /^\/jobs\/(\d{1,15})\/?$/.exec(location.pathname);
   if (deep) history.replaceState(null, '', `/#/jobs/${deep[1]}`);
@@ -367,8 +420,25 @@ async function boot() {
       await new Promise((r) => setTimeout(r, 800 * (attempt + 1)));
     }
   }
+  let next = null; // the route a Telegram launch asks for
+  if (tgData && !(me && me.user)) {
+    // Opened inside Telegram with no session: one tap, no password.
+    const r = await telegramLogin(tgData);
+    if (r.user) {
+      me = { user: r.user, csrf_token: r.csrf_token };
+      next = startParamRoute(r.start_param);
+    } else {
+      state.notice = r.notice;
+      // after a password login, still open the job the button was for
+      state.intended = startParamRoute(unverifiedStartParam(tgData));
+    }
+  } else if (tgData) {
+    next = startParamRoute(unverifiedStartParam(tgData));
+  }
   if (me && me.user) startSession(me.user, me.csrf_token);
   else showFrame(false);
+  if (next && me && me.user) history.replaceState(null, '', `#${next}`);
+  else if (tgData && !(me && me.user)) history.replaceState(null, '', '#/login');
   render();
 }
 

@@ -72,6 +72,8 @@ void h_ws_echo(struct http_req *req);
 /* auth.c, users.c (accounts) */
 void h_auth_login(struct http_req *req);
 void h_auth_logout(struct http_req *req);
+/* auth_telegram.c: login from a Mini App's initData (docs/telegram.md "Mini App login") */
+void h_auth_telegram(struct http_req *req); /* POST /api/v1/auth/telegram */
 void h_me(struct http_req *req);
 void h_users_list(struct http_req *req);
 void h_users_get(struct http_req *req);

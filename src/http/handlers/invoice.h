@@ -125,6 +125,12 @@ struct invoice_tx {
 
 /* The session's actor and user id, id (> 0) as text; the rest zeroed. */
 void invoice_tx_init(struct invoice_tx *tx, struct http_req *req, const char *who, int64_t id);
+/* The same with the actor given (DOM_ACTOR_*, and the user id), for a
+ * caller with no session (the Telegram webhook: the account linked to the
+ * Telegram user who pressed the button). The fields may also be set later,
+ * before the step that checks (invoice_check reads tx->actor). */
+void invoice_tx_init_as(struct invoice_tx *tx, struct http_req *req, const char *who, int64_t id, unsigned actor,
+                        int64_t actor_id);
 /* Frees what the frame owns (not the frame). */
 void invoice_tx_clear(struct invoice_tx *tx);
 /* Runs steps (NULL-terminated, static). true: done runs exactly once,
@@ -154,6 +160,15 @@ int invoice_step_lock_ticket(struct pg_chain *ch, PGresult *prev);
 int invoice_step_lock_invoice(struct pg_chain *ch, PGresult *prev);
 int invoice_step_read(struct pg_chain *ch, PGresult *prev);
 int invoice_step_keep(struct pg_chain *ch, PGresult *prev);
+
+/* The approve of POST /api/v1/invoices/{id}/approve, as a step's body once
+ * invoice_locked has read the row into tx: the state table (approve by
+ * tx->actor from tx->inv_from, tx->inv_to set), invoice_gone, then the one
+ * statement that approves (approved_by = tx->actor_id) and writes its
+ * invoice_history and audit_log rows; note NULL for none. Returns like a
+ * step: 0 with the statement issued (its result: one row, id and number),
+ * or a refusal's status. */
+int invoice_approve_write(struct invoice_tx *tx, const char *note);
 
 /* First thing in done: true when the chain has been started again (a
  * deadlock 40P01 or serialization failure 40001, runs left, the client

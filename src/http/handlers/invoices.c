@@ -194,11 +194,17 @@ void invoice_answer(struct http_req *req, int status, const PGresult *res, const
 
 void invoice_tx_init(struct invoice_tx *tx, struct http_req *req, const char *who, int64_t id)
 {
+    invoice_tx_init_as(tx, req, who, id, h_actor(req->session), req->session->user_id);
+}
+
+void invoice_tx_init_as(struct invoice_tx *tx, struct http_req *req, const char *who, int64_t id, unsigned actor,
+                        int64_t actor_id)
+{
     memset(tx, 0, sizeof(*tx));
     tx->req = req;
     tx->who = who;
-    tx->actor = h_actor(req->session);
-    snprintf(tx->actor_id, sizeof(tx->actor_id), "%lld", (long long)req->session->user_id);
+    tx->actor = actor;
+    snprintf(tx->actor_id, sizeof(tx->actor_id), "%lld", (long long)actor_id);
     snprintf(tx->id, sizeof(tx->id), "%lld", (long long)id);
 }
 
@@ -808,15 +814,35 @@ static const char revise_sql[] = OLD_ROW_SQL
 /* clang-format on */
 
 /* The 7 parameters of HISTORY_AUDIT_SQL, into p[0..6]. */
-static void history_params(const struct inv_ctx *ix, const char **p, const char *note, const char *items)
+static void tx_history_params(const struct invoice_tx *tx, const char *op, const char **p, const char *note,
+                              const char *items)
 {
-    p[0] = ix->tx.id;
-    p[1] = ix->tx.actor_id;
-    p[2] = op_names[ix->op];
-    p[3] = dom_state_name(DOM_INVOICE, ix->tx.inv_from);
-    p[4] = dom_state_name(DOM_INVOICE, ix->tx.inv_to);
+    p[0] = tx->id;
+    p[1] = tx->actor_id;
+    p[2] = op;
+    p[3] = dom_state_name(DOM_INVOICE, tx->inv_from);
+    p[4] = dom_state_name(DOM_INVOICE, tx->inv_to);
     p[5] = note;
     p[6] = items;
+}
+
+static void history_params(const struct inv_ctx *ix, const char **p, const char *note, const char *items)
+{
+    tx_history_params(&ix->tx, op_names[ix->op], p, note, items);
+}
+
+/* invoice.h: the approve of POST /api/v1/invoices/{id}/approve, for any
+ * frame (the API's, or the Telegram button's). */
+int invoice_approve_write(struct invoice_tx *tx, const char *note)
+{
+    int rc = invoice_check(tx, DOM_INVOICE, tx->inv_from, DOM_INV_EV_APPROVE, &tx->inv_to);
+    if (!rc)
+        rc = invoice_gone(tx);
+    if (rc)
+        return rc;
+    const char *p[7];
+    tx_history_params(tx, op_names[OP_APPROVE], p, note, NULL);
+    return pg_chain_query(&tx->ch, approve_sql, 7, p);
 }
 
 /* The locked invoice and the state table for `event`; then nothing is
@@ -924,6 +950,10 @@ static const pg_step edit_steps[] = {invoice_step_lock_ticket,
 static int s_transition_write(struct pg_chain *ch, PGresult *prev)
 {
     struct inv_ctx *ix = ch->ud;
+    if (ix->op == OP_APPROVE) {
+        int rc = invoice_locked(&ix->tx, prev);
+        return rc ? rc : invoice_approve_write(&ix->tx, ix->note);
+    }
     int event = ix->op == OP_SUBMIT ? DOM_INV_EV_SUBMIT : ix->op == OP_APPROVE ? DOM_INV_EV_APPROVE : DOM_INV_EV_REVISE;
     int rc = ix_locked(ix, prev, event);
     if (!rc)
