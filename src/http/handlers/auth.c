@@ -145,28 +145,26 @@ static void on_audit_done(void *ud, PGresult *res, enum pg_err err, const char *
         log_warn("audit", "login entry not written: %s %s", state ? state : "", msg ? msg : "");
 }
 
-/* The answer of a login whose session exists and whose account was
- * re-checked after it was made. */
-static void login_answer(struct login_ctx *lc)
+void h_login_answer(struct http_req *req, const struct auth_session *s, const char *token, const char *addr,
+                    const char *via, const char *extra)
 {
-    struct http_req     *req = lc->req;
-    struct auth_session *s = lc->session;
-    const char          *token = lc->token;
     auth_count_login(req->svc->auth, AUTH_LOGIN_OK);
-    log_info("login", "user %lld logged in from %s", (long long)s->user_id, lc->addr);
+    log_info("login", "user %lld logged in%s%s from %s", (long long)s->user_id, via ? " through " : "",
+             via ? via : "", addr);
     char idb[24];
     snprintf(idb, sizeof(idb), "%lld", (long long)s->user_id);
-    const char *params[2] = {idb, lc->addr};
+    const char *params[3] = {idb, addr, via};
     pg_query(req->svc->pg,
              "INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
-             " VALUES ($1, 'user', $1, 'login', jsonb_build_object('ip', $2::text))",
-             2, params, on_audit_done, NULL);
-
-    /* only now: a rehash changes the stored hash the re-check compares */
-    maybe_rehash(lc);
+             " VALUES ($1, 'user', $1, 'login', jsonb_strip_nulls(jsonb_build_object('ip', $2::text, 'via', $3::text)))",
+             3, params, on_audit_done, NULL);
     struct buf b = {0}, cookie = {0};
     buf_printf(&b, "{\"token\":\"%s\",\"csrf_token\":\"%s\",\"user\":", token, s->csrf);
     user_brief(&b, s);
+    if (extra) {
+        buf_putc(&b, ',');
+        buf_puts(&b, extra);
+    }
     buf_putc(&b, '}');
     auth_cookie_value(req->svc->cfg, token, &cookie);
     http_add_header(req, "Set-Cookie", cookie.data);
@@ -176,6 +174,15 @@ static void login_answer(struct login_ctx *lc)
     explicit_bzero(cookie.data, cookie.len);
     buf_free(&b);
     buf_free(&cookie);
+}
+
+/* The answer of a login whose session exists and whose account was
+ * re-checked after it was made. */
+static void login_answer(struct login_ctx *lc)
+{
+    /* only now: a rehash changes the stored hash the re-check compares */
+    maybe_rehash(lc);
+    h_login_answer(lc->req, lc->session, lc->token, lc->addr, NULL, NULL);
     login_free(lc);
 }
 

@@ -273,47 +273,15 @@ static void on_fail_counted(void *ud)
     free(r);
 }
 
-static void on_audit_done(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
-{
-    (void)ud;
-    (void)res;
-    if (err != PG_OK)
-        log_warn("audit", "telegram login entry not written: %s %s", state ? state : "", msg ? msg : "");
-}
-
 static void tga_answer(struct tga_ctx *c)
 {
-    struct http_req     *req = c->req;
-    struct auth_session *s = c->session;
-    auth_count_login(req->svc->auth, AUTH_LOGIN_OK);
-    log_info("login", "user %lld logged in through Telegram from %s", (long long)s->user_id, c->addr);
-    char idb[24];
-    snprintf(idb, sizeof(idb), "%lld", (long long)s->user_id);
-    const char *params[2] = {idb, c->addr};
-    pg_query(req->svc->pg,
-             "INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
-             " VALUES ($1, 'user', $1, 'login', jsonb_build_object('ip', $2::text, 'via', 'telegram'))",
-             2, params, on_audit_done, NULL);
-    /* the same shape as h_auth_login's answer (auth.c user_brief) */
-    struct buf b = {0}, cookie = {0};
-    buf_printf(&b, "{\"token\":\"%s\",\"csrf_token\":\"%s\",\"user\":", c->token, s->csrf);
-    buf_printf(&b, "{\"id\":%lld,\"role\":\"%s\",\"name\":\"", (long long)s->user_id, s->role_name);
-    buf_json_escape(&b, s->name, strlen(s->name));
-    buf_puts(&b, "\",\"username\":\"");
-    buf_json_escape(&b, s->username, strlen(s->username));
-    buf_puts(&b, "\"},\"start_param\":");
+    /* login's answer (auth.c), with the Mini App's start parameter */
+    char extra[96];
     if (c->start[0])
-        buf_printf(&b, "\"%s\"}", c->start); /* its alphabet needs no escaping */
+        snprintf(extra, sizeof(extra), "\"start_param\":\"%s\"", c->start); /* its alphabet needs no escaping */
     else
-        buf_puts(&b, "null}");
-    auth_cookie_value(req->svc->cfg, c->token, &cookie);
-    http_add_header(req, "Set-Cookie", cookie.data);
-    http_add_header(req, "Cache-Control", "no-store");
-    http_respond_json(req, 200, b.data, b.len);
-    explicit_bzero(b.data, b.len);
-    explicit_bzero(cookie.data, cookie.len);
-    buf_free(&b);
-    buf_free(&cookie);
+        snprintf(extra, sizeof(extra), "\"start_param\":null");
+    h_login_answer(c->req, c->session, c->token, c->addr, "telegram", extra);
     tga_free(c);
 }
 

@@ -71,6 +71,12 @@ void h_ws_echo(struct http_req *req);
 
 /* auth.c, users.c (accounts) */
 void h_auth_login(struct http_req *req);
+/* The answer of a login whose session exists and was re-checked: counts it,
+ * logs and audits it (data.via when not NULL: "telegram"), sets the cookie
+ * and answers {"token","csrf_token","user"} plus `extra` (encoded members,
+ * or NULL). Used by auth.c and auth_telegram.c. */
+void h_login_answer(struct http_req *req, const struct auth_session *s, const char *token, const char *addr,
+                    const char *via, const char *extra);
 void h_auth_logout(struct http_req *req);
 /* auth_telegram.c: login from a Mini App's initData (docs/telegram.md "Mini App login") */
 void h_auth_telegram(struct http_req *req); /* POST /api/v1/auth/telegram */
