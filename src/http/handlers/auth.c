@@ -66,9 +66,18 @@ static void wipe_body(struct http_req *req)
         explicit_bzero(req->body.data, req->body.len);
 }
 
-static void answer_unavailable(struct http_req *req)
+void h_login_unavailable(struct http_req *req)
 {
     http_error(req, 503, "unavailable", "the service is temporarily unavailable; try again");
+}
+
+void h_login_throttled(struct http_req *req, int64_t retry_after_s)
+{
+    char ra[24];
+    snprintf(ra, sizeof(ra), "%lld", (long long)retry_after_s);
+    http_add_header(req, "Retry-After", ra);
+    auth_count_login(req->svc->auth, AUTH_LOGIN_THROTTLED);
+    http_error(req, 429, "too_many_attempts", "too many failed logins; wait and try again");
 }
 
 /* ---- rehash on login ---------------------------------------------------- */
@@ -193,7 +202,7 @@ static void on_stale_session_ended(void *ud, int status)
     if (lc->recheck_failed) {
         /* the account could not be read back: fail closed, but as what it
          * is (try again), not as a wrong password */
-        answer_unavailable(lc->req);
+        h_login_unavailable(lc->req);
         login_free(lc);
         return;
     }
@@ -238,7 +247,7 @@ static void on_session(void *ud, int status, struct auth_session *s, const char 
     struct login_ctx *lc = ud;
     struct http_req  *req = lc->req;
     if (status < 0) {
-        answer_unavailable(req);
+        h_login_unavailable(req);
         login_free(lc);
         return;
     }
@@ -265,7 +274,7 @@ static void on_verified(void *ud, int result)
     struct http_req  *req = lc->req;
     if (result == UV_ECANCELED) {
         /* shutting down: not the user's failure */
-        answer_unavailable(req);
+        h_login_unavailable(req);
         login_free(lc);
         return;
     }
@@ -282,7 +291,7 @@ static void on_verified(void *ud, int result)
     }
     auth_throttle_reset(req->svc->auth, lc->account);
     if (auth_session_create(req->svc->auth, lc->uid, lc->role, lc->name, lc->username, on_session, lc) < 0) {
-        answer_unavailable(req);
+        h_login_unavailable(req);
         login_free(lc);
     }
 }
@@ -296,7 +305,7 @@ static void verify(struct login_ctx *lc)
     if (rc == WORKERS_EFULL || rc == UV_ECANCELED) {
         /* every hashing thread is busy and the queue is full: shed load */
         http_add_header(lc->req, "Retry-After", "1");
-        answer_unavailable(lc->req);
+        h_login_unavailable(lc->req);
     } else {
         http_error(lc->req, 500, "internal", "the login could not be processed");
     }
@@ -309,7 +318,7 @@ static void on_user(void *ud, PGresult *res, enum pg_err err, const char *state,
     if (err != PG_OK) {
         if (err == PG_ERR_SQL)
             log_error("login", "user lookup failed: %s %s", state ? state : "", msg ? msg : "");
-        answer_unavailable(lc->req);
+        h_login_unavailable(lc->req);
         login_free(lc);
         return;
     }
@@ -333,17 +342,13 @@ static void on_throttle(void *ud, int status, int64_t retry_after_s)
     struct login_ctx *lc = ud;
     struct http_req  *req = lc->req;
     if (status < 0) {
-        answer_unavailable(req);
+        h_login_unavailable(req);
         login_free(lc);
         return;
     }
     if (status == 1) {
-        char ra[24];
-        snprintf(ra, sizeof(ra), "%lld", (long long)retry_after_s);
-        http_add_header(req, "Retry-After", ra);
-        auth_count_login(req->svc->auth, AUTH_LOGIN_THROTTLED);
         log_info("login", "throttled from %s", lc->addr);
-        http_error(req, 429, "too_many_attempts", "too many failed logins; wait and try again");
+        h_login_throttled(req, retry_after_s);
         login_free(lc);
         return;
     }
@@ -354,7 +359,7 @@ static void on_throttle(void *ud, int status, int64_t retry_after_s)
     const char *params[1] = {lc->account};
     if (pg_query(req->svc->pg, "SELECT id, role, name, username, active, password_hash FROM users WHERE username = $1",
                  1, params, on_user, lc) < 0) {
-        answer_unavailable(req);
+        h_login_unavailable(req);
         login_free(lc);
     }
 }
@@ -404,7 +409,7 @@ void h_auth_login(struct http_req *req)
     if (!http_req_peer(req, lc->addr, sizeof(lc->addr)))
         snprintf(lc->addr, sizeof(lc->addr), "unknown");
     if (auth_throttle_check(req->svc->auth, lc->account, lc->addr, on_throttle, lc) < 0) {
-        answer_unavailable(req);
+        h_login_unavailable(req);
         login_free(lc);
     }
 }
@@ -415,7 +420,7 @@ static void on_logged_out(void *ud, int status)
 {
     struct http_req *req = ud;
     if (status < 0) {
-        answer_unavailable(req);
+        h_login_unavailable(req);
         return;
     }
     struct buf cookie = {0};
@@ -430,7 +435,7 @@ static void on_logged_out(void *ud, int status)
 void h_auth_logout(struct http_req *req)
 {
     if (auth_session_end(req->svc->auth, req->session, on_logged_out, req) < 0)
-        answer_unavailable(req);
+        h_login_unavailable(req);
 }
 
 /* telegram: the member's JSON value ({"linked":bool}, or null when the

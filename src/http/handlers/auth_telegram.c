@@ -94,11 +94,6 @@ static void tga_free(struct tga_ctx *c)
     free(c);
 }
 
-static void answer_unavailable(struct http_req *req)
-{
-    http_error(req, 503, "unavailable", "the service is temporarily unavailable; try again");
-}
-
 /* ---- parsing and the signature ------------------------------------------ */
 
 static int hexval(char ch)
@@ -290,7 +285,7 @@ static void on_stale_ended(void *ud, int status)
     struct tga_ctx *c = ud;
     (void)status;
     if (c->recheck_failed) {
-        answer_unavailable(c->req);
+        h_login_unavailable(c->req);
         tga_free(c);
         return;
     }
@@ -321,7 +316,7 @@ static void on_session(void *ud, int status, struct auth_session *s, const char 
 {
     struct tga_ctx *c = ud;
     if (status < 0) {
-        answer_unavailable(c->req);
+        h_login_unavailable(c->req);
         tga_free(c);
         return;
     }
@@ -341,7 +336,7 @@ static void on_user(void *ud, PGresult *res, enum pg_err err, const char *state,
     if (err != PG_OK) {
         if (err == PG_ERR_SQL)
             log_error("login", "telegram user lookup failed: %s %s", state ? state : "", msg ? msg : "");
-        answer_unavailable(c->req);
+        h_login_unavailable(c->req);
         tga_free(c);
         return;
     }
@@ -356,7 +351,7 @@ static void on_user(void *ud, PGresult *res, enum pg_err err, const char *state,
     snprintf(c->username, sizeof(c->username), "%s", PQgetvalue(res, 0, 3));
     auth_throttle_reset(c->req->svc->auth, c->account);
     if (auth_session_create(c->req->svc->auth, c->uid, c->role, c->name, c->username, on_session, c) < 0) {
-        answer_unavailable(c->req);
+        h_login_unavailable(c->req);
         tga_free(c);
     }
 }
@@ -366,16 +361,12 @@ static void on_throttle(void *ud, int status, int64_t retry_after_s)
     struct tga_ctx  *c = ud;
     struct http_req *req = c->req;
     if (status < 0) {
-        answer_unavailable(req);
+        h_login_unavailable(req);
         tga_free(c);
         return;
     }
     if (status == 1) {
-        char ra[24];
-        snprintf(ra, sizeof(ra), "%lld", (long long)retry_after_s);
-        http_add_header(req, "Retry-After", ra);
-        auth_count_login(req->svc->auth, AUTH_LOGIN_THROTTLED);
-        http_error(req, 429, "too_many_attempts", "too many failed logins; wait and try again");
+        h_login_throttled(req, retry_after_s);
         tga_free(c);
         return;
     }
@@ -399,7 +390,7 @@ static void on_throttle(void *ud, int status, int64_t retry_after_s)
     const char *params[1] = {tg};
     if (pg_query(req->svc->pg, "SELECT id, role, name, username, active FROM users WHERE telegram_id = $1::bigint", 1,
                  params, on_user, c) < 0) {
-        answer_unavailable(req);
+        h_login_unavailable(req);
         tga_free(c);
     }
 }
@@ -446,7 +437,7 @@ void h_auth_telegram(struct http_req *req)
     else
         snprintf(check_key, sizeof(check_key), "%s", c->account);
     if (auth_throttle_check(req->svc->auth, check_key, c->addr, on_throttle, c) < 0) {
-        answer_unavailable(req);
+        h_login_unavailable(req);
         tga_free(c);
     }
 }

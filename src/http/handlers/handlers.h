@@ -77,6 +77,10 @@ void h_auth_login(struct http_req *req);
  * or NULL). Used by auth.c and auth_telegram.c. */
 void h_login_answer(struct http_req *req, const struct auth_session *s, const char *token, const char *addr,
                     const char *via, const char *extra);
+/* A login that could not be decided (503), and one refused by the login
+ * throttle (429 with Retry-After, counted), for both logins. */
+void h_login_unavailable(struct http_req *req);
+void h_login_throttled(struct http_req *req, int64_t retry_after_s);
 void h_auth_logout(struct http_req *req);
 /* auth_telegram.c: login from a Mini App's initData (docs/telegram.md "Mini App login") */
 void h_auth_telegram(struct http_req *req); /* POST /api/v1/auth/telegram */
