@@ -390,13 +390,16 @@ static void schedule(struct outbox *ob, uint64_t delay_ms)
 
 /* ---- SQL ------------------------------------------------------------------------ */
 
-/* $1 channel, $2 targets held back (text[]), $3 limit. The inner query
+/* $1 channel, $2 targets held back (text[]), $3 limit. The payload is
+ * what gss_outbox_render (0011_outbox_render.sql) makes of the row: rows
+ * written with ids only are rendered from the tables as they are now, so a
+ * message says what is true when it leaves. The inner query
  * picks the oldest due row of each target; the outer one locks them,
  * skipping rows another sender holds, and re-checks status and due time on
  * the row's latest version (a row another sender just committed as sent is
  * not returned). The journal's entries of each row come along. */
 static const char select_sql[] =
-    "SELECT o.id, o.kind, o.target, o.payload::text, o.attempts,"
+    "SELECT o.id, o.kind, o.target, gss_outbox_render(o.id, o.kind, o.channel, o.payload)::text, o.attempts,"
     " (SELECT json_agg(json_build_object('id', a.id, 'outcome', a.outcome, 'counts', a.counts,"
     "   'delay_ms', a.delay_ms, 'provider_id', a.provider_id, 'detail', a.detail,"
     "   'age_ms', (extract(epoch FROM clock_timestamp() - coalesce(a.finished_at, a.started_at)) * 1000)::bigint)"
