@@ -27,6 +27,7 @@
 struct ihttp;
 struct outbox;
 struct outbox_channel;
+struct wa_media;
 struct persister;
 
 struct gss_app {
@@ -38,6 +39,7 @@ struct gss_app {
     struct ihttp          *http_out; /* outgoing HTTP, one curl multi (modules.c) */
     struct outbox         *outbox;   /* the outbox sender (modules.c); NULL in workers but the first */
     struct outbox_channel *channels; /* Telegram and WhatsApp, the sender's channels (modules.c) */
+    struct wa_media       *wa_media; /* incoming WhatsApp photos (modules.c); NULL as outbox */
     struct workers      argon2;    /* password hashing threads (svc.argon2 points here) */
     struct workers      render;    /* PDF rendering threads (svc.render) */
     bool                workers_up; /* both pools initialised */

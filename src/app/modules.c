@@ -21,6 +21,7 @@
 #include "integrations/curl_loop.h"
 #include "integrations/outbox.h"
 #include "integrations/outbox_channels.h"
+#include "integrations/wa_media.h"
 #include "pool/monitor.h"
 #include "pool/persister.h"
 #include "pool/pool.h"
@@ -90,6 +91,8 @@ static int outgoing_start(struct gss_app *app)
         .send_timeout_ms = cfg->http_timeout_ms,
         .tx_timeout_ms = cfg->pg_tx_timeout_ms,
         .statement_timeout_ms = cfg->pg_statement_timeout_ms,
+        .tg_ts_chat = cfg->telegram_ts_chat, /* job broadcasts */
+        .tg_job_dm = cfg->telegram_job_dm,
     };
     app->outbox = outbox_new(app->svc.loop, app->http_out, &oo, err, sizeof(err));
     if (!app->outbox) {
@@ -99,11 +102,29 @@ static int outgoing_start(struct gss_app *app)
     app->channels = xcalloc(2, sizeof(*app->channels));
     outbox_tg_channel(&app->channels[0], cfg->telegram_token, cfg->telegram_api_base);
     outbox_tg_public_url(&app->channels[0], cfg->public_url); /* Sales' approval button */
+    outbox_tg_jobs(&app->channels[0], cfg->telegram_bot_username, cfg->telegram_miniapp); /* job button */
     outbox_wa_channel(&app->channels[1], cfg->wa_token, cfg->wa_api_base, cfg->wa_phone_number_id);
+    /* the customer's invoice and rating links (docs/whatsapp.md "Sending") */
+    outbox_wa_links(&app->channels[1], app->svc.links, cfg->public_url, cfg->wa_template_invoice,
+                    cfg->wa_template_lang);
     if (outbox_add_channel(app->outbox, &app->channels[0]) < 0 ||
         outbox_add_channel(app->outbox, &app->channels[1]) < 0)
         return -1;
     outbox_start(app->outbox);
+    /* incoming WhatsApp photos, fetched at once (docs/whatsapp.md "Photos") */
+    struct wa_media_options wo = {
+        .token = cfg->wa_token,
+        .api_base = cfg->wa_api_base,
+        .upload_dir = cfg->upload_dir,
+        .poll_ms = cfg->outbox_poll_ms,
+        .backoff_ms = cfg->outbox_backoff_ms,
+        .timeout_ms = cfg->http_timeout_ms,
+        .max_bytes = cfg->upload_photo_max,
+        .redis = app->svc.redis,
+        .redis_prefix = cfg->redis_prefix,
+    };
+    app->wa_media = wa_media_new(app->svc.loop, app->http_out, app->svc.pg, &wo);
+    wa_media_start(app->wa_media);
     return 0;
 }
 
@@ -177,6 +198,7 @@ void app_modules_stop(struct gss_app *app)
      * then the sender's pool closes; the curl multi closes after them */
     if (app->outbox)
         outbox_stop(app->outbox);
+    wa_media_stop(app->wa_media);
     if (app->http_out)
         ihttp_close(app->http_out, (uint64_t)app->cfg.http_timeout_ms);
 }
@@ -196,6 +218,8 @@ void app_modules_free(struct gss_app *app)
     }
     outbox_free(app->outbox);
     app->outbox = NULL;
+    wa_media_free(app->wa_media);
+    app->wa_media = NULL;
     if (app->channels) {
         outbox_channel_free(&app->channels[0]);
         outbox_channel_free(&app->channels[1]);
@@ -234,5 +258,6 @@ void app_metrics_extra(struct gss_services *svc, struct buf *b)
     letter_cache_metrics(svc->letters, b);
     ihttp_metrics(app->http_out, b);
     outbox_metrics(app->outbox, b);
+    wa_media_metrics(app->wa_media, b);
     invoice_events_metrics(b);
 }

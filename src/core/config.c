@@ -111,6 +111,8 @@ static const struct cfg_entry entries[] = {
     {"GSS_TELEGRAM_WEBHOOK_SECRET", S(telegram_webhook_secret), "", 0, 0,
      "secret_token of the webhook (1-256 of A-Za-z0-9_-)"},
     {"GSS_TELEGRAM_MINIAPP", S(telegram_miniapp), "", 0, 0, "Direct Link Mini App short name; empty: plain URL buttons"},
+    {"GSS_TELEGRAM_JOB_DM", B(telegram_job_dm), "0", 0, 0,
+     "also send each job broadcast to every linked technician's private chat"},
     {"GSS_TELEGRAM_AUTH_MAX_AGE_S", I(telegram_auth_max_age_s), "300", 10, 86400,
      "a Mini App login's initData is refused when its auth_date is older than this"},
     {"GSS_WA_TOKEN", S(wa_token), "", 0, 0, "WhatsApp Cloud API token; empty: the whatsapp channel is off"},
@@ -119,6 +121,11 @@ static const struct cfg_entry entries[] = {
     {"GSS_WA_PHONE_NUMBER_ID", S(wa_phone_number_id), "", 0, 0, "the WhatsApp sender's phone number id"},
     {"GSS_WA_APP_SECRET", S(wa_app_secret), "", 0, 0, "app secret that signs WhatsApp webhooks"},
     {"GSS_WA_VERIFY_TOKEN", S(wa_verify_token), "", 0, 0, "hub.verify_token of the WhatsApp webhook handshake"},
+    {"GSS_WA_TEMPLATE_INVOICE", S(wa_template_invoice), "gss_invoice", 0, 0,
+     "approved utility template for the invoice and rating links outside the 24-hour window (docs/whatsapp.md)"},
+    {"GSS_WA_TEMPLATE_FOLLOWUP", S(wa_template_followup), "cs_followup", 0, 0,
+     "approved template CS sends from the inbox outside the 24-hour window"},
+    {"GSS_WA_TEMPLATE_LANG", S(wa_template_lang), "id", 0, 0, "language code of those templates (id, en_US, ...)"},
     {"GSS_OUTBOX_POLL_MS", I(outbox_poll_ms), "1000", 20, 600000, "how often the outbox sender looks for due messages"},
     {"GSS_OUTBOX_MAX_ATTEMPTS", I(outbox_max_attempts), "10", 1, 1000,
      "tries before an outgoing message is marked failed"},
@@ -202,6 +209,24 @@ int config_load(struct gss_config *c, char *err, size_t errlen)
             snprintf(err, errlen, "%s=%s: expected an http:// or https:// URL", bases[i][0], bases[i][1]);
             return -1;
         }
+    /* Meta's rules: template names are lowercase letters, digits and '_'
+     * (at most 512); a language code is like "id" or "en_US". A typo here
+     * would fail every template send with 132001, so it fails at start. */
+    const char *tpls[2][2] = {{"GSS_WA_TEMPLATE_INVOICE", c->wa_template_invoice},
+                              {"GSS_WA_TEMPLATE_FOLLOWUP", c->wa_template_followup}};
+    for (int i = 0; i < 2; i++) {
+        size_t tn = strlen(tpls[i][1]);
+        if (tn == 0 || tn > 512 || strspn(tpls[i][1], "abcdefghijklmnopqrstuvwxyz0123456789_") != tn) {
+            snprintf(err, errlen, "%s=%s: 1-512 of a-z, 0-9 and _ (a WhatsApp template name)", tpls[i][0],
+                     tpls[i][1]);
+            return -1;
+        }
+    }
+    size_t ll = strlen(c->wa_template_lang);
+    if (ll < 2 || ll > 15 || strspn(c->wa_template_lang, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_") != ll) {
+        snprintf(err, errlen, "GSS_WA_TEMPLATE_LANG=%s: a language code such as id or en_US", c->wa_template_lang);
+        return -1;
+    }
     size_t sl = strlen(c->telegram_webhook_secret);
     if (sl > 256 || strspn(c->telegram_webhook_secret,
                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != sl) {

@@ -75,12 +75,16 @@ struct gss_config {
     char   *telegram_ts_chat;        /* the technicians' group chat id */
     char   *telegram_webhook_secret; /* X-Telegram-Bot-Api-Secret-Token; empty or 1-256 of A-Za-z0-9_- */
     char   *telegram_miniapp;        /* Direct Link Mini App short name; empty: plain URL buttons */
+    bool    telegram_job_dm;         /* job broadcasts also go to each linked technician's private chat */
     int64_t telegram_auth_max_age_s; /* Mini App login: oldest auth_date accepted (docs/telegram.md) */
     char   *wa_token;                /* empty: the whatsapp channel is off */
     char   *wa_api_base;             /* includes the Graph API version */
     char   *wa_phone_number_id;      /* the sender number; empty: the whatsapp channel is off */
     char   *wa_app_secret;           /* X-Hub-Signature-256 key */
     char   *wa_verify_token;         /* the webhook handshake's hub.verify_token */
+    char   *wa_template_invoice;     /* the links' template outside the 24-hour window (docs/whatsapp.md) */
+    char   *wa_template_followup;    /* CS's template from the inbox outside the window */
+    char   *wa_template_lang;        /* both templates' language code */
     int64_t outbox_poll_ms;          /* how often the sender looks for due rows */
     int64_t outbox_max_attempts;     /* tries before a row is failed */
     int64_t outbox_backoff_ms;       /* first retry delay; doubles per attempt */

@@ -8,6 +8,7 @@
 #include "auth/roles.h"
 #include "core/config.h"
 #include "http/handlers/handlers.h"
+#include "http/handlers/messages.h"
 #include "http/router.h"
 
 void http_routes(struct router *r, const struct gss_config *cfg)
@@ -41,12 +42,20 @@ void http_routes(struct router *r, const struct gss_config *cfg)
     router_add(r, HTTP_M_GET, "/api/v1/customers/{id}", h_customers_get, ROLE_CS | ROLE_ADMIN);
     router_add(r, HTTP_M_PATCH, "/api/v1/customers/{id}", h_customers_update, ROLE_CS | ROLE_ADMIN)->body_max = 8192;
 
+    /* the WhatsApp inbox (inbox.c, docs/inbox.md); a reply is at most 4096 characters */
+    router_add(r, HTTP_M_GET, "/api/v1/inbox", h_inbox_list, ROLE_CS | ROLE_ADMIN);
+    router_add(r, HTTP_M_GET, "/api/v1/customers/{id}/messages", h_inbox_messages, ROLE_CS | ROLE_ADMIN);
+    router_add(r, HTTP_M_POST, "/api/v1/customers/{id}/messages", h_inbox_reply, ROLE_CS | ROLE_ADMIN)->body_max = 65536;
+    router_add(r, HTTP_M_POST, "/api/v1/customers/{id}/messages/read", h_inbox_read, ROLE_CS | ROLE_ADMIN)->body_max = 1024;
+
     /* the job pool (pool.c) and tickets (tickets.c) */
     router_add(r, HTTP_M_GET, "/api/v1/pool", h_pool_list, ROLE_TS | ROLE_CS | ROLE_ADMIN);
     router_add(r, HTTP_M_POST, "/api/v1/pool/{id}/claim", h_pool_claim, ROLE_TS)->body_max = 1024;
     router_add(r, HTTP_M_POST, "/api/v1/tickets", h_tickets_create, ROLE_CS | ROLE_ADMIN)->body_max = 16384;
     router_add(r, HTTP_M_GET, "/api/v1/tickets", h_tickets_list, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
     router_add(r, HTTP_M_GET, "/api/v1/tickets/{id}", h_tickets_get, ROLE_CS | ROLE_ADMIN | ROLE_TS | ROLE_SALES);
+    /* its outgoing messages, failures first (messages.c) */
+    router_add(r, HTTP_M_GET, "/api/v1/tickets/{id}/messages", h_tickets_messages, ROLE_CS | ROLE_ADMIN | ROLE_SALES);
     router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/cancel", h_tickets_cancel, ROLE_CS | ROLE_ADMIN)->body_max = 4096;
     router_add(r, HTTP_M_POST, "/api/v1/tickets/{id}/replace", h_tickets_replace, ROLE_CS | ROLE_ADMIN)->body_max = 4096;
 

@@ -430,7 +430,8 @@ struct ihttp_call *ihttp_send(struct ihttp *h, const struct ihttp_request *rq, i
     c->cb = cb;
     c->ud = ud;
     c->retry_after = -1;
-    c->max_resp = rq->max_response && rq->max_response < IHTTP_MAX_RESPONSE ? rq->max_response : IHTTP_MAX_RESPONSE;
+    size_t cap = rq->download ? IHTTP_MAX_DOWNLOAD : IHTTP_MAX_RESPONSE;
+    c->max_resp = !rq->max_response ? IHTTP_MAX_RESPONSE : rq->max_response < cap ? rq->max_response : cap;
     c->easy = curl_easy_init();
     if (!c->easy)
         goto fail;

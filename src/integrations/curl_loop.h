@@ -16,7 +16,8 @@
  *     a full handshake it could have skipped.
  *   - limits: every request has a total timeout and a connect timeout
  *     (the request's, else the defaults in struct ihttp_options); the answer
- *     body is capped (IHTTP_MAX_RESPONSE unless the request says less):
+ *     body is capped (IHTTP_MAX_RESPONSE unless the request says less, or
+ *     up to IHTTP_MAX_DOWNLOAD for a request marked download):
  *     past the cap the transfer stops with IHTTP_ERR_TOO_BIG.
  *   - TLS: peer and host name are always verified. There is no option to
  *     turn that off, not even for tests (a test CA goes in ca_file). Plain
@@ -56,6 +57,7 @@
 #include "core/buf.h"
 
 #define IHTTP_MAX_RESPONSE (1u << 20) /* bytes of answer body kept at most */
+#define IHTTP_MAX_DOWNLOAD (64u << 20) /* ... of a request marked download (a file, not an API answer) */
 
 enum ihttp_err {
     IHTTP_OK = 0,          /* an HTTP answer arrived (any status) */
@@ -87,6 +89,7 @@ struct ihttp_request {
     int64_t            timeout_ms;         /* <= 0: the default */
     int64_t            connect_timeout_ms; /* <= 0: the default */
     size_t             max_response;       /* 0 or above IHTTP_MAX_RESPONSE: IHTTP_MAX_RESPONSE */
+    bool               download;           /* max_response may be up to IHTTP_MAX_DOWNLOAD (a photo) */
 };
 
 struct ihttp_response {

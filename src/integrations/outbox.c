@@ -4,6 +4,8 @@
  *
  * One batch at a time, one transaction per batch, on the sender's own pool:
  *
+ *   the fan-outs (telegram on): role-addressed rows become per-chat rows
+ *       (Sales' approval, job posts, job edits)  -- autocommit, one statement each
  *   BEGIN (deadline GSS_PG_TX_TIMEOUT_MS)
  *   for each channel that is on: SELECT due rows, one per target not held
  *       back by a limit, at most the channel's global budget
@@ -322,7 +324,7 @@ struct ob_chan {
     bool     filled;  /* got as many as asked: more may be due */
     uint64_t unblock; /* the earliest time a target held back is free (0: none) */
     /* counters since start */
-    uint64_t sent, retries, failed, unreachable, waiting, in_doubt, recovered, requests;
+    uint64_t sent, retries, failed, unreachable, waiting, cancelled, in_doubt, recovered, requests;
     /* the last /metrics sample */
     int64_t q_queued, q_failed, q_unreachable;
     double  oldest_s;
@@ -358,9 +360,11 @@ struct outbox {
     uv_timer_t            poll, stats;
     bool                  started, stopping, pool_closed;
     char                  worker[160]; /* pid@host, in the journal */
+    char                  ts_chat[64]; /* opt.tg_ts_chat, copied ("" none) */
     uint64_t              rnd;
     /* the batch in hand */
     bool            busy, again;
+    int             fan_step; /* the fan-out running before the batch (FAN_*) */
     struct pg_tx   *tx;
     struct ob_item *items;
     int             nitems, chan_i, pending_http, pending_journal;
@@ -456,6 +460,7 @@ static const char *outcome_status(enum outbox_outcome o)
     case OUTBOX_SENT: return "sent";
     case OUTBOX_FAILED: return "failed";
     case OUTBOX_UNREACHABLE: return "unreachable";
+    case OUTBOX_CANCELLED: return "cancelled";
     case OUTBOX_RETRY:
     case OUTBOX_WAIT: return "queued";
     }
@@ -466,7 +471,8 @@ static const char *outcome_journal(enum outbox_outcome o)
 {
     switch (o) {
     case OUTBOX_SENT: return "sent";
-    case OUTBOX_FAILED: return "failed";
+    case OUTBOX_FAILED:
+    case OUTBOX_CANCELLED: return "failed"; /* never journalled: no request is made for it */
     case OUTBOX_UNREACHABLE: return "unreachable";
     case OUTBOX_RETRY:
     case OUTBOX_WAIT: return "retry";
@@ -718,7 +724,7 @@ static void prepare(struct outbox *ob)
         if (it->c->ch.build(it->c->ch.ctx, &it->row, &it->req, &it->v) != 0) {
             it->have_v = true;
             outbox_req_clear(&it->req);
-            if (it->v.outcome != OUTBOX_WAIT && it->v.outcome != OUTBOX_FAILED)
+            if (it->v.outcome != OUTBOX_WAIT && it->v.outcome != OUTBOX_FAILED && it->v.outcome != OUTBOX_CANCELLED)
                 it->v.outcome = OUTBOX_FAILED;
             settle(it, now);
             continue;
@@ -883,7 +889,8 @@ static void on_answer(void *ud, struct ihttp_call *call, const struct ihttp_resp
     }
     it->v.delay_ms = -1;
     it->c->ch.classify(it->c->ch.ctx, &it->row, res, &it->v);
-    if (it->v.outcome == OUTBOX_WAIT) { /* not a thing an answer can say: a retry that costs nothing */
+    if (it->v.outcome == OUTBOX_WAIT || it->v.outcome == OUTBOX_CANCELLED) {
+        /* not a thing an answer can say: a retry that costs nothing */
         it->v.outcome = OUTBOX_RETRY;
         it->v.counts = false;
     }
@@ -1018,6 +1025,7 @@ static void on_commit(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err
         case OUTBOX_SENT: c->sent++; break;
         case OUTBOX_RETRY: c->retries++; break;
         case OUTBOX_WAIT: c->waiting++; break;
+        case OUTBOX_CANCELLED: c->cancelled++; break;
         case OUTBOX_FAILED:
             c->failed++;
             log_warn("outbox", "%s row %lld (%s) failed: %s", c->ch.name, (long long)it->row.id, it->kind,
@@ -1092,9 +1100,9 @@ static void end_batch(struct outbox *ob, bool ok)
 }
 
 /*
- * Sales' approval fan-out (docs/telegram.md), first thing in the batch's
- * transaction, so the rows it makes go out in this very batch and the
- * SELECT never sees a source row (it is due no more). A queued
+ * Sales' approval fan-out (docs/telegram.md), right before the batch's
+ * transaction (fan_next), so the rows it makes go out in this very batch and
+ * the SELECT never sees a source row (it is due no more). A queued
  * invoice.pending_approval row for 'role:sales' (submit writes it with the
  * invoice's id and version only) becomes one row per active sales or admin
  * account with a linked chat: target tg:<chat>, payload {"approval": the
@@ -1152,34 +1160,111 @@ static const char fanout_sql[] =
     " FROM src s LEFT JOIN cur c ON c.src_id = s.id CROSS JOIN n"
     " WHERE o.id = s.id"; /* ins runs whether read or not (a data-modifying WITH always does) */
 
-static void on_fanout(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg)
-{
-    struct outbox *ob = ud;
-    (void)tx;
-    if (err != PG_OK) {
-        log_warn("outbox", "the approval fan-out failed (%s %s): %s", pg_err_name(err), state ? state : "",
-                 msg ? msg : "");
-        pg_tx_rollback(ob->tx);
-        ob->tx = NULL;
-        end_batch(ob, false);
-        return;
-    }
-    const char *n = PQcmdTuples(res);
-    if (n && n[0] && strcmp(n, "0") != 0)
-        log_info("outbox", "approval fan-out: %s source row(s) handled", n);
-    next_select(ob);
-}
+/*
+ * The job broadcasts' fan-out (docs/telegram.md "Job broadcasts";
+ * db/migrations/0012_job_posts.sql writes the source rows), right after
+ * Sales' one, autocommit alike, SKIP LOCKED alike.
+ *
+ * A queued job.post for 'role:technicians' becomes one row per chat: the
+ * technicians' group 'tg:<GSS_TELEGRAM_TS_CHAT>' (idem_key <source>:group)
+ * and, with GSS_TELEGRAM_JOB_DM, each active technician with a linked chat
+ * (<source>:u<user id>); the payload ({"round","urgent"}) is copied, the
+ * text is rendered when each row leaves (gss_job_render). The source is then
+ * sent ('fanout:<n>'), cancelled when the ticket is no longer open, or left
+ * queued, parked OUTBOX_PARK_MS, with last_error saying there is no chat.
+ * $1 park ms, $2 the group's chat id ('' none), $3 the DM switch.
+ */
+static const char job_post_fanout_sql[] =
+    "WITH src AS ("
+    "  SELECT o.id, o.idem_key, o.ticket_id, o.payload FROM outbox o"
+    "  WHERE o.status = 'queued' AND o.channel = 'telegram' AND o.kind = 'job.post'"
+    "    AND o.target = 'role:technicians' AND o.ticket_id IS NOT NULL AND o.next_attempt_at <= now()"
+    "  ORDER BY o.id LIMIT 64 FOR NO KEY UPDATE OF o SKIP LOCKED),"
+    " live AS (SELECT s.* FROM src s JOIN tickets t ON t.id = s.ticket_id AND t.status = 'open'),"
+    " chats AS ("
+    "  SELECT 'tg:' || $2::text AS target, 'group' AS who WHERE $2::text <> ''"
+    "  UNION ALL SELECT 'tg:' || u.telegram_chat_id, 'u' || u.id FROM users u"
+    "  WHERE $3::boolean AND u.active AND u.role = 'ts' AND u.telegram_chat_id IS NOT NULL"
+    "    AND u.telegram_chat_id::text <> $2::text),"
+    " ins AS ("
+    "  INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id)"
+    "  SELECT 'telegram', 'job.post', c.target, l.payload, l.idem_key || ':' || c.who, l.ticket_id"
+    "  FROM live l CROSS JOIN chats c ON CONFLICT (idem_key) DO NOTHING RETURNING id),"
+    " n AS (SELECT count(*) AS n FROM chats)"
+    " UPDATE outbox o SET"
+    "   status = CASE WHEN l.id IS NULL THEN 'cancelled' WHEN n.n > 0 THEN 'sent' ELSE 'queued' END,"
+    "   sent_at = CASE WHEN l.id IS NOT NULL AND n.n > 0 THEN now() ELSE o.sent_at END,"
+    "   provider_id = CASE WHEN l.id IS NOT NULL AND n.n > 0 THEN 'fanout:' || n.n ELSE o.provider_id END,"
+    "   last_error = CASE WHEN l.id IS NULL THEN 'the job is no longer open: not announced'"
+    "                WHEN n.n > 0 THEN NULL"
+    "                ELSE 'no chat for job broadcasts: GSS_TELEGRAM_TS_CHAT unset, and GSS_TELEGRAM_JOB_DM off"
+    " or no technician linked' END,"
+    "   next_attempt_at = CASE WHEN l.id IS NOT NULL AND n.n = 0"
+    "                       THEN now() + $1::bigint * interval '1 millisecond' ELSE o.next_attempt_at END"
+    " FROM src s LEFT JOIN live l ON l.id = s.id CROSS JOIN n"
+    " WHERE o.id = s.id";
 
-/* The telegram channel, when it is registered and on. */
-static bool telegram_on(const struct outbox *ob, uint64_t now)
-{
-    for (int i = 0; i < ob->nchans; i++) {
-        const struct ob_chan *c = &ob->chans[i];
-        if (!strcmp(c->ch.name, "telegram"))
-            return !c->ch.off_reason && c->paused_until <= now;
-    }
-    return false;
-}
+/*
+ * A queued job.edit for 'role:technicians' (one per transaction that changed
+ * what the message shows) becomes one row per job message of its ticket:
+ * each per-chat job.post row sent, or queued but locked by a sender that is
+ * sending it now (it may have been rendered before the change), target that chat,
+ * payload {"post_id": <that row>}, idem_key <source>:<post row>. Of several
+ * sources of one ticket only the newest is fanned out (the render reads the
+ * tables, so they would all say the same); the others are cancelled. Older
+ * edits of the same message still queued, and not locked by a sender that
+ * is sending them now, are cancelled too, "superseded by a later edit": the
+ * last state wins and the group's 20 a minute go to states, not to steps.
+ * (The rows this statement inserts are not in its snapshot, so only older
+ * ones are cancelled.) A post still queued and not locked needs no edit: it
+ * is rendered when it leaves, after this change committed. A ticket with no
+ * job message to edit (every post failed, or none sent yet): the source is
+ * cancelled.
+ */
+static const char job_edit_fanout_sql[] =
+    "WITH src AS ("
+    "  SELECT o.id, o.idem_key, o.ticket_id FROM outbox o"
+    "  WHERE o.status = 'queued' AND o.channel = 'telegram' AND o.kind = 'job.edit'"
+    "    AND o.target = 'role:technicians' AND o.ticket_id IS NOT NULL AND o.next_attempt_at <= now()"
+    "  ORDER BY o.id LIMIT 256 FOR NO KEY UPDATE OF o SKIP LOCKED),"
+    " last AS (SELECT DISTINCT ON (s.ticket_id) s.id, s.idem_key, s.ticket_id FROM src s"
+    "  ORDER BY s.ticket_id, s.id DESC),"
+    " idle AS ("
+    "  SELECT q.id FROM outbox q WHERE q.ticket_id IN (SELECT ticket_id FROM last) AND q.kind = 'job.post'"
+    "   AND q.channel = 'telegram' AND q.target LIKE 'tg:%' AND q.status = 'queued'"
+    "  FOR NO KEY UPDATE OF q SKIP LOCKED),"
+    " posts AS ("
+    "  SELECT l.id AS src_id, l.idem_key, l.ticket_id, p.id AS post_id, p.target FROM last l"
+    "  JOIN outbox p ON p.ticket_id = l.ticket_id AND p.kind = 'job.post' AND p.channel = 'telegram'"
+    "   AND p.target LIKE 'tg:%' AND (p.status = 'sent' OR (p.status = 'queued'"
+    "   AND p.id NOT IN (SELECT id FROM idle)))),"
+    " ins AS ("
+    "  INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id)"
+    "  SELECT 'telegram', 'job.edit', x.target, jsonb_build_object('post_id', x.post_id),"
+    "         x.idem_key || ':' || x.post_id, x.ticket_id"
+    "  FROM posts x ON CONFLICT (idem_key) DO NOTHING RETURNING id),"
+    " old AS ("
+    "  SELECT e.id FROM outbox e JOIN posts x ON e.ticket_id = x.ticket_id AND e.target = x.target"
+    "   AND e.payload->>'post_id' = x.post_id::text"
+    "  WHERE e.status = 'queued' AND e.channel = 'telegram' AND e.kind = 'job.edit'"
+    "  FOR NO KEY UPDATE OF e SKIP LOCKED),"
+    " sup AS (UPDATE outbox e SET status = 'cancelled', last_error = 'superseded by a later edit'"
+    "  FROM old WHERE e.id = old.id RETURNING 1),"
+    " n AS (SELECT src_id, count(*) AS n FROM posts GROUP BY src_id)"
+    " UPDATE outbox o SET"
+    "   status = CASE WHEN n.src_id IS NOT NULL THEN 'sent' ELSE 'cancelled' END,"
+    "   sent_at = CASE WHEN n.src_id IS NOT NULL THEN now() ELSE o.sent_at END,"
+    "   provider_id = CASE WHEN n.src_id IS NOT NULL THEN 'fanout:' || n.n ELSE o.provider_id END,"
+    "   last_error = CASE WHEN n.src_id IS NOT NULL THEN NULL"
+    "                WHEN s.id IN (SELECT id FROM last) THEN 'no job message to edit'"
+    "                ELSE 'superseded by a later edit' END"
+    " FROM src s LEFT JOIN n ON n.src_id = s.id"
+    " WHERE o.id = s.id"; /* ins and sup run whether read or not */
+
+/* The fan-outs' steps: Sales' approval, job posts, job edits. */
+enum { FAN_APPROVAL, FAN_JOB_POSTS, FAN_JOB_EDITS, FAN_DONE };
+
+static void fan_next(struct outbox *ob);
 
 static void on_begin(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg)
 {
@@ -1192,18 +1277,79 @@ static void on_begin(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err,
     }
     ob->tx = tx;
     ob->deadline = uv_now(ob->loop) + (uint64_t)ob->opt.tx_timeout_ms;
-    if (telegram_on(ob, uv_now(ob->loop))) {
-        char park[24];
-        snprintf(park, sizeof(park), "%d", OUTBOX_PARK_MS);
-        const char *p[1] = {park};
-        if (pg_tx_query(ob->tx, fanout_sql, 1, p, on_fanout, ob) < 0) {
-            pg_tx_rollback(ob->tx);
-            ob->tx = NULL;
-            end_batch(ob, false);
-        }
+    next_select(ob);
+}
+
+static void begin_batch(struct outbox *ob)
+{
+    if (pg_tx_begin_timeout(&ob->pool, ob->opt.tx_timeout_ms, on_begin, ob) < 0) {
+        /* PostgreSQL is down or the pool is full: the next tick tries again */
+        ob->busy = false;
+        schedule(ob, (uint64_t)ob->opt.poll_ms);
+    }
+}
+
+static void on_fan(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    static const char *const names[] = {"approval", "job post", "job edit"};
+    struct outbox           *ob = ud;
+    const char              *what = names[ob->fan_step];
+    if (err != PG_OK) {
+        /* The rows stay as they were; the batch goes on (the steps are
+         * independent) and the next one tries again. */
+        if (err != PG_ERR_DOWN)
+            log_warn("outbox", "the %s fan-out failed (%s %s): %s", what, pg_err_name(err), state ? state : "",
+                     msg ? msg : "");
+    } else {
+        const char *n = PQcmdTuples(res);
+        if (n && n[0] && strcmp(n, "0") != 0)
+            log_info("outbox", "%s fan-out: %s source row(s) handled", what, n);
+    }
+    ob->fan_step++;
+    fan_next(ob);
+}
+
+/* The fan-outs run before the batch's transaction, each one statement in
+ * autocommit: the rows they make must be committed before the batch sends
+ * them, because the journal entry of a send is written on the pool's other
+ * connection and its foreign key must find the row. The batch's SELECT
+ * (a later snapshot) sees them and sends them at once; it never sees a
+ * source row that a fan-out handled (sent or cancelled by then). */
+static void fan_next(struct outbox *ob)
+{
+    if (ob->stopping) {
+        end_batch(ob, true);
         return;
     }
-    next_select(ob);
+    if (ob->fan_step >= FAN_DONE) {
+        begin_batch(ob);
+        return;
+    }
+    char park[24];
+    snprintf(park, sizeof(park), "%d", OUTBOX_PARK_MS);
+    const char *p[3] = {park, ob->ts_chat, ob->opt.tg_job_dm ? "true" : "false"};
+    int         rc;
+    switch (ob->fan_step) {
+    case FAN_APPROVAL: rc = pg_query(&ob->pool, fanout_sql, 1, p, on_fan, ob); break;
+    case FAN_JOB_POSTS: rc = pg_query(&ob->pool, job_post_fanout_sql, 3, p, on_fan, ob); break;
+    default: rc = pg_query(&ob->pool, job_edit_fanout_sql, 0, NULL, on_fan, ob); break;
+    }
+    if (rc < 0) {
+        /* PostgreSQL is down or the pool is full: no batch this time */
+        ob->busy = false;
+        schedule(ob, (uint64_t)ob->opt.poll_ms);
+    }
+}
+
+/* The telegram channel, when it is registered and on. */
+static bool telegram_on(const struct outbox *ob, uint64_t now)
+{
+    for (int i = 0; i < ob->nchans; i++) {
+        const struct ob_chan *c = &ob->chans[i];
+        if (!strcmp(c->ch.name, "telegram"))
+            return !c->ch.off_reason && c->paused_until <= now;
+    }
+    return false;
 }
 
 /* ---- side statements: "channel off" notes and the /metrics sample ----------------- */
@@ -1322,11 +1468,10 @@ static void tick(struct outbox *ob)
     ob->again = false;
     ob->chan_i = 0;
     ob->nitems = 0;
-    if (pg_tx_begin_timeout(&ob->pool, ob->opt.tx_timeout_ms, on_begin, ob) < 0) {
-        /* PostgreSQL is down or the pool is full: the next tick tries again */
-        ob->busy = false;
-        schedule(ob, (uint64_t)ob->opt.poll_ms);
-    }
+    /* Sales' and the job broadcasts' fan-outs first, while the telegram
+     * channel is on (off, the rows stay as written, with the "off" note). */
+    ob->fan_step = telegram_on(ob, now) ? FAN_APPROVAL : FAN_DONE;
+    fan_next(ob);
 }
 
 /* ---- the API --------------------------------------------------------------------- */
@@ -1339,6 +1484,8 @@ struct outbox *outbox_new(uv_loop_t *loop, struct ihttp *http, const struct outb
     ob->http = http;
     ob->opt = *opt;
     ob->opt.database_url = NULL; /* not kept */
+    snprintf(ob->ts_chat, sizeof(ob->ts_chat), "%s", opt->tg_ts_chat ? opt->tg_ts_chat : "");
+    ob->opt.tg_ts_chat = ob->ts_chat;
     if (ob->opt.poll_ms <= 0)
         ob->opt.poll_ms = 1000;
     if (ob->opt.max_attempts <= 0)
@@ -1450,6 +1597,9 @@ void outbox_metrics(const struct outbox *ob, struct buf *b)
          offsetof(struct ob_chan, unreachable)},
         {"gss_outbox_waiting_total", "counter", "Rows left queued: no message builder for their payload yet.",
          offsetof(struct ob_chan, waiting)},
+        {"gss_outbox_cancelled_total", "counter",
+         "Rows dropped unsent: a job no longer open, an edit of a message that never went.",
+         offsetof(struct ob_chan, cancelled)},
         {"gss_outbox_in_doubt_total", "counter",
          "Messages sent again after an attempt cut off with the request out: possible duplicates.",
          offsetof(struct ob_chan, in_doubt)},

@@ -14,12 +14,17 @@
  *     holds it while their requests are in flight. Two gssd never lock the
  *     same row, so they never send one row twice; a gssd that dies drops
  *     its connection and PostgreSQL hands the rows to the next sender at once.
+ *   - Fan-outs first, in the batch's transaction, while the telegram channel
+ *     is on: Sales' approval rows and the job broadcasts' rows addressed to a
+ *     role become rows per chat (docs/telegram.md); a job edit cancels the
+ *     older queued edits of the same message (the last state wins).
  *   - Outcomes: sent (provider_id, sent_at, attempts + 1); a retry
  *     (attempts + 1, next_attempt_at after an exponential backoff from
  *     GSS_OUTBOX_BACKOFF_MS with jitter, on a 5xx or a network error; exactly
  *     the provider's retry_after on a 429, which uses up no attempt); failed
  *     (a permanent refusal, or a retry past GSS_OUTBOX_MAX_ATTEMPTS); or
- *     unreachable (a person who blocked the bot). last_error says why, for CS.
+ *     unreachable (a person who blocked the bot); cancelled (a builder said
+ *     the row must not go: a job no longer open). last_error says why, for CS.
  *   - A channel with no credentials is off: its rows stay queued and untouched
  *     (attempts too) but for last_error, which says why ("channel off:
  *     GSS_TELEGRAM_TOKEN unset") once a row has waited 60 polls (a minute
@@ -101,6 +106,7 @@ enum outbox_outcome {
     OUTBOX_FAILED,      /* given up: last_error says why */
     OUTBOX_UNREACHABLE, /* the person cannot be messaged (blocked the bot, no WhatsApp) */
     OUTBOX_WAIT,        /* not an attempt: stays queued as it is, last_error set, looked at after delay_ms */
+    OUTBOX_CANCELLED,   /* from a builder only: the row must not go (status 'cancelled', no attempt, no request) */
 };
 
 /* What a channel sees of a row; valid during the call. */
@@ -145,7 +151,8 @@ struct outbox_channel {
     int (*target_rates)(void *ctx, const char *target, struct outbox_rate *out);
     /* 0: req built (the sender sends it). Else v is filled: OUTBOX_WAIT
      * (a payload shape it has no builder for, a target it cannot send to
-     * yet) or OUTBOX_FAILED (a payload that can never be sent). */
+     * yet) or OUTBOX_FAILED (a payload that can never be sent) or
+     * OUTBOX_CANCELLED (a row that must not go any more). */
     int (*build)(void *ctx, const struct outbox_row *row, struct outbox_req *req, struct outbox_verdict *v);
     /* The answer (or the network error) as a verdict. */
     void (*classify)(void *ctx, const struct outbox_row *row, const struct ihttp_response *res,
@@ -160,6 +167,12 @@ struct outbox_options {
     int64_t     send_timeout_ms;      /* capped at tx_timeout_ms / 2 */
     int64_t     tx_timeout_ms;        /* the batch transaction's deadline (GSS_PG_TX_TIMEOUT_MS) */
     int64_t     statement_timeout_ms; /* GSS_PG_STATEMENT_TIMEOUT_MS */
+    /* Job broadcasts (the job fan-out, docs/telegram.md "Job broadcasts"):
+     * the technicians' group (GSS_TELEGRAM_TS_CHAT, copied; NULL or "": none)
+     * and whether each linked technician gets a private copy too
+     * (GSS_TELEGRAM_JOB_DM). */
+    const char *tg_ts_chat;
+    bool        tg_job_dm;
 };
 
 struct outbox;

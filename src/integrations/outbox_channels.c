@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "integrations/telegram.h"
+#include "integrations/whatsapp.h"
 
 /* One allocation per channel, so outbox_channel_free is free(). */
 struct chan_conf {
@@ -25,6 +26,12 @@ struct chan_conf {
     char *base; /* without a trailing '/' */
     char *phone_number_id;
     char  public_url[256]; /* Telegram: the links' base, "" when unset */
+    char  tg_bot[40], tg_miniapp[40]; /* Telegram: the job button's Mini App link (outbox_tg_jobs); "" unset */
+
+    /* WhatsApp: the customer's links (outbox_wa_links); keys NULL: unset */
+    const struct links *wa_keys;
+    char                wa_template[513], wa_lang[16];
+
     char  off[160];
     char  data[]; /* the strings */
 };
@@ -133,7 +140,50 @@ static int tg_build(void *ctx, const struct outbox_row *row, struct outbox_req *
     yyjson_mut_doc   *md = NULL;
     yyjson_val       *root = doc ? yyjson_doc_get_root(doc) : NULL;
     yyjson_val       *approval = yyjson_obj_get(root, "approval");
-    if (yyjson_is_obj(approval)) {
+    yyjson_val       *job = yyjson_obj_get(root, "job");
+    if (yyjson_is_str(yyjson_obj_get(root, "job_skip"))) {
+        /* gss_job_render: the job is no longer open, or the message this
+         * edit is for never went */
+        set_v(v, OUTBOX_CANCELLED, "%.300s", yyjson_get_str(yyjson_obj_get(root, "job_skip")));
+        goto out;
+    }
+    if (yyjson_is_str(yyjson_obj_get(root, "job_wait"))) {
+        set_v(v, OUTBOX_WAIT, "%.300s", yyjson_get_str(yyjson_obj_get(root, "job_wait")));
+        v->delay_ms = TG_JOB_WAIT_MS;
+        goto out;
+    }
+    if (!strncmp(row->kind, "job.", 4) && strncmp(row->target, "tg:", 3) != 0) {
+        /* a source row the job fan-out (outbox.c) has not reached yet */
+        set_v(v, OUTBOX_WAIT, "waiting for the job fan-out");
+        v->delay_ms = TG_JOB_WAIT_MS;
+        goto out;
+    }
+    if (yyjson_is_obj(job)) {
+        /* A job broadcast, rendered by gss_job_render from the tables as
+         * they are now: the text and its button are made here. */
+        yyjson_val *edit = yyjson_obj_get(yyjson_obj_get(root, "edit"), "message_id");
+        if (edit && (!yyjson_is_int(edit) || yyjson_get_sint(edit) <= 0)) {
+            set_v(v, OUTBOX_FAILED, "bad job payload: edit.message_id must be a positive integer");
+            goto out;
+        }
+        struct tg_job_links links = {c->public_url, c->tg_bot, c->tg_miniapp};
+        size_t              jl = 0;
+        char                err[200] = "";
+        char               *jj = yyjson_val_write(job, 0, &jl);
+        char *built = jj ? tg_job_payload(jj, jl, edit ? yyjson_get_sint(edit) : 0, &links, err, sizeof(err)) : NULL;
+        free(jj);
+        if (!built) {
+            if (strstr(err, "no public URL"))
+                set_v(v, OUTBOX_WAIT, "%.200s", err); /* a setting, not the row: it goes once it is set */
+            else
+                set_v(v, OUTBOX_FAILED, "bad job payload: %.200s", err[0] ? err : "cannot be read");
+            goto out;
+        }
+        yyjson_doc_free(doc);
+        doc = yyjson_read(built, strlen(built), 0);
+        free(built);
+        root = doc ? yyjson_doc_get_root(doc) : NULL;
+    } else if (yyjson_is_obj(approval)) {
         /* Sales' approval message, written by the fan-out (outbox.c) from
          * the invoice as it was then: rendered here, the one place that
          * knows the links' base. */
@@ -336,6 +386,22 @@ void outbox_tg_public_url(struct outbox_channel *ch, const char *public_url)
     c->public_url[n] = '\0';
 }
 
+void outbox_tg_jobs(struct outbox_channel *ch, const char *bot_username, const char *miniapp)
+{
+    struct chan_conf *c = ch->ctx;
+    const char       *bot = bot_username ? bot_username : "";
+    if (bot[0] == '@')
+        bot++;
+    c->tg_bot[0] = c->tg_miniapp[0] = '\0';
+    if (strlen(bot) < sizeof(c->tg_bot))
+        snprintf(c->tg_bot, sizeof(c->tg_bot), "%s", bot);
+    if (miniapp && strlen(miniapp) < sizeof(c->tg_miniapp))
+        snprintf(c->tg_miniapp, sizeof(c->tg_miniapp), "%s", miniapp);
+    if (c->tg_miniapp[0] && !c->tg_bot[0])
+        log_warn("outbox", "GSS_TELEGRAM_MINIAPP is set but GSS_TELEGRAM_BOT_USERNAME is not: job buttons link to "
+                           "GSS_PUBLIC_URL/jobs/<id>");
+}
+
 /* ---- WhatsApp -------------------------------------------------------------------- */
 
 static int wa_rates(void *ctx, const char *target, struct outbox_rate *out)
@@ -346,13 +412,54 @@ static int wa_rates(void *ctx, const char *target, struct outbox_rate *out)
     return 1;
 }
 
+/* The invoice message of a rendered invoice.sent row ({"links_msg": ...},
+ * db/migrations/0013_wa_out.sql) as a document holding a Cloud API
+ * message, or NULL with v filled. */
+static yyjson_doc *wa_links_doc(const struct chan_conf *c, yyjson_val *lm, const struct outbox_row *row,
+                                struct outbox_verdict *v)
+{
+    if (!c->wa_keys || !c->public_url[0]) {
+        set_v(v, OUTBOX_WAIT, "kind %s waits: the links' key or GSS_PUBLIC_URL is not set for WhatsApp", row->kind);
+        return NULL;
+    }
+    struct wa_links_conf conf = {c->public_url, c->wa_template, c->wa_lang};
+    size_t               ll = 0;
+    char                 err[200] = "";
+    char                *lj = yyjson_val_write(lm, 0, &ll);
+    char                *built = lj ? wa_links_message(lj, ll, c->wa_keys, &conf, err, sizeof(err)) : NULL;
+    free(lj);
+    if (!built) {
+        set_v(v, OUTBOX_FAILED, "the invoice message cannot be built: %.200s", err[0] ? err : "unreadable");
+        return NULL;
+    }
+    size_t      bl = strlen(built);
+    yyjson_doc *d = yyjson_read(built, bl, 0);
+    memset(built, 0, bl); /* it holds the link tokens */
+    free(built);
+    if (!d)
+        set_v(v, OUTBOX_FAILED, "the invoice message cannot be read back");
+    return d;
+}
+
 static int wa_build(void *ctx, const struct outbox_row *row, struct outbox_req *req, struct outbox_verdict *v)
 {
     struct chan_conf *c = ctx;
     int               rc = -1;
-    yyjson_doc       *doc = yyjson_read(row->payload, strlen(row->payload), 0);
+    yyjson_doc       *doc = yyjson_read(row->payload, strlen(row->payload), 0), *built = NULL;
     yyjson_mut_doc   *md = NULL;
-    yyjson_val       *msg = yyjson_obj_get(doc ? yyjson_doc_get_root(doc) : NULL, "message");
+    yyjson_val       *root = doc ? yyjson_doc_get_root(doc) : NULL;
+    yyjson_val       *msg = yyjson_obj_get(root, "message"), *lm = yyjson_obj_get(root, "links_msg");
+    if (!msg && lm) {
+        built = wa_links_doc(c, lm, row, v);
+        if (!built)
+            goto out;
+        msg = yyjson_doc_get_root(built);
+    }
+    if (!msg && yyjson_obj_get(root, "invoice_link_id")) {
+        /* the renderer found no invoice of that id (0013_wa_out.sql) */
+        set_v(v, OUTBOX_WAIT, "kind %s waits for its message builder: its invoice is not in the database", row->kind);
+        goto out;
+    }
     if (!msg) {
         set_v(v, OUTBOX_WAIT, "kind %s waits for its message builder (the payload has no message yet)", row->kind);
         goto out;
@@ -361,17 +468,28 @@ static int wa_build(void *ctx, const struct outbox_row *row, struct outbox_req *
         set_v(v, OUTBOX_FAILED, "bad payload: \"message\" must be a Cloud API message object");
         goto out;
     }
-    if (strncmp(row->target, "wa:", 3) != 0) {
-        set_v(v, OUTBOX_WAIT, "target %.60s waits for its message builder (only wa:<phone> is sent yet)", row->target);
+    /* 'wa:<phone>', or 'wa-user:<BSUID>' for a customer who hides the
+     * number: then the message names the recipient by "recipient" instead
+     * of "to" (Meta's BSUID sends; 131062 where not supported). */
+    bool        by_user = !strncmp(row->target, "wa-user:", 8);
+    const char *to = row->target + (by_user ? 8 : 3);
+    if (!by_user && strncmp(row->target, "wa:", 3) != 0) {
+        set_v(v, OUTBOX_WAIT, "target %.60s waits for its message builder (only wa:<phone> and wa-user:<id> are sent)",
+              row->target);
         goto out;
     }
-    const char *to = row->target + 3;
-    size_t      tl = strlen(to);
-    if (tl < 8 || tl > 15 || strspn(to, "0123456789") != tl) {
-        set_v(v, OUTBOX_FAILED, "bad target %.60s: not a phone number with its country code", row->target);
+    size_t tl = strlen(to);
+    if (by_user ? !wa_bsuid_ok(to) : (tl < 8 || tl > 15 || strspn(to, "0123456789") != tl)) {
+        set_v(v, OUTBOX_FAILED, "bad target %.60s: not a phone number with its country code%s", row->target,
+              by_user ? " nor a WhatsApp user id" : "");
         goto out;
     }
     yyjson_val *have_to = yyjson_obj_get(msg, "to"), *prod = yyjson_obj_get(msg, "messaging_product");
+    yyjson_val *have_rcp = yyjson_obj_get(msg, "recipient");
+    if (by_user ? (have_to || (have_rcp && !yyjson_equals_str(have_rcp, to))) : have_rcp != NULL) {
+        set_v(v, OUTBOX_FAILED, "bad payload: message.to / message.recipient do not fit the target %.60s", row->target);
+        goto out;
+    }
     if (have_to) {
         const char *h = yyjson_get_str(have_to);
         if (h && h[0] == '+')
@@ -390,7 +508,9 @@ static int wa_build(void *ctx, const struct outbox_row *row, struct outbox_req *
     yyjson_mut_doc_set_root(md, mm);
     if (!prod)
         yyjson_mut_obj_add_str(md, mm, "messaging_product", "whatsapp");
-    if (!have_to)
+    if (by_user && !have_rcp)
+        yyjson_mut_obj_add_strcpy(md, mm, "recipient", to);
+    else if (!by_user && !have_to)
         yyjson_mut_obj_add_strcpy(md, mm, "to", to);
     size_t len = 0;
     char  *body = mut_write(md, &len);
@@ -399,6 +519,7 @@ static int wa_build(void *ctx, const struct outbox_row *row, struct outbox_req *
         goto out;
     }
     buf_append(&req->body, body, len);
+    memset(body, 0, len); /* a built message holds link tokens */
     free(body);
     struct buf b = {0};
     buf_printf(&b, "%s/%s/messages", c->base, c->phone_number_id);
@@ -409,6 +530,7 @@ static int wa_build(void *ctx, const struct outbox_row *row, struct outbox_req *
     rc = 0;
 out:
     yyjson_mut_doc_free(md);
+    yyjson_doc_free(built);
     yyjson_doc_free(doc);
     return rc;
 }
@@ -461,6 +583,9 @@ static void wa_classify(void *ctx, const struct outbox_row *row, const struct ih
         set_v(v, OUTBOX_UNREACHABLE, "%s", what);
     } else if (code == 131047) {
         set_v(v, OUTBOX_FAILED, "%s: outside the 24-hour window, a template is needed", what);
+    } else if (code == 131062) {
+        set_v(v, OUTBOX_FAILED, "%s: this message cannot go to a WhatsApp user id (the customer hides the number)",
+              what);
     } else if (st == 429) {
         retry(v, false, ra >= 0 ? ra : 10000);
         snprintf(v->detail, sizeof(v->detail), "HTTP 429: %s", what);
@@ -489,4 +614,24 @@ void outbox_wa_channel(struct outbox_channel *ch, const char *token, const char 
     ch->target_rates = wa_rates;
     ch->build = wa_build;
     ch->classify = wa_classify;
+}
+
+void outbox_wa_links(struct outbox_channel *ch, const struct links *keys, const char *public_url,
+                     const char *template_name, const char *template_lang)
+{
+    struct chan_conf *c = ch->ctx;
+    size_t            n = strlen(public_url ? public_url : "");
+    while (n && public_url[n - 1] == '/')
+        n--;
+    c->wa_keys = keys;
+    c->public_url[0] = '\0';
+    if (n < sizeof(c->public_url)) {
+        memcpy(c->public_url, public_url ? public_url : "", n);
+        c->public_url[n] = '\0';
+    } else {
+        log_warn("outbox", "GSS_PUBLIC_URL is longer than %zu bytes: the customer's invoice messages wait",
+                 sizeof(c->public_url) - 1);
+    }
+    snprintf(c->wa_template, sizeof(c->wa_template), "%s", template_name ? template_name : "");
+    snprintf(c->wa_lang, sizeof(c->wa_lang), "%s", template_lang && template_lang[0] ? template_lang : "id");
 }

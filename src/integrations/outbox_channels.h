@@ -20,16 +20,21 @@
  *           never pressed Start); other 4xx → failed; 5xx, network → retry.
  *
  * whatsapp (outbox_wa.c)
- *   payload {"message": {...a Cloud API message body...}}
+ *   payload {"message": {...a Cloud API message body...}}, or the
+ *           customer's invoice message rendered as {"links_msg": {...}}
+ *           (outbox_wa_links below)
  *   target  'wa:<digits with the country code>'; message.to is set from it
  *           when missing and must match it; messaging_product is "whatsapp".
+ *           'wa-user:<BSUID>' (a customer who hides the number): the
+ *           message gets "recipient" instead of "to".
  *   request POST {GSS_WA_API_BASE}/<phone_number_id>/messages, Bearer token.
  *   limits  one message per 6 s to one customer (Meta's pair rate limit,
  *           131056), 50/s overall.
  *   replies messages[0].id → sent (the wamid); 131056/130429/429 → retry
  *           later without an attempt; 131049 → retry in a day; 131026,
  *           131050 → unreachable; 131047 (outside the 24-hour window),
- *           100, other 4xx → failed; 190 (token) and 131042 (payment) → the
+ *           131062 (no BSUID recipient for this message), 100, other 4xx
+ *           → failed; 190 (token) and 131042 (payment) → the
  *           channel pauses; 5xx, network → retry.
  *
  * Any other payload shape (the money issue's rows hold ids, e.g.
@@ -53,7 +58,28 @@ void outbox_tg_channel(struct outbox_channel *ch, const char *token, const char 
  * row with an "approval" payload stays queued, its last_error saying why.
  * Call after outbox_tg_channel. */
 void outbox_tg_public_url(struct outbox_channel *ch, const char *public_url);
+/* Job broadcasts (docs/telegram.md "Job broadcasts"): a row whose rendered
+ * payload (gss_job_render, 0012_job_posts.sql) has "job" becomes the job
+ * message (tg_job_payload); its [Ambil Job] button opens the Direct Link
+ * Mini App https://t.me/<bot_username>/<miniapp>?startapp=job_<id> when both
+ * are set, else <public_url>/jobs/<id>. "job_wait" → OUTBOX_WAIT for
+ * TG_JOB_WAIT_MS (an edit whose message is not sent yet); "job_skip" →
+ * OUTBOX_CANCELLED (a job no longer open, a message that never went).
+ * Copied (up to 39 bytes each; a leading '@' dropped). Call after
+ * outbox_tg_channel. */
+void outbox_tg_jobs(struct outbox_channel *ch, const char *bot_username, const char *miniapp);
 void outbox_wa_channel(struct outbox_channel *ch, const char *token, const char *api_base, const char *phone_number_id);
+/* The customer's invoice message (docs/whatsapp.md "Sending"): a row
+ * whose rendered payload has "links_msg" (db/migrations/0013_wa_out.sql) is
+ * built by whatsapp.h wa_links_message with tokens derived under keys
+ * (borrowed: it must outlive the channel), links under public_url (copied,
+ * a trailing '/' dropped), the template and its language (copied). Unset,
+ * such rows stay queued with a last_error saying why. Targets
+ * 'wa-user:<BSUID>' are sent with "recipient" instead of "to". Call after
+ * outbox_wa_channel. */
+struct links;
+void outbox_wa_links(struct outbox_channel *ch, const struct links *keys, const char *public_url,
+                     const char *template_name, const char *template_lang);
 void outbox_channel_free(struct outbox_channel *ch);
 
 #endif

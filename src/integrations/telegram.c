@@ -220,3 +220,196 @@ out:
     buf_free(&url);
     return out;
 }
+
+/* ---- job broadcasts -------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm): no
+ * timegm, no TZ environment. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+int tg_wib_time(struct buf *b, const char *iso, size_t n)
+{
+    char s[32];
+    int  y, mo, d, h, mi, sec = 0, used = 0;
+    if (n == 0 || n >= sizeof(s))
+        return -1;
+    memcpy(s, iso, n);
+    s[n] = '\0';
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 || used != 19 ||
+        strcmp(s + used, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
+        y < 1970)
+        return -1;
+    /* Asia/Jakarta is UTC+7 all year (no daylight saving since 1964) */
+    int64_t t = (days_from_civil(y, mo, d) * 24 + h + 7) * 60 + mi;
+    int64_t days = t / 1440;
+    int     mins = (int)(t % 1440);
+    static const char *const dow[7] = {"Kam", "Jum", "Sab", "Min", "Sen", "Sel", "Rab"}; /* 1970-01-01: Thursday */
+    static const char *const mon[12] = {"Jan", "Feb", "Mar", "Apr", "Mei", "Jun",
+                                        "Jul", "Agu", "Sep", "Okt", "Nov", "Des"};
+    int                      yy, mm, dd;
+    civil_from_days(days, &yy, &mm, &dd);
+    buf_printf(b, "%s %02d %s %02d:%02d WIB", dow[days % 7], dd, mon[mm - 1], mins / 60, mins % 60);
+    return 0;
+}
+
+static bool get_bool(yyjson_val *o, const char *key, bool *out)
+{
+    yyjson_val *v = yyjson_obj_get(o, key);
+    if (!yyjson_is_bool(v))
+        return false;
+    *out = yyjson_get_bool(v);
+    return true;
+}
+
+/* A startapp parameter / Mini App short name / bot username: only these
+ * characters go into the t.me link unescaped. */
+static bool link_word(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 64 &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+char *tg_job_payload(const char *job, size_t len, int64_t edit_message_id, const struct tg_job_links *links,
+                     char *err, size_t errlen)
+{
+    char           *out = NULL;
+    struct buf      t = {0}, url = {0};
+    yyjson_mut_doc *md = NULL;
+    yyjson_doc     *doc = yyjson_read(job, len, 0);
+    yyjson_val     *root = doc ? yyjson_doc_get_root(doc) : NULL;
+    yyjson_val     *code = yyjson_obj_get(root, "code"), *problem = yyjson_obj_get(root, "problem");
+    yyjson_val     *area = yyjson_obj_get(root, "area"), *sched = yyjson_obj_get(root, "scheduled_at");
+    yyjson_val     *state = yyjson_obj_get(root, "state");
+    int64_t         id, needed, filled, round = 1;
+    bool            urgent = false;
+    if (!yyjson_is_obj(root) || !get_int(root, "id", &id) || id <= 0 || !yyjson_is_str(code) ||
+        !yyjson_is_str(problem) || !yyjson_is_str(area) || !yyjson_is_str(sched) || !yyjson_is_str(state) ||
+        !get_int(root, "needed", &needed) || !get_int(root, "filled", &filled) || !get_bool(root, "urgent", &urgent)) {
+        set_err(err, errlen, "job data: id, code, problem, area, scheduled_at, needed, filled, state, urgent required");
+        goto out;
+    }
+    if (yyjson_obj_get(root, "round") && !get_int(root, "round", &round)) {
+        set_err(err, errlen, "job data: round must be an integer");
+        goto out;
+    }
+    const char *st = yyjson_get_str(state);
+    bool        open = !strcmp(st, "open"), full = !strcmp(st, "full"), cancelled = !strcmp(st, "cancelled");
+    bool        closed = !strcmp(st, "closed");
+    if (!open && !full && !cancelled && !closed) {
+        set_err(err, errlen, "job data: state must be open, full, cancelled or closed");
+        goto out;
+    }
+    if (edit_message_id < 0) {
+        set_err(err, errlen, "job message: a negative message id");
+        goto out;
+    }
+    /* the button's target: the Direct Link Mini App, else the web page */
+    const char *bot = links && links->bot_username ? links->bot_username : "";
+    if (bot[0] == '@')
+        bot++;
+    const char *app = links && links->miniapp ? links->miniapp : "";
+    const char *pub = links && links->public_url ? links->public_url : "";
+    if (app[0] && link_word(app) && link_word(bot)) {
+        buf_printf(&url, "https://t.me/%s/%s?startapp=job_%" PRId64, bot, app, id);
+    } else if (!strncmp(pub, "http://", 7) || !strncmp(pub, "https://", 8)) {
+        size_t ul = strlen(pub);
+        while (ul && pub[ul - 1] == '/')
+            ul--;
+        buf_printf(&url, "%.*s/jobs/%" PRId64, (int)ul, pub, id);
+    } else if (open) {
+        set_err(err, errlen, "job message: no Mini App (GSS_TELEGRAM_MINIAPP and GSS_TELEGRAM_BOT_USERNAME) and no "
+                             "public URL for the claim button");
+        goto out;
+    }
+
+    if (urgent)
+        buf_puts(&t, "\xF0\x9F\x9A\xA8 <b>URGENT \xE2\x80\x94 PENGGANTI</b> "); /* 🚨 … — … */
+    else
+        buf_puts(&t, "\xF0\x9F\x94\xA7 <b>JOB BARU</b> "); /* 🔧 */
+    buf_puts(&t, "<b>");
+    tg_html_escape(&t, yyjson_get_str(code), yyjson_get_len(code), TG_JOB_CODE);
+    buf_puts(&t, "</b>");
+    if (round > 1)
+        buf_printf(&t, " (putaran %" PRId64 ")", round);
+    buf_puts(&t, "\n\n\xF0\x9F\x93\x8D Area: "); /* 📍 */
+    if (yyjson_get_len(area))
+        tg_html_escape(&t, yyjson_get_str(area), yyjson_get_len(area), TG_JOB_AREA);
+    else
+        buf_puts(&t, "-");
+    buf_puts(&t, "\n\xF0\x9F\x9B\xA0 Masalah: "); /* 🛠 */
+    tg_html_escape(&t, yyjson_get_str(problem), yyjson_get_len(problem), TG_JOB_PROBLEM);
+    buf_puts(&t, "\n\xF0\x9F\x97\x93 Jadwal: "); /* 🗓 */
+    if (tg_wib_time(&t, yyjson_get_str(sched), yyjson_get_len(sched)) < 0)
+        tg_html_escape(&t, yyjson_get_str(sched), yyjson_get_len(sched), 40);
+    buf_puts(&t, "\n\n");
+    if (open)
+        buf_printf(&t, "\xF0\x9F\x91\xA5 Teknisi: %" PRId64 "/%" PRId64 " terisi", filled, needed); /* 👥 */
+    else if (full)
+        buf_printf(&t, "\xE2\x9C\x85 <b>PENUH</b> (%" PRId64 "/%" PRId64 ")", filled, needed); /* ✅ */
+    else if (cancelled)
+        buf_puts(&t, "\xE2\x9D\x8C <b>DIBATALKAN</b>"); /* ❌ */
+    else
+        buf_puts(&t, "\xE2\x9C\x85 <b>SELESAI</b>");
+
+    md = yyjson_mut_doc_new(NULL);
+    yyjson_mut_val *r = yyjson_mut_obj(md), *params = yyjson_mut_obj(md);
+    yyjson_mut_doc_set_root(md, r);
+    yyjson_mut_obj_add_str(md, r, "method", edit_message_id ? "editMessageText" : "sendMessage");
+    yyjson_mut_obj_add_val(md, r, "params", params);
+    if (edit_message_id)
+        yyjson_mut_obj_add_sint(md, params, "message_id", edit_message_id);
+    yyjson_mut_obj_add_strncpy(md, params, "text", t.data, t.len);
+    yyjson_mut_obj_add_str(md, params, "parse_mode", "HTML");
+    yyjson_mut_val *lp = yyjson_mut_obj(md);
+    yyjson_mut_obj_add_bool(md, lp, "is_disabled", true);
+    yyjson_mut_obj_add_val(md, params, "link_preview_options", lp);
+    /* An edit without reply_markup drops the keyboard: every edit carries
+     * it again, and only a cancelled or finished job goes without one. */
+    if (open || full) {
+        yyjson_mut_val *b = yyjson_mut_obj(md), *row = yyjson_mut_arr(md), *kb = yyjson_mut_arr(md);
+        if (open) {
+            yyjson_mut_obj_add_str(md, b, "text", "Ambil Job");
+            yyjson_mut_obj_add_strncpy(md, b, "url", url.data, url.len);
+        } else {
+            /* Bot API 10.3: a button that does nothing */
+            yyjson_mut_obj_add_str(md, b, "text", "PENUH");
+            yyjson_mut_obj_add_val(md, b, "disabled", yyjson_mut_obj(md));
+        }
+        yyjson_mut_arr_append(row, b);
+        yyjson_mut_arr_append(kb, row);
+        yyjson_mut_val *markup = yyjson_mut_obj(md);
+        yyjson_mut_obj_add_val(md, markup, "inline_keyboard", kb);
+        yyjson_mut_obj_add_val(md, params, "reply_markup", markup);
+    }
+    out = yyjson_mut_write(md, 0, NULL);
+    if (!out)
+        set_err(err, errlen, "job message: cannot be written as JSON");
+out:
+    yyjson_mut_doc_free(md);
+    yyjson_doc_free(doc);
+    buf_free(&t);
+    buf_free(&url);
+    return out;
+}

@@ -11,13 +11,15 @@
  *     outbox payload {"method":"sendMessage","params":{...}}, with the
  *     buttons [Approve] (callback_data "ap:<invoice id>:<version>") and
  *     [Lihat / Revisi] (a URL to the invoice's web page);
- *   - the strict reading of that callback_data.
+ *   - the strict reading of that callback_data;
+ *   - the job broadcast (docs/telegram.md "Job broadcasts"): the job's
+ *     state as gss_job_render (0012_job_posts.sql) builds it, as a
+ *     sendMessage or an editMessageText payload, with its one button.
  *
- * Status: the approval message is not sent yet. Its fan-out (one row per
- * linked Sales account) and the callback that approves are to come; see
- * docs/telegram.md "Not yet". Nothing calls tg_approval_payload so far.
+ * Callers: outbox_channels.c tg_build renders the rows the outbox's
+ * fan-outs (outbox.c) write: Sales' approval, the job broadcasts.
  *
- * Memory: tg_approval_payload returns a malloc'd string the caller frees;
+ * Memory: tg_approval_payload and tg_job_payload return a malloc'd string the caller frees;
  * the rest append to a caller's struct buf or fill caller's variables.
  * Threads: any (no state). Errors: documented per function.
  */
@@ -35,6 +37,10 @@
 #define TG_APPROVAL_ITEMS 20   /* lines listed in the approval message; the rest are counted */
 #define TG_APPROVAL_DESC  120  /* characters of a line's description shown */
 #define TG_APPROVAL_NAME  120  /* characters of the customer's name shown */
+#define TG_JOB_PROBLEM    200  /* characters of a job's problem shown */
+#define TG_JOB_AREA       80   /* characters of a job's area shown */
+#define TG_JOB_CODE       40   /* characters of a ticket code shown */
+#define TG_JOB_WAIT_MS    1500 /* a job edit whose message is not sent yet is looked at again after this */
 
 /* Appends s (n bytes of UTF-8) with & < > " as entities: safe as text and
  * inside a double-quoted attribute. At most max_chars code points are
@@ -64,5 +70,42 @@ bool tg_parse_approve_data(const char *s, size_t n, int64_t *invoice_id, int64_t
  * is not of that shape (err says what, errlen > 0).
  */
 char *tg_approval_payload(const char *data, size_t len, const char *public_url, char *err, size_t errlen);
+
+/* Appends an ISO-8601 UTC time "YYYY-MM-DDTHH:MM:SSZ" (n bytes) as
+ * Jakarta reads it: "Sen 02 Des 09:00 WIB" (UTC+7). -1 (nothing written)
+ * for any other shape. */
+int tg_wib_time(struct buf *b, const char *iso, size_t n);
+
+/* Where a job's [Ambil Job] button goes: the Direct Link Mini App
+ * https://t.me/<bot_username>/<miniapp>?startapp=job_<id> when miniapp and
+ * bot_username are set (A-Za-z0-9_, a leading '@' of the username is
+ * dropped), else <public_url>/jobs/<id> (http or https; a trailing '/' is
+ * dropped). Borrowed strings; NULL counts as unset. */
+struct tg_job_links {
+    const char *public_url;
+    const char *bot_username;
+    const char *miniapp;
+};
+
+/*
+ * The job broadcast from the job's state, a JSON object:
+ *   {"id": int, "code": str, "problem": str, "area": str,
+ *    "scheduled_at": "YYYY-MM-DDTHH:MM:SSZ", "needed": int, "filled": int,
+ *    "state": "open" | "full" | "cancelled" | "closed", "urgent": bool,
+ *    "round": int (optional, 1)}
+ * Every string goes through tg_html_escape (problem cut at TG_JOB_PROBLEM
+ * characters). edit_message_id 0: {"method":"sendMessage",...}; else
+ * {"method":"editMessageText","params":{"message_id":...,...}}. params
+ * always has text, parse_mode HTML and link_preview_options disabled; no
+ * chat_id (the row's target gives it). The keyboard: open → one URL button
+ * "Ambil Job"; full → a disabled button "PENUH" ({"text":"PENUH",
+ * "disabled":{}}, Bot API 10.3); cancelled, closed → none (an edit without
+ * reply_markup removes the keyboard, which is what those want). Every edit
+ * carries the keyboard again for the same reason.
+ * Returns the malloc'd payload, or NULL (err says why): data not of that
+ * shape, or an open job with no link for its button.
+ */
+char *tg_job_payload(const char *job, size_t len, int64_t edit_message_id, const struct tg_job_links *links,
+                     char *err, size_t errlen);
 
 #endif

@@ -326,9 +326,19 @@ export class WhatsAppFake {
       return { success: true };
     }
     if (b.recipient_type !== undefined && b.recipient_type !== 'individual') throw this.invalid("Param recipient_type must be 'individual'");
-    if (b.to === undefined) throw new WaError(400, 100, '(#100) The parameter to is required.');
-    const to = String(b.to);
-    if (!/^\d{7,15}$/.test(to)) throw this.invalid(`Invalid phone number '${to}': digits with the country code, no '+' or spaces`);
+    // 2026: a customer who hides the number is addressed by the BSUID in
+    // `recipient` instead of `to` (`to` wins when both are given).
+    const byUser = b.to === undefined && b.recipient !== undefined;
+    if (b.to === undefined && !byUser) throw new WaError(400, 100, '(#100) The parameter to is required.');
+    let to;
+    if (byUser) {
+      if (typeof b.recipient !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(b.recipient)) throw this.invalid(`Invalid recipient '${b.recipient}': a business-scoped user id`);
+      to = this.waIdOfUser(b.recipient);
+      if (!to) throw this.invalid(`No WhatsApp user with the id '${b.recipient}' for this business`);
+    } else {
+      to = String(b.to);
+      if (!/^\d{7,15}$/.test(to)) throw this.invalid(`Invalid phone number '${to}': digits with the country code, no '+' or spaces`);
+    }
     const type = b.type || 'text';
     const rec = { to, type, payload: b, url: null, template: null };
     if (type === 'text') this.checkText(b);
@@ -359,7 +369,17 @@ export class WhatsAppFake {
     }
     const msg = { id };
     if (type === 'template') msg.message_status = 'accepted';
-    return { messaging_product: 'whatsapp', contacts: [{ input: String(b.to), wa_id: to }], messages: [msg] };
+    if (byUser) rec.recipient = b.recipient;
+    const contact = byUser ? { input: b.recipient, user_id: b.recipient } : { input: String(b.to), wa_id: to };
+    return { messaging_product: 'whatsapp', contacts: [contact], messages: [msg] };
+  }
+
+  /** waIdOfUser(bsuid): the number of a customer the fake knows (one who
+   *  wrote, or was named by setLastInbound / markUndeliverable) whose BSUID
+   *  this is; null when none. */
+  waIdOfUser(uid) {
+    for (const [waId, c] of this.customers) if (c.userId === uid || this.bsuid(waId) === uid) return waId;
+    return null;
   }
 
   newWamid(to) {
@@ -533,6 +553,7 @@ export class WhatsAppFake {
     // The customer wrote: the 24-hour window opens at the message's time.
     const c = this.customer(waId);
     if (c.lastInboundMs === null || tsMs > c.lastInboundMs) c.lastInboundMs = tsMs;
+    if (userId) c.userId = userId; // so that a send to `recipient: userId` finds the number
     const contact = { profile: { name, ...(username ? { username } : {}) }, ...(hidePhone ? {} : { wa_id: waId }), user_id: uid };
     const msg = {
       ...(hidePhone ? {} : { from: waId }),

@@ -881,7 +881,7 @@ describe('a live gssd answers as documented', () => {
   it('unknown paths: 404 not_found', async () => {
     expectError(await call('GET', '/nope'), 'GET', '/{file}', 404, 'not_found');
     expectError(await call('POST', '/nope'), 'POST', null, 404, 'not_found');
-    expectError(await call('GET', '/api/v1/inbox'), 'GET', '/{file}', 404, 'not_found');
+    expectError(await call('GET', '/api/v1/no-such-route'), 'GET', '/{file}', 404, 'not_found');
   });
 
   it('every documented path answers 405 to other methods, with Allow = its documented methods', async () => {

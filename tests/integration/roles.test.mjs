@@ -61,6 +61,11 @@ const MATRIX = [
   ['POST', '/api/v1/customers', ['cs', 'admin']],
   ['GET', '/api/v1/customers/{id}', ['cs', 'admin']],
   ['PATCH', '/api/v1/customers/{id}', ['cs', 'admin']],
+  // the WhatsApp inbox (docs/inbox.md): CS and admin only
+  ['GET', '/api/v1/inbox', ['cs', 'admin']],
+  ['GET', '/api/v1/customers/{id}/messages', ['cs', 'admin']],
+  ['POST', '/api/v1/customers/{id}/messages', ['cs', 'admin']],
+  ['POST', '/api/v1/customers/{id}/messages/read', ['cs', 'admin']],
 
   ['GET', '/api/v1/pool', ['ts', 'cs', 'admin']],
   ['POST', '/api/v1/pool/{id}/claim', ['ts']],
@@ -68,6 +73,8 @@ const MATRIX = [
   ['POST', '/api/v1/tickets', ['cs', 'admin']],
   ['GET', '/api/v1/tickets', ['cs', 'admin', 'ts', 'sales']],
   ['GET', '/api/v1/tickets/{id}', ['cs', 'admin', 'ts', 'sales']],
+  // the ticket's outgoing messages, failures first (docs/whatsapp.md "Sending"): Sales read too
+  ['GET', '/api/v1/tickets/{id}/messages', ['cs', 'admin', 'sales']],
 
   // issue 7
   ['POST', '/api/v1/tickets/{id}/cancel', ['cs', 'admin']],

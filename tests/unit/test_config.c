@@ -212,12 +212,16 @@ static const struct {
     VS("GSS_TELEGRAM_TS_CHAT", "-1001234", telegram_ts_chat, ""),
     VS("GSS_TELEGRAM_WEBHOOK_SECRET", "s3cret_-X", telegram_webhook_secret, ""),
     VS("GSS_TELEGRAM_MINIAPP", "claim", telegram_miniapp, ""),
+    VB("GSS_TELEGRAM_JOB_DM", "1", telegram_job_dm, 1, "0"),
     VI("GSS_TELEGRAM_AUTH_MAX_AGE_S", "60", telegram_auth_max_age_s, 60, "300"),
     VS("GSS_WA_TOKEN", "EAAB", wa_token, ""),
     VS("GSS_WA_API_BASE", "https://graph.example/v99.0", wa_api_base, "https://graph.facebook.com/v21.0"),
     VS("GSS_WA_PHONE_NUMBER_ID", "1098", wa_phone_number_id, ""),
     VS("GSS_WA_APP_SECRET", "appsecret", wa_app_secret, ""),
     VS("GSS_WA_VERIFY_TOKEN", "verify", wa_verify_token, ""),
+    VS("GSS_WA_TEMPLATE_INVOICE", "tagihan_v2", wa_template_invoice, "gss_invoice"),
+    VS("GSS_WA_TEMPLATE_FOLLOWUP", "tindak_lanjut", wa_template_followup, "cs_followup"),
+    VS("GSS_WA_TEMPLATE_LANG", "en_US", wa_template_lang, "id"),
     VI("GSS_OUTBOX_POLL_MS", "250", outbox_poll_ms, 250, "1000"),
     VI("GSS_OUTBOX_MAX_ATTEMPTS", "3", outbox_max_attempts, 3, "10"),
     VI("GSS_OUTBOX_BACKOFF_MS", "500", outbox_backoff_ms, 500, "2000"),
@@ -502,6 +506,7 @@ static void test_integrations(void **state)
     /* Off by default: no token, and gssd starts anyway. */
     assert_string_equal(c.telegram_token, "");
     assert_string_equal(c.wa_token, "");
+    assert_false(c.telegram_job_dm); /* job broadcasts go to the group only */
     assert_string_equal(c.telegram_api_base, "https://api.telegram.org");
     assert_string_equal(c.wa_api_base, "https://graph.facebook.com/v21.0");
     assert_int_equal(c.outbox_poll_ms, 1000);
@@ -513,6 +518,13 @@ static void test_integrations(void **state)
     expect_bad("GSS_TELEGRAM_API_BASE", "api.telegram.org", "GSS_TELEGRAM_API_BASE=api.telegram.org: expected an http");
     expect_bad("GSS_TELEGRAM_API_BASE", "ftp://x", "GSS_TELEGRAM_API_BASE");
     expect_bad("GSS_WA_API_BASE", "", "GSS_WA_API_BASE");
+    expect_bad("GSS_WA_TEMPLATE_INVOICE", "", "GSS_WA_TEMPLATE_INVOICE");
+    expect_bad("GSS_WA_TEMPLATE_INVOICE", "Tagihan", "GSS_WA_TEMPLATE_INVOICE");
+    expect_bad("GSS_WA_TEMPLATE_FOLLOWUP", "cs follow", "GSS_WA_TEMPLATE_FOLLOWUP");
+    expect_ok("GSS_WA_TEMPLATE_FOLLOWUP", "cs_followup_2");
+    expect_bad("GSS_WA_TEMPLATE_LANG", "x", "GSS_WA_TEMPLATE_LANG");
+    expect_bad("GSS_WA_TEMPLATE_LANG", "id-ID", "GSS_WA_TEMPLATE_LANG");
+    expect_ok("GSS_WA_TEMPLATE_LANG", "pt_BR");
     expect_ok("GSS_TELEGRAM_WEBHOOK_SECRET", "");
     expect_ok("GSS_TELEGRAM_WEBHOOK_SECRET", "Az09_-");
     expect_bad("GSS_TELEGRAM_WEBHOOK_SECRET", "has space", "GSS_TELEGRAM_WEBHOOK_SECRET");

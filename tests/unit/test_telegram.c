@@ -216,6 +216,187 @@ static void test_approval_bad_data(void **state)
     assert_null(tg_approval_payload(DATA, strlen(DATA), "", err, sizeof(err)));
 }
 
+/* ---- job broadcasts ---- */
+
+static char *wib(const char *iso)
+{
+    struct buf b = {0};
+    if (tg_wib_time(&b, iso, strlen(iso)) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    buf_putc(&b, '\0');
+    return buf_steal(&b);
+}
+
+static void test_wib_time(void **state)
+{
+    (void)state;
+    char *a = wib("2030-06-03T02:00:00Z"); /* a Monday, 09:00 in Jakarta */
+    assert_string_equal(a, "Sen 03 Jun 09:00 WIB");
+    free(a);
+    char *b = wib("2026-12-01T18:30:00Z"); /* past midnight in Jakarta: Wednesday the 2nd */
+    assert_string_equal(b, "Rab 02 Des 01:30 WIB");
+    free(b);
+    char *c = wib("2024-02-28T17:05:00Z"); /* leap day, a Thursday */
+    assert_string_equal(c, "Kam 29 Feb 00:05 WIB");
+    free(c);
+    char *d = wib("2024-12-31T23:59:59Z"); /* new year in Jakarta */
+    assert_string_equal(d, "Rab 01 Jan 06:59 WIB");
+    free(d);
+    assert_null(wib("2030-06-03 02:00:00"));
+    assert_null(wib("2030-06-03T02:00:00+07:00"));
+    assert_null(wib("2030-13-03T02:00:00Z"));
+    assert_null(wib(""));
+}
+
+static const char JOB_OPEN[] =
+    "{\"id\":42,\"code\":\"TCK-20301203-0007\",\"problem\":\"AC <Daikin> & \\\"bocor\\\"\",\"area\":\"Kebayoran\","
+    "\"scheduled_at\":\"2030-06-03T02:00:00Z\",\"needed\":3,\"filled\":1,\"state\":\"open\",\"urgent\":false,"
+    "\"round\":1}";
+
+static yyjson_doc *job_doc(const char *job, int64_t edit, const struct tg_job_links *l)
+{
+    char  err[200] = "";
+    char *p = tg_job_payload(job, strlen(job), edit, l, err, sizeof(err));
+    assert_non_null(p);
+    yyjson_doc *d = yyjson_read(p, strlen(p), 0);
+    free(p);
+    assert_non_null(d);
+    return d;
+}
+
+static const char *sget(yyjson_val *o, const char *path)
+{
+    return yyjson_get_str(yyjson_ptr_get(o, path));
+}
+
+static void test_job_open(void **state)
+{
+    (void)state;
+    struct tg_job_links l = {"https://gss.example.com/", "gss_bot", NULL};
+    yyjson_doc         *d = job_doc(JOB_OPEN, 0, &l);
+    yyjson_val         *r = yyjson_doc_get_root(d);
+    assert_string_equal(sget(r, "/method"), "sendMessage");
+    assert_null(yyjson_ptr_get(r, "/params/chat_id"));
+    assert_null(yyjson_ptr_get(r, "/params/message_id"));
+    assert_string_equal(sget(r, "/params/parse_mode"), "HTML");
+    assert_true(yyjson_get_bool(yyjson_ptr_get(r, "/params/link_preview_options/is_disabled")));
+    assert_string_equal(sget(r, "/params/text"),
+                        "\xF0\x9F\x94\xA7 <b>JOB BARU</b> <b>TCK-20301203-0007</b>\n\n"
+                        "\xF0\x9F\x93\x8D Area: Kebayoran\n"
+                        "\xF0\x9F\x9B\xA0 Masalah: AC &lt;Daikin&gt; &amp; &quot;bocor&quot;\n"
+                        "\xF0\x9F\x97\x93 Jadwal: Sen 03 Jun 09:00 WIB\n\n"
+                        "\xF0\x9F\x91\xA5 Teknisi: 1/3 terisi");
+    yyjson_val *kb = yyjson_ptr_get(r, "/params/reply_markup/inline_keyboard");
+    assert_int_equal(yyjson_arr_size(kb), 1);
+    assert_int_equal(yyjson_arr_size(yyjson_arr_get(kb, 0)), 1);
+    assert_string_equal(sget(r, "/params/reply_markup/inline_keyboard/0/0/text"), "Ambil Job");
+    /* no Mini App configured: the plain web page, without a double '/' */
+    assert_string_equal(sget(r, "/params/reply_markup/inline_keyboard/0/0/url"), "https://gss.example.com/jobs/42");
+    yyjson_doc_free(d);
+
+    /* with a Mini App: the Direct Link one, the username's '@' dropped */
+    struct tg_job_links m = {"https://gss.example.com", "@gss_bot", "claim"};
+    d = job_doc(JOB_OPEN, 0, &m);
+    assert_string_equal(sget(yyjson_doc_get_root(d), "/params/reply_markup/inline_keyboard/0/0/url"),
+                        "https://t.me/gss_bot/claim?startapp=job_42");
+    yyjson_doc_free(d);
+}
+
+static void test_job_states(void **state)
+{
+    (void)state;
+    struct tg_job_links l = {"https://gss.example.com", NULL, NULL};
+    /* full, as an edit: the text says PENUH, the button is disabled and the
+     * keyboard is carried again */
+    const char full[] = "{\"id\":42,\"code\":\"TCK-1\",\"problem\":\"x\",\"area\":\"\",\"scheduled_at\":"
+                        "\"2030-06-03T02:00:00Z\",\"needed\":3,\"filled\":3,\"state\":\"full\",\"urgent\":false}";
+    yyjson_doc *d = job_doc(full, 77, &l);
+    yyjson_val *r = yyjson_doc_get_root(d);
+    assert_string_equal(sget(r, "/method"), "editMessageText");
+    assert_int_equal(yyjson_get_sint(yyjson_ptr_get(r, "/params/message_id")), 77);
+    assert_non_null(strstr(sget(r, "/params/text"), "\xE2\x9C\x85 <b>PENUH</b> (3/3)"));
+    assert_non_null(strstr(sget(r, "/params/text"), "Area: -\n")); /* no area: a dash */
+    assert_null(strstr(sget(r, "/params/text"), "terisi"));
+    yyjson_val *b = yyjson_ptr_get(r, "/params/reply_markup/inline_keyboard/0/0");
+    assert_string_equal(sget(b, "/text"), "PENUH");
+    assert_true(yyjson_is_obj(yyjson_obj_get(b, "disabled")));
+    assert_int_equal(yyjson_obj_size(yyjson_obj_get(b, "disabled")), 0);
+    assert_null(yyjson_obj_get(b, "url"));
+    assert_int_equal(yyjson_obj_size(b), 2);
+    yyjson_doc_free(d);
+
+    /* cancelled: no keyboard at all (an edit without one removes it) */
+    const char canc[] = "{\"id\":42,\"code\":\"TCK-1\",\"problem\":\"x\",\"area\":\"A\",\"scheduled_at\":"
+                        "\"2030-06-03T02:00:00Z\",\"needed\":3,\"filled\":2,\"state\":\"cancelled\",\"urgent\":false}";
+    d = job_doc(canc, 5, &l);
+    r = yyjson_doc_get_root(d);
+    assert_non_null(strstr(sget(r, "/params/text"), "\xE2\x9D\x8C <b>DIBATALKAN</b>"));
+    assert_null(yyjson_ptr_get(r, "/params/reply_markup"));
+    yyjson_doc_free(d);
+
+    /* a replacement's round: URGENT */
+    const char urg[] = "{\"id\":9,\"code\":\"TCK-9\",\"problem\":\"p\",\"area\":\"A\",\"scheduled_at\":"
+                       "\"2030-06-03T02:00:00Z\",\"needed\":2,\"filled\":1,\"state\":\"open\",\"urgent\":true,"
+                       "\"round\":2}";
+    d = job_doc(urg, 0, &l);
+    r = yyjson_doc_get_root(d);
+    const char *t = sget(r, "/params/text");
+    assert_memory_equal(t, "\xF0\x9F\x9A\xA8 <b>URGENT \xE2\x80\x94 PENGGANTI</b> <b>TCK-9</b> (putaran 2)\n",
+                        strlen("\xF0\x9F\x9A\xA8 <b>URGENT \xE2\x80\x94 PENGGANTI</b> <b>TCK-9</b> (putaran 2)\n"));
+    assert_null(strstr(t, "JOB BARU"));
+    assert_non_null(strstr(t, "Teknisi: 1/2 terisi"));
+    yyjson_doc_free(d);
+}
+
+static void test_job_bad(void **state)
+{
+    (void)state;
+    struct tg_job_links l = {"https://gss.example.com", NULL, NULL};
+    char                err[200];
+    const char         *bad[] = {
+        "",
+        "[]",
+        "{\"id\":42}",
+        /* a state it does not know */
+        "{\"id\":1,\"code\":\"T\",\"problem\":\"x\",\"area\":\"\",\"scheduled_at\":\"2030-06-03T02:00:00Z\","
+                "\"needed\":1,\"filled\":0,\"state\":\"gone\",\"urgent\":false}",
+        /* urgent not a boolean */
+        "{\"id\":1,\"code\":\"T\",\"problem\":\"x\",\"area\":\"\",\"scheduled_at\":\"2030-06-03T02:00:00Z\","
+                "\"needed\":1,\"filled\":0,\"state\":\"open\",\"urgent\":1}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        char *p = tg_job_payload(bad[i], strlen(bad[i]), 0, &l, err, sizeof(err));
+        assert_null(p);
+        assert_true(err[0] != '\0');
+    }
+    /* an open job with nowhere for its button to go */
+    struct tg_job_links none = {"", "gss_bot", NULL};
+    err[0] = '\0';
+    assert_null(tg_job_payload(JOB_OPEN, strlen(JOB_OPEN), 0, &none, err, sizeof(err)));
+    assert_non_null(strstr(err, "no public URL"));
+    /* a long problem is cut, and never inside an entity */
+    struct buf j = {0};
+    buf_puts(&j, "{\"id\":1,\"code\":\"T\",\"area\":\"\",\"scheduled_at\":\"2030-06-03T02:00:00Z\",\"needed\":1,"
+                 "\"filled\":0,\"state\":\"open\",\"urgent\":false,\"problem\":\"");
+    for (int i = 0; i < 300; i++)
+        buf_putc(&j, '&');
+    buf_puts(&j, "\"}");
+    yyjson_doc *d = job_doc(j.data, 0, &l);
+    const char *t = sget(yyjson_doc_get_root(d), "/params/text");
+    const char *m = strstr(t, "Masalah: ");
+    assert_non_null(m);
+    size_t amps = 0;
+    for (const char *q = m + 9; !strncmp(q, "&amp;", 5); q += 5)
+        amps++;
+    assert_int_equal(amps, 200);
+    assert_memory_equal(m + 9 + 200 * 5, "\xE2\x80\xA6\n", 4);
+    yyjson_doc_free(d);
+    buf_free(&j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +406,10 @@ int main(void)
         cmocka_unit_test(test_approval_payload),
         cmocka_unit_test(test_approval_many_items_and_no_discount),
         cmocka_unit_test(test_approval_bad_data),
+        cmocka_unit_test(test_wib_time),
+        cmocka_unit_test(test_job_open),
+        cmocka_unit_test(test_job_states),
+        cmocka_unit_test(test_job_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,8 @@ import * as monitorView from './views/monitor.js';
 import * as invoicesView from './views/invoices.js';
 import * as invoiceView from './views/invoice.js';
 import * as accountsView from './views/accounts.js';
+import * as inboxView from './views/inbox.js';
+import * as profileView from './views/profile.js';
 
 const ROUTES = [
   { re: /^\/login$/, view: loginView, public: true, title: 'Masuk' },
@@ -38,13 +40,16 @@ const ROUTES = [
   { re: /^\/invoice\/(\d{1,15})$/, view: invoiceView, roles: ['cs', 'sales', 'admin'], title: 'Invoice' },
   { re: /^\/akun$/, view: accountsView, roles: ['admin'], title: 'Akun Pengguna' },
   { re: /^\/beranda$/, view: homeView, roles: ['sales', 'admin'], title: 'Beranda' },
+  // /inbox, /inbox/12 (one chat), /inbox/12/pelanggan (its customer's data)
+  { re: /^\/inbox(?:\/(\d{1,15})(\/pelanggan)?)?$/, view: inboxView, roles: ['cs', 'admin'], title: 'Inbox WhatsApp' },
+  { re: /^\/profile$/, view: profileView, roles: ['ts', 'cs', 'sales', 'admin'], title: 'Profil' },
 ];
 
 const NAV = {
-  ts: [['/papan', 'Papan Job'], ['/job-saya', 'Job Saya']],
-  cs: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/invoice', 'Invoice'], ['/papan', 'Papan Job']],
-  admin: [['/tiket', 'Tiket'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/invoice', 'Invoice'], ['/papan', 'Papan Job'], ['/akun', 'Akun']],
-  sales: [['/invoice', 'Approval Invoice']],
+  ts: [['/papan', 'Papan Job'], ['/job-saya', 'Job Saya'], ['/profile', 'Profil']],
+  cs: [['/tiket', 'Tiket'], ['/inbox', 'Inbox'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/invoice', 'Invoice'], ['/papan', 'Papan Job'], ['/profile', 'Profil']],
+  admin: [['/tiket', 'Tiket'], ['/inbox', 'Inbox'], ['/tiket/baru', 'Tiket Baru'], ['/monitor', 'Monitor'], ['/invoice', 'Invoice'], ['/papan', 'Papan Job'], ['/akun', 'Akun'], ['/profile', 'Profil']],
+  sales: [['/invoice', 'Approval Invoice'], ['/profile', 'Profil']],
 };
 
 const HOME = { ts: '/papan', cs: '/tiket', admin: '/tiket', sales: '/invoice' };
@@ -60,6 +65,9 @@ const state = {
   notice: null, // one-off message for the login page ("Sesi berakhir")
   loggingOut: false,
   outboxUnsub: null, // the waiting banner's subscription
+  inboxBadge: null, // the Inbox link's unread count (cs/admin)
+  inboxTimer: null,
+  inboxSeq: 0,
 };
 
 const root = document.getElementById('app');
@@ -148,8 +156,16 @@ function outboxBar() {
 }
 
 function buildHeader(user) {
-  const links = (NAV[user.role] || []).map(([path, label]) =>
-    h('a', { class: 'nav-link', href: `#${path}`, dataset: { path } }, label));
+  state.inboxBadge = null;
+  const links = (NAV[user.role] || []).map(([path, label]) => {
+    if (path !== '/inbox') return h('a', { class: 'nav-link', href: `#${path}`, dataset: { path } }, label);
+    // "Inbox 3 belum dibaca": the count is part of the link's name.
+    const count = h('span', { class: 'nav-count-n' });
+    state.inboxBadge = h('span', { class: 'nav-count', hidden: true, dataset: { testid: 'inbox-unread' } },
+      count, h('span', { class: 'sr-only' }, ' belum dibaca'));
+    state.inboxBadge.count = count;
+    return h('a', { class: 'nav-link', href: `#${path}`, dataset: { path } }, label, ' ', state.inboxBadge);
+  });
   frame.nav = h('nav', { class: links.length > 1 ? 'nav' : 'nav nav-single', 'aria-label': 'Menu utama' }, links);
   const showLive = user.role !== 'sales';
   frame.live = showLive ? liveIndicator() : null;
@@ -182,12 +198,46 @@ function markNav(path) {
   if (!frame.nav) return;
   for (const a of frame.nav.querySelectorAll('.nav-link')) {
     const on = path === a.dataset.path || (a.dataset.path === '/tiket' && /^\/tiket\/\d/.test(path)) ||
+      (a.dataset.path === '/inbox' && /^\/inbox\//.test(path)) ||
       (a.dataset.path === '/invoice' && /^\/invoice\/\d/.test(path)) ||
       (a.dataset.path === '/papan' && /^\/jobs\//.test(path) && !state.mine.has(Number(path.split('/')[2])));
     a.classList.toggle('active', on);
     if (on) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
+}
+
+// ---- the Inbox badge (cs/admin; docs/web.md "Inbox") ---------------------------
+
+/** setInboxUnread(n): the count on the Inbox link (hidden at 0). */
+function setInboxUnread(n) {
+  const b = state.inboxBadge;
+  if (!b) return;
+  const v = Number(n);
+  b.hidden = !(Number.isInteger(v) && v > 0);
+  b.count.textContent = v > 99 ? '99+' : String(v);
+}
+
+// unread_total of GET /inbox, asked again (coalesced) on every inbox.*
+// event and every new socket: the events say what changed, not the count.
+function refreshInboxBadge(delay = 300) {
+  clearTimeout(state.inboxTimer);
+  state.inboxTimer = setTimeout(async () => {
+    const my = ++state.inboxSeq;
+    try {
+      const r = await get('/inbox?limit=1');
+      if (my === state.inboxSeq && r) setInboxUnread(r.unread_total);
+    } catch {
+      /* no inbox on this server yet, or offline: the badge stays as it was */
+    }
+  }, delay);
+}
+
+function watchInbox(feed) {
+  feed.subscribe((c) => {
+    if (c.type === 'inbox' || (c.type === 'resync' && c.reason === 'open')) refreshInboxBadge();
+  });
+  refreshInboxBadge(0);
 }
 
 // ---- session ----------------------------------------------------------------
@@ -210,6 +260,7 @@ function startSession(user, csrf) {
   setCsrf(csrf);
   state.feed.userId = user.role === 'ts' ? user.id : null;
   if (user.role === 'ts') watchReleases(state.feed);
+  if (user.role === 'cs' || user.role === 'admin') watchInbox(state.feed);
   // Sales get the socket for the invoice events only: the pool is not theirs
   // (GET /api/v1/pool is 403), so their feed fetches no snapshot.
   state.feed.pool = user.role !== 'sales';
@@ -224,6 +275,9 @@ function endSession(notice) {
   state.feed = new PoolFeed(); // drop every subscriber of the old session
   state.user = null;
   state.mine.clear();
+  clearTimeout(state.inboxTimer);
+  state.inboxSeq++;
+  state.inboxBadge = null;
   outbox.setUser(null);
   if (state.outboxUnsub) state.outboxUnsub();
   state.outboxUnsub = null;
@@ -271,7 +325,12 @@ function unmount() {
 }
 
 function render() {
-  const path = currentPath();
+  // "/tiket/baru?customer=5&problem=…": the route is matched without the
+  // query, which reaches the view as ctx.query (URLSearchParams).
+  const full = currentPath();
+  const qAt = full.indexOf('?');
+  const path = qAt < 0 ? full : full.slice(0, qAt);
+  const query = new URLSearchParams(qAt < 0 ? '' : full.slice(qAt + 1));
   let route = null;
   let match = null;
   for (const r of ROUTES) {
@@ -284,7 +343,7 @@ function render() {
   const user = state.user;
   if (!user) {
     if (!route || !route.public) {
-      if (path !== '/' && path !== '/login') state.intended = path;
+      if (path !== '/' && path !== '/login') state.intended = full;
       navigate('/login', { replace: true });
       return;
     }
@@ -310,7 +369,9 @@ function render() {
     feed: state.feed,
     mine: state.mine,
     params: match.slice(1),
+    query,
     navigate,
+    inboxUnread: setInboxUnread, // the inbox view knows the count first
     toast,
     setTitle(t) {
       document.title = `${t} · GSS`;

@@ -105,8 +105,9 @@ export class PoolFeed {
 
   /** subscribe(fn): fn(change) on every change; change.type is 'snapshot',
    *  'job' (with .job, .event), 'status', 'open', 'resync' (with .reason:
-   *  'open', 'invoice' or none: refetch what you show), 'monitor' (.msg)
-   *  or 'invoice' (.msg, the server's invoice.* message as it came).
+   *  'open', 'invoice' or none: refetch what you show), 'monitor' (.msg),
+   *  'invoice' (.msg, the server's invoice.* message as it came) or
+   *  'inbox' (.msg: inbox.message, inbox.status, inbox.read).
    *  Returns the unsubscribe function. */
   subscribe(fn) {
     this.listeners.add(fn);
@@ -283,6 +284,12 @@ export class PoolFeed {
       // CS, Sales and admin: the invoice screens refetch what changed.
       this.emit({ type: 'invoice', msg });
       if (msg.type === 'invoice.resync') this.emit({ type: 'resync', reason: 'invoice' });
+      return;
+    }
+    if (typeof msg.type === 'string' && msg.type.startsWith('inbox.')) {
+      // CS and admin: the WhatsApp inbox (docs/inbox.md) refetches the
+      // conversation named by msg.customer_id, and the nav badge its count.
+      this.emit({ type: 'inbox', msg });
       return;
     }
     if (!this.pool || typeof msg.type !== 'string' || !msg.type.startsWith('pool.')) return;

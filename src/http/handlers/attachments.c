@@ -39,6 +39,7 @@
 #include "http/handlers/field.h"
 #include "http/handlers/handlers.h"
 #include "http/services.h"
+#include "store/blobs.h"
 #include "store/pg.h"
 
 #define STAGE_CAP (256 * 1024) /* bytes copied from the socket before a write must finish */
@@ -78,7 +79,6 @@ struct upload {
 };
 
 static void up_next(struct upload *u);
-static void part_owner(char *out, size_t n);
 
 static const char *too_large_msg(const char *kind)
 {
@@ -92,18 +92,6 @@ static const char *too_large_msg(const char *kind)
 static bool valid_kind(const char *k)
 {
     return !strcmp(k, "bast") || !strcmp(k, "photo") || !strcmp(k, "payment_proof");
-}
-
-/* The type from the magic bytes; NULL when not one we take. */
-static const char *sniff(const unsigned char *p, size_t n)
-{
-    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
-        return "image/jpeg";
-    if (n >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8))
-        return "image/png";
-    if (n >= 5 && !memcmp(p, "%PDF-", 5))
-        return "application/pdf";
-    return NULL;
 }
 
 static const char *ext_of(const char *ctype)
@@ -407,10 +395,7 @@ static void up_next(struct upload *u)
             uint8_t d[CRYPTO_SHA256_LEN];
             crypto_sha256_end(&u->sha, d);
             crypto_hex(d, sizeof(d), u->sha_hex);
-            time_t    t = time(NULL);
-            struct tm tm;
-            gmtime_r(&t, &tm);
-            snprintf(u->final_rel, sizeof(u->final_rel), "%04d/%02d/%s", tm.tm_year + 1900, tm.tm_mon + 1, u->sha_hex);
+            blobs_final_rel(u->sha_hex, u->final_rel, sizeof(u->final_rel));
             snprintf(u->final_path, sizeof(u->final_path), "%s/%s", u->upload_dir, u->final_rel);
             fs_begin(u);
             if (uv_fs_fsync(loop, &u->fs, u->fd, on_fs) < 0) {
@@ -514,8 +499,8 @@ static int on_body_data(struct http_req *req, const char *data, size_t len, void
         size_t take = len < sizeof(u->head) - u->nhead ? len : sizeof(u->head) - u->nhead;
         memcpy(u->head + u->nhead, data, take);
         u->nhead += take;
-        if (u->nhead >= sizeof(u->head) || (u->nhead >= 5 && sniff(u->head, u->nhead))) {
-            u->ctype = sniff(u->head, u->nhead);
+        if (u->nhead >= sizeof(u->head) || (u->nhead >= 5 && blobs_sniff(u->head, u->nhead))) {
+            u->ctype = blobs_sniff(u->head, u->nhead);
             if (!u->ctype) {
                 up_fail(u, 415, "unsupported_type", "only JPEG, PNG or PDF files are accepted");
                 return -1;
@@ -633,15 +618,7 @@ static void on_replay(void *ud, PGresult *res, enum pg_err err, const char *stat
         up_next(u);
         return;
     }
-    uint8_t rnd[16];
-    char    hex[33];
-    crypto_random(rnd, sizeof(rnd));
-    crypto_hex(rnd, sizeof(rnd), hex);
-    /* <host>-<pid>-<random>.part: the start-up sweep of any process on this
-     * host can tell a dead writer's leftover from a live upload */
-    char host[64];
-    part_owner(host, sizeof(host));
-    snprintf(u->tmp_path, sizeof(u->tmp_path), "%s/tmp/%s-%d-%s.part", u->upload_dir, host, (int)getpid(), hex);
+    blobs_part_path(u->upload_dir, u->tmp_path, sizeof(u->tmp_path));
     fs_begin(u);
     if (uv_fs_open(u->loop, &u->fs, u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640, on_open_fs) < 0) {
         u->fs_busy = false;
@@ -825,10 +802,17 @@ static void on_dl_row(void *ud, PGresult *res, enum pg_err err, const char *stat
         return;
     }
     int64_t ticket = atoll(PQgetvalue(res, 0, 0));
+    bool    conversation = PQgetisnull(res, 0, 0); /* a WhatsApp photo of a customer (0014_wa_media.sql) */
     snprintf(d->path, sizeof(d->path), "%s/%s", d->req->svc->cfg->upload_dir, PQgetvalue(res, 0, 1));
     snprintf(d->ctype, sizeof(d->ctype), "%s", PQgetvalue(res, 0, 2));
     snprintf(d->kind, sizeof(d->kind), "%s", PQgetvalue(res, 0, 3));
     d->size = atoll(PQgetvalue(res, 0, 4));
+    if (conversation) {
+        /* no ticket to ask about: the conversation is CS's (docs/whatsapp.md "Photos") */
+        bool cs = (d->req->session->role & (ROLE_CS | ROLE_ADMIN)) != 0;
+        on_dl_access(d->req, cs ? FIELD_ALLOWED : FIELD_DENIED, d);
+        return;
+    }
     field_access(d->req, ticket, on_dl_access, d);
 }
 
@@ -853,17 +837,6 @@ void h_attachments_get(struct http_req *req)
 
 /* ---- start-up --------------------------------------------------------------- */
 
-/* This host's name as it goes into .part names (no '/', at most 63 bytes). */
-static void part_owner(char *out, size_t n)
-{
-    if (gethostname(out, n) != 0 || !out[0])
-        snprintf(out, n, "localhost");
-    out[n - 1] = '\0';
-    for (char *p = out; *p; p++)
-        if (*p == '/' || *p == '.')
-            *p = '_';
-}
-
 /* Whether a .part file belongs to no live upload. Several gssd may share
  * the folder. One of this host whose writer process is gone (or is us:
  * a pid reused after a crash) is abandoned at once; one of another host,
@@ -872,7 +845,7 @@ static void part_owner(char *out, size_t n)
 static bool part_abandoned(const char *name, const char *path, int64_t min_age_ms)
 {
     char host[64];
-    part_owner(host, sizeof(host));
+    blobs_part_owner(host, sizeof(host));
     size_t hl = strlen(host), nl = strlen(name);
     if (nl > hl + 1 && !strncmp(name, host, hl) && name[hl] == '-') {
         char *end;

@@ -124,5 +124,10 @@ void h_customers_update(struct http_req *req);
 /* hooks_whatsapp.c (Meta's webhook: handshake, signed deliveries; docs/whatsapp.md) */
 void h_hooks_whatsapp_verify(struct http_req *req); /* GET /hooks/whatsapp */
 void h_hooks_whatsapp(struct http_req *req);        /* POST /hooks/whatsapp */
+/* inbox.c (CS's WhatsApp inbox; docs/inbox.md) */
+void h_inbox_list(struct http_req *req);     /* GET /api/v1/inbox */
+void h_inbox_messages(struct http_req *req); /* GET /api/v1/customers/{id}/messages */
+void h_inbox_reply(struct http_req *req);    /* POST /api/v1/customers/{id}/messages */
+void h_inbox_read(struct http_req *req);     /* POST /api/v1/customers/{id}/messages/read */
 
 #endif

@@ -31,6 +31,14 @@
  * dropped (PostgreSQL text and jsonb cannot hold them), names are trimmed
  * and capped to the customers table's 200 characters, a phone is kept only
  * in the canonical 62... form the customers table allows.
+ *
+ * The CS inbox's live events (docs/inbox.md "Live", store/inbox_events.h):
+ * the statement is gss_inbox_ingest (db/migrations/0015_inbox.sql), which
+ * runs wa_ingest and also names the customers of the messages stored new
+ * by this delivery and of the statuses it carried. Once its answer is in,
+ * the delivery has committed (one statement, autocommit), and each of them
+ * gets one inbox.message ("in") or inbox.status. A redelivered message
+ * names nobody, so it sends no event.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +52,7 @@
 #include "core/log.h"
 #include "http/handlers/handlers.h"
 #include "http/services.h"
+#include "store/inbox_events.h"
 #include "store/pg.h"
 
 #define WA_SIG_PREFIX    "sha256="
@@ -399,6 +408,29 @@ static void flatten(yyjson_val *root, const char *our_number, struct buf *out, i
 
 /* ---- the delivery -------------------------------------------------------- */
 
+/* One inbox event per customer id of the list under key of inbox
+ * ({"in":[ids],"status":[ids]}: gss_inbox_ingest). */
+static void publish_list(struct http_req *req, yyjson_val *ids, enum inbox_event_type type)
+{
+    size_t      i, max;
+    yyjson_val *id;
+    yyjson_arr_foreach(ids, i, max, id)
+    {
+        struct inbox_event ev = {.type = type, .customer_id = yyjson_get_sint(id), .direction = "in"};
+        if (yyjson_is_int(id))
+            inbox_events_publish(req->svc->redis, req->svc->cfg->redis_prefix, &ev);
+    }
+}
+
+static void publish_inbox(struct http_req *req, const char *inbox)
+{
+    yyjson_doc *doc = yyjson_read(inbox, strlen(inbox), 0);
+    yyjson_val *root = doc ? yyjson_doc_get_root(doc) : NULL;
+    publish_list(req, yyjson_obj_get(root, "in"), INBOX_EV_MESSAGE);
+    publish_list(req, yyjson_obj_get(root, "status"), INBOX_EV_STATUS);
+    yyjson_doc_free(doc);
+}
+
 static void on_ingested(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
 {
     struct http_req *req = ud;
@@ -408,6 +440,8 @@ static void on_ingested(void *ud, PGresult *res, enum pg_err err, const char *st
         return;
     }
     const char *counts = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "{}";
+    if (PQntuples(res) == 1 && PQnfields(res) >= 2 && !PQgetisnull(res, 0, 1))
+        publish_inbox(req, PQgetvalue(res, 0, 1));
     http_respond_json(req, 200, counts, strlen(counts));
 }
 
@@ -441,7 +475,8 @@ void h_hooks_whatsapp(struct http_req *req)
         return;
     }
     const char *params[1] = {flat.data};
-    int         rc = pg_query(req->svc->pg, "SELECT wa_ingest($1::jsonb)", 1, params, on_ingested, req);
+    int         rc =
+        pg_query(req->svc->pg, "SELECT counts, inbox FROM gss_inbox_ingest($1::jsonb)", 1, params, on_ingested, req);
     buf_free(&flat);
     if (rc < 0) {
         http_add_header(req, "Retry-After", "1");

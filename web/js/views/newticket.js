@@ -7,6 +7,9 @@
 //
 // Schedule: CS types Jakarta wall-clock date and time; the form sends the
 // UTC instant (ISO 8601), whatever the zone of this computer.
+//
+// Prefill: #/tiket/baru?customer=<id>&problem=<text> (the inbox's "Buat
+// Tiket") chooses that customer and fills the problem in.
 
 import { get, post, errorText } from '../api.js';
 import { h, replace } from '../dom.js';
@@ -43,6 +46,8 @@ export function mount(root, ctx) {
   let searchSeq = 0;
   let picked = null; // {id, name, phone, address} when the picker is in use
   let pickerMode = null; // null (probing) | 'picker' | 'id'
+  const q = ctx.query || new URLSearchParams();
+  const preCustomer = /^\d{1,15}$/.test(q.get('customer') || '') ? Number(q.get('customer')) : null;
 
   // ---- customer ----
   const customerBox = h('div', { class: 'field-group' });
@@ -62,6 +67,7 @@ export function mount(root, ctx) {
 
   const problem = h('textarea', { id: 'nt-problem', name: 'problem', rows: '4', maxlength: '2000', required: true,
     placeholder: 'Contoh: AC split 1 PK tidak dingin sejak 3 hari, keluar angin saja.' });
+  if (q.get('problem')) problem.value = q.get('problem').slice(0, 2000);
   const address = h('textarea', { id: 'nt-address', name: 'address', rows: '2', maxlength: '500', required: true,
     placeholder: 'Jalan, nomor, RT/RW, kelurahan, kecamatan' });
   const area = h('input', { id: 'nt-area', name: 'area', type: 'text', maxlength: '100', list: 'nt-areas', autocomplete: 'off',
@@ -215,8 +221,19 @@ export function mount(root, ctx) {
       pickerMode = 'id'; // 404 today; any other failure should not block the form either
     }
     if (!alive) return;
+    if (preCustomer && pickerMode === 'picker') {
+      const c = await get(`/customers/${preCustomer}`).catch(() => null);
+      if (!alive) return;
+      if (c && c.id) {
+        pick(c);
+        return;
+      }
+    }
     if (pickerMode === 'picker') drawPicker();
-    else drawIdInput();
+    else {
+      if (preCustomer) customerId.value = String(preCustomer);
+      drawIdInput();
+    }
   })();
 
   // ---- submit ----

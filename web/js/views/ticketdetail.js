@@ -5,7 +5,8 @@
 // the timeline. On a desktop the field work is a second column.
 // (Technicians get their own job page: ./fieldwork.js.)
 
-import { h, icon } from '../dom.js';
+import { get } from '../api.js';
+import { h, icon, replace } from '../dom.js';
 import {
   jakartaDateTime, dayLabel, phoneDisplay, phoneIntl, geofenceText, distanceText, accuracyText, actionLabel,
   stateLabel, attachmentLabel, rupiah, invoiceStatusLabel, paymentMethodLabel,
@@ -211,6 +212,65 @@ export function moneyPanel(t, { role, editor, onCreateInvoice, onCloseTicket, cl
     parts);
 }
 
+// ---- Pesan: the ticket's outgoing messages (GET /tickets/{id}/messages,
+// docs/whatsapp.md "Sending"), failures first, so CS sees a message that
+// did not reach its person and why.
+
+/** The status word of one message: the outbox's status, refined for a sent
+ *  WhatsApp message by its delivery status (never moving backwards). */
+export function messageStatus(m) {
+  if (m.status === 'failed' || m.delivery_status === 'failed') return { text: 'Gagal', cls: 'badge-late', bad: true };
+  if (m.status === 'unreachable') return { text: 'Tidak terjangkau', cls: 'badge-late', bad: true };
+  if (m.status === 'cancelled') return { text: 'Dibatalkan', cls: 'badge-closed', bad: false };
+  if (m.status === 'sent') {
+    if (m.delivery_status === 'read') return { text: 'Dibaca', cls: 'badge-mine', bad: false };
+    if (m.delivery_status === 'delivered') return { text: 'Diterima', cls: 'badge-mine', bad: false };
+    return { text: 'Terkirim', cls: 'badge-state', bad: false };
+  }
+  return { text: 'Menunggu', cls: 'badge-wait', bad: false };
+}
+
+const MESSAGE_KINDS = {
+  'invoice.sent': 'Tagihan & link penilaian',
+  'invoice.pending_approval': 'Permintaan approval invoice',
+  'job.post': 'Pengumuman job',
+  'job.edit': 'Pembaruan pengumuman job',
+};
+
+// Drawn like a check-in: a coloured left edge (red for a failure, green
+// once sent, amber while waiting), the title and status on top.
+function messageItem(m) {
+  const st = messageStatus(m);
+  const channel = m.channel === 'whatsapp' ? 'WhatsApp' : 'Telegram';
+  const when = m.sent_at ? `dikirim ${jakartaDateTime(m.sent_at)}` : `dibuat ${jakartaDateTime(m.created_at)}`;
+  const tries = m.attempts > 1 ? `${m.attempts} kali dicoba` : '';
+  const edge = st.bad ? 'verdict-outside' : m.status === 'sent' ? 'verdict-inside' : 'verdict-uncertain';
+  return h('li', { class: `checkin message ${edge}`, dataset: { messageId: m.id, status: m.status } },
+    h('div', { class: 'checkin-top' },
+      h('span', { class: 'strong' }, `${MESSAGE_KINDS[m.kind] || m.kind} → ${m.recipient || '-'}`),
+      h('span', { class: `badge ${st.cls}` }, st.text)),
+    h('p', { class: 'muted small' }, [channel, when, tries].filter(Boolean).join(' · ')),
+    m.last_error && m.status !== 'sent'
+      ? h('p', { class: 'small tl-reason' }, `${st.bad ? 'Alasan' : 'Keterangan'}: ${m.last_error}`) : null);
+}
+
+/** messagesPanel(ticket) → the "Pesan" section; it loads its list itself. */
+export function messagesPanel(t) {
+  const body = h('div', null, h('p', { class: 'muted' }, 'Memuat pesan…'));
+  const title = h('h2', { class: 'panel-title', id: 'td-messages' }, 'Pesan');
+  get(`/tickets/${t.id}/messages`).then((r) => {
+    const msgs = (r && Array.isArray(r.messages)) ? r.messages : [];
+    const bad = msgs.filter((m) => messageStatus(m).bad).length;
+    replace(title, bad ? `Pesan (${msgs.length}, ${bad} gagal)` : `Pesan (${msgs.length})`);
+    replace(body, msgs.length
+      ? h('ul', { class: 'checkins messages' }, msgs.map(messageItem))
+      : h('p', { class: 'muted' }, 'Belum ada pesan keluar untuk tiket ini.'));
+  }, () => {
+    replace(body, h('p', { class: 'muted' }, 'Daftar pesan tidak bisa dimuat. Muat ulang halaman untuk mencoba lagi.'));
+  });
+  return h('section', { class: 'panel', 'aria-labelledby': 'td-messages' }, title, body);
+}
+
 /**
  * ticketDetail(ticket, {role, onCancel}) → the detail block. onCancel (CS,
  * admin) is called by the "Batalkan Tiket" button, shown while the status
@@ -247,6 +307,7 @@ export function ticketDetail(t, { role, onCancel, money } = {}) {
     h('section', { class: 'panel' },
       h('h2', { class: 'panel-title' }, `Teknisi (${techs.length}/${t.techs_needed})`),
       h('ul', { class: 'tech-list' }, slots)),
+    staff || role === 'sales' ? messagesPanel(t) : null,
     canCancel
       ? h('section', { class: 'panel panel-danger' },
         h('h2', { class: 'panel-title' }, 'Batalkan'),
