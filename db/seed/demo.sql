@@ -84,6 +84,7 @@ DECLARE
     v_tech bigint;
     v_n    integer;
     v_id   bigint;
+    v_at   timestamptz;
 BEGIN
     FOR d IN
         SELECT * FROM (VALUES
@@ -104,14 +105,16 @@ BEGIN
         INSERT INTO ticket_code_counters (yymm, last) VALUES (v_yymm, 1)
         ON CONFLICT (yymm) DO UPDATE SET last = ticket_code_counters.last + 1
         RETURNING last INTO v_n;
+        -- A ticket someone claimed three hours ago was opened before that.
+        v_at := CASE WHEN v_tech IS NULL THEN now() ELSE now() - interval '4 hours' END;
         INSERT INTO tickets (code, customer_id, problem, address, area, lat, lng,
-                             scheduled_at, techs_needed, status, created_by)
+                             scheduled_at, techs_needed, status, created_by, created_at, updated_at)
         VALUES ('GSS-' || v_yymm || '-' || lpad(v_n::text, 4, '0'), v_cust.id, d.problem,
                 v_cust.address, d.area, d.lat, d.lng, date_trunc('minute', now()) + d.offset_,
-                d.techs, d.status, v_cs)
+                d.techs, d.status, v_cs, v_at, v_at)
         RETURNING id INTO v_id;
-        INSERT INTO audit_log (actor_id, entity, entity_id, action, data)
-        VALUES (v_cs, 'ticket', v_id, 'create', jsonb_build_object('seed', true));
+        INSERT INTO audit_log (at, actor_id, entity, entity_id, action, data)
+        VALUES (v_at, v_cs, 'ticket', v_id, 'create', jsonb_build_object('seed', true));
         CONTINUE WHEN v_tech IS NULL;
 
         INSERT INTO assignments (ticket_id, tech_id, slot, claimed_at, state, checked_in_at)
@@ -512,5 +515,232 @@ BEGIN
     END LOOP;
 END
 $money$;
+
+-- WhatsApp (issue 10; docs/inbox.md, docs/whatsapp.md): four conversations
+-- for the CS inbox, written as the webhook and the sender would have left
+-- them. Incoming messages are wa_messages rows (direction 'in'); CS's
+-- replies are whatsapp outbox rows of kind wa.reply, sent with a fake wamid
+-- and the delivery status Meta reported. The 0015 triggers keep
+-- customers.inbox_last_at / inbox_last_in_id (and fill outbox.customer_id);
+-- last_inbound_at (the 24-hour window) and the read mark are set here, as
+-- wa_ingest and POST .../messages/read would.
+--   Yusuf Hidayat   new on WhatsApp an hour ago: a photo of the unit and a
+--                   text, both unread; window open; no ticket yet
+--                   ("Buat Tiket" takes the text as the problem)
+--   Agus Wijaya     asked about tomorrow's visit two days ago, unread;
+--                   window closed: CS can only send the template
+--   Siti Rahmawati  answered by CS this morning: read, replies read and
+--                   delivered; window open
+--   Hendra Gunawan  CS's reply failed (131026, the number cannot get
+--                   WhatsApp messages now): the chat shows why
+-- The photo's bytes are db/seed/demo-photo.jpg: run.sh passes its SHA-256
+-- and size (psql -v demo_photo='<sha256> <size>') and copies the file to the
+-- attachment's path in the upload folder. Without them the photo message
+-- is left out. A customer whose conversation has begun (inbox_last_at set,
+-- by this seed or by a real message) is left as it is.
+\if :{?demo_photo}
+SELECT set_config('gss.demo_photo', :'demo_photo', false) AS demo_photo_set \gset
+\endif
+
+INSERT INTO customers (name, phone, source, created_at, updated_at)
+VALUES ('Yusuf Hidayat', '6281211110009', 'wa', now() - interval '63 minutes', now() - interval '63 minutes')
+ON CONFLICT (phone) DO NOTHING;
+
+DO $inbox$
+DECLARE
+    v_cs    bigint := (SELECT id FROM users WHERE username = 'cs1');
+    v_photo text[] := string_to_array(nullif(current_setting('gss.demo_photo', true), ''), ' ');
+    v_now   timestamptz := date_trunc('second', now());
+    v_cust  customers%ROWTYPE;
+    c       record;
+    m       record;
+    v_at    timestamptz;
+    v_wa    text;
+    v_att   bigint;
+    v_mid   bigint;
+    v_oid   bigint;
+    v_read  bigint;
+    v_last  timestamptz;
+BEGIN
+    IF v_cs IS NULL THEN
+        RETURN;
+    END IF;
+    FOR c IN SELECT DISTINCT phone FROM (VALUES ('6281211110009'), ('6281211110003'), ('6281211110002'),
+                                                ('6281211110006')) AS x (phone)
+    LOOP
+        SELECT * INTO v_cust FROM customers WHERE phone = c.phone;
+        CONTINUE WHEN v_cust.id IS NULL OR v_cust.inbox_last_at IS NOT NULL;
+        IF v_cust.phone = '6281211110009' AND NOT EXISTS (SELECT 1 FROM audit_log WHERE entity = 'customer'
+                                                           AND entity_id = v_cust.id AND action = 'create') THEN
+            -- as wa_ingest writes a customer it meets first
+            INSERT INTO audit_log (at, actor_id, entity, entity_id, action, data)
+            VALUES (v_cust.created_at, NULL, 'customer', v_cust.id, 'create',
+                    jsonb_build_object('name', v_cust.name, 'phone', v_cust.phone, 'wa_user_id', NULL, 'source', 'wa'));
+        END IF;
+        v_read := NULL;
+        v_last := NULL;
+        -- n orders a conversation's messages; ago is before the first seed.
+        -- out rows: st = outbox status, dlv = Meta's delivery status, err = last_error.
+        FOR m IN
+            SELECT * FROM (VALUES
+                ('6281211110009', 1, 'in', interval '63 minutes', 'image',
+                 'Ini unit indoor AC di ruko, lampunya kedip merah terus', NULL, NULL, NULL, false),
+                ('6281211110009', 2, 'in', interval '61 minutes', 'text',
+                 'Selamat siang. AC di ruko kami (lantai 1) mati total sejak pagi, lampu indikatornya kedip merah. Bisa dicek hari ini? Alamat: Jl. Pintu Besar Selatan No. 21, Tamansari, Jakarta Barat.',
+                 NULL, NULL, NULL, false),
+                ('6281211110003', 1, 'in', interval '2 days 2 hours', 'text',
+                 'Selamat sore. Untuk bongkar pasang 2 unit AC, teknisinya bisa datang pagi saja? Saya di rumah sampai jam 11.',
+                 NULL, NULL, NULL, false),
+                ('6281211110002', 1, 'in', interval '5 hours 10 minutes', 'text',
+                 'Pagi, teknisi untuk ganti MCB jadinya datang jam berapa ya?', NULL, NULL, NULL, true),
+                ('6281211110002', 2, 'out', interval '5 hours 3 minutes', 'text',
+                 'Selamat pagi Bu Siti. Teknisi kami, Bu Tari, sudah berangkat dan tiba kira-kira 30 menit lagi.',
+                 'sent', 'read', NULL, NULL),
+                ('6281211110002', 3, 'in', interval '4 hours 58 minutes', 'text',
+                 'Baik, terima kasih. Saya tunggu di rumah.', NULL, NULL, NULL, true),
+                ('6281211110002', 4, 'out', interval '1 hour 50 minutes', 'text',
+                 'Bu Siti, penggantian MCB sudah selesai dan panel sudah dirapikan. Invoice kami kirim lewat WhatsApp setelah disetujui. Terima kasih!',
+                 'sent', 'delivered', NULL, NULL),
+                ('6281211110006', 1, 'in', interval '3 hours', 'text',
+                 'Siang. Untuk servis AC kantor nanti sudah dapat teknisinya? Tolong kabari dulu sebelum datang ya, satpam perlu tahu namanya.',
+                 NULL, NULL, NULL, true),
+                ('6281211110006', 2, 'out', interval '2 hours 52 minutes', 'text',
+                 'Siang Pak Hendra. Jadwalnya tetap hari ini; nama teknisinya kami kabari begitu ada yang mengambil tugasnya.',
+                 'unreachable', NULL, '131026: (#131026) Message undeliverable (Message Undeliverable.)', NULL)
+            ) AS t (phone, n, dir, ago, type, body, st, dlv, err, read)
+            WHERE t.phone = c.phone
+            ORDER BY t.n
+        LOOP
+            v_at := v_now - m.ago;
+            v_wa := 'wamid.DEMO' || m.dir || c.phone || 'x' || m.n;
+            IF m.dir = 'in' THEN
+                v_att := NULL;
+                IF m.type = 'image' THEN
+                    CONTINUE WHEN v_photo IS NULL;
+                    INSERT INTO attachments (customer_id, kind, content_type, size, sha256, path, created_at)
+                    VALUES (v_cust.id, 'wa_photo', 'image/jpeg', v_photo[2]::bigint, v_photo[1],
+                            to_char(now() AT TIME ZONE 'UTC', 'YYYY/MM/') || v_photo[1], v_at + interval '4 seconds')
+                    RETURNING id INTO v_att;
+                END IF;
+                INSERT INTO wa_messages (wa_id, customer_id, direction, type, body, media_id, media_mime,
+                                         sender_phone, sent_at, received_at, status, raw, attachment_id, media_status)
+                VALUES (v_wa, v_cust.id, 'in', m.type, m.body,
+                        CASE WHEN m.type = 'image' THEN '90000000' || m.n || substr(c.phone, 6) END,
+                        CASE WHEN m.type = 'image' THEN 'image/jpeg' END,
+                        c.phone, v_at, v_at + interval '1 second', 'received',
+                        jsonb_build_object('from', c.phone, 'id', v_wa, 'timestamp', extract(epoch FROM v_at)::bigint::text,
+                                           'type', m.type, 'seed', true),
+                        v_att, CASE WHEN m.type = 'image' THEN 'stored' END)
+                RETURNING id INTO v_mid;
+                v_last := v_at;
+                IF m.read THEN
+                    v_read := v_mid;
+                END IF;
+            ELSE
+                INSERT INTO outbox (channel, kind, target, payload, idem_key, customer_id, status, attempts,
+                                    next_attempt_at, last_error, provider_id, created_at, sent_at,
+                                    delivery_status, delivery_at)
+                VALUES ('whatsapp', 'wa.reply', 'wa:' || c.phone,
+                        jsonb_build_object('message', jsonb_build_object('type', 'text',
+                                                                         'text', jsonb_build_object('body', m.body)),
+                                           'sent_by', v_cs),
+                        'inbox:' || v_cust.id || ':demo-' || m.n, v_cust.id, m.st, 1, v_at, m.err,
+                        CASE WHEN m.st = 'sent' THEN v_wa END, v_at,
+                        CASE WHEN m.st = 'sent' THEN v_at + interval '1 second' END,
+                        m.dlv, CASE WHEN m.dlv IS NOT NULL THEN v_at + interval '40 seconds' END)
+                ON CONFLICT (idem_key) DO NOTHING
+                RETURNING id INTO v_oid;
+                CONTINUE WHEN v_oid IS NULL;
+                INSERT INTO audit_log (at, actor_id, entity, entity_id, action, data)
+                VALUES (v_at, v_cs, 'customer', v_cust.id, 'inbox.reply',
+                        jsonb_build_object('outbox_id', v_oid, 'type', 'text', 'template', NULL,
+                                           'chars', length(m.body), 'target', 'wa:' || c.phone));
+            END IF;
+        END LOOP;
+        UPDATE customers
+           SET last_inbound_at = greatest(last_inbound_at, v_last),
+               inbox_read_id = coalesce(v_read, inbox_read_id),
+               inbox_read_at = CASE WHEN v_read IS NOT NULL THEN v_last ELSE inbox_read_at END,
+               inbox_read_by = CASE WHEN v_read IS NOT NULL THEN v_cs ELSE inbox_read_by END
+         WHERE id = v_cust.id;
+    END LOOP;
+END
+$inbox$;
+
+-- Telegram (docs/telegram.md): ts3 has linked an account (the profile says
+-- "Telegram: terhubung"; ts1 and the others can try "Hubungkan Telegram").
+-- Its ids are made up, so nothing real is ever messaged.
+UPDATE users SET telegram_id = 6100000003, telegram_chat_id = 6100000003, updated_at = now()
+WHERE username = 'ts3' AND telegram_id IS NULL AND telegram_chat_id IS NULL
+  AND NOT EXISTS (SELECT 1 FROM users o WHERE o.telegram_id = 6100000003 OR o.telegram_chat_id = 6100000003);
+
+-- Job broadcasts: every open ticket's job.post, as the 0012 trigger writes
+-- it for a ticket created open (a database seeded before 0012 has none).
+-- With Telegram off they stay queued and the ticket's "Pesan" says why;
+-- with it on (or GSS_RUN_FAKES=1) they go out on the next poll.
+INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id)
+SELECT 'telegram', 'job.post', 'role:technicians', jsonb_build_object('round', 1, 'urgent', t.urgent),
+       'job.post:' || t.id || ':r1', t.id
+FROM tickets t
+WHERE t.status = 'open'
+  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ticket_id = t.id AND o.kind = 'job.post')
+ORDER BY t.id
+ON CONFLICT (idem_key) DO NOTHING;
+
+-- The job ts1 claimed today, as it went when it was announced: posted to
+-- the technicians' group (chat -1001234567890, GSS_TELEGRAM_TS_CHAT of
+-- GSS_RUN_FAKES=1), sent to ts3 directly too (GSS_TELEGRAM_JOB_DM) but ts3
+-- had blocked the bot (unreachable, 403), then the group's message edited to
+-- "full" after ts1's claim. The ticket's "Pesan" shows all of it.
+DO $jobs$
+DECLARE
+    v_tid   bigint;
+    v_claim timestamptz;
+    v_ts3   users%ROWTYPE;
+    v_src   bigint;
+    v_grp   bigint;
+    v_at    timestamptz;
+    v_msg   text;
+BEGIN
+    SELECT t.id, a.claimed_at INTO v_tid, v_claim
+    FROM tickets t JOIN customers cu ON cu.id = t.customer_id
+    JOIN assignments a ON a.ticket_id = t.id AND a.released_at IS NULL
+    WHERE cu.phone = '6281211110007' AND t.problem = 'CCTV ruang tunggu mati sejak kemarin; cek adaptor dan kabel ke DVR.'
+    ORDER BY t.id LIMIT 1;
+    IF v_tid IS NULL OR EXISTS (SELECT 1 FROM outbox WHERE ticket_id = v_tid AND kind IN ('job.post', 'job.edit')) THEN
+        RETURN;
+    END IF;
+    SELECT * INTO v_ts3 FROM users WHERE username = 'ts3';
+    v_at := date_trunc('second', v_claim) - interval '25 minutes';
+    v_msg := '-1001234567890:' || (4100 + v_tid);
+    INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id, status, attempts, next_attempt_at,
+                        provider_id, created_at, sent_at)
+    VALUES ('telegram', 'job.post', 'role:technicians', '{"round": 1, "urgent": false}', 'job.post:' || v_tid || ':r1',
+            v_tid, 'sent', 0, v_at,
+            'fanout:' || CASE WHEN v_ts3.telegram_chat_id IS NOT NULL THEN 2 ELSE 1 END, v_at, v_at + interval '1 second')
+    RETURNING id INTO v_src;
+    INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id, status, attempts, next_attempt_at,
+                        provider_id, created_at, sent_at)
+    VALUES ('telegram', 'job.post', 'tg:-1001234567890', '{"round": 1, "urgent": false}',
+            'job.post:' || v_tid || ':r1:group', v_tid, 'sent', 1, v_at + interval '1 second', v_msg,
+            v_at + interval '1 second', v_at + interval '2 seconds')
+    RETURNING id INTO v_grp;
+    IF v_ts3.telegram_chat_id IS NOT NULL THEN
+        INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id, status, attempts, next_attempt_at,
+                            last_error, created_at)
+        VALUES ('telegram', 'job.post', 'tg:' || v_ts3.telegram_chat_id, '{"round": 1, "urgent": false}',
+                'job.post:' || v_tid || ':r1:u' || v_ts3.id, v_tid, 'unreachable', 1, v_at + interval '1 second',
+                '403: Forbidden: bot was blocked by the user', v_at + interval '1 second');
+    END IF;
+    v_at := date_trunc('second', v_claim);
+    INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id, status, attempts, next_attempt_at,
+                        provider_id, created_at, sent_at)
+    VALUES ('telegram', 'job.edit', 'role:technicians', '{}', 'job.edit:' || v_tid || ':xdemo', v_tid, 'sent', 0,
+            v_at, 'fanout:1', v_at, v_at + interval '1 second'),
+           ('telegram', 'job.edit', 'tg:-1001234567890', jsonb_build_object('post_id', v_grp),
+            'job.edit:' || v_tid || ':xdemo:' || v_grp, v_tid, 'sent', 1, v_at + interval '1 second', v_msg,
+            v_at + interval '1 second', v_at + interval '2 seconds');
+END
+$jobs$;
 
 COMMIT;

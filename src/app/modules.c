@@ -6,7 +6,11 @@
  * callback set here. Order matters: start after the store clients exist;
  * stop before they close.
  */
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "app/app.h"
 #include "app/live.h"
@@ -64,6 +68,68 @@ static unsigned render_threads(const struct gss_config *cfg)
     return cores > 1 ? cores - 1 : 1;
 }
 
+/* Why url cannot be a Telegram button's URL ("" when it can): Telegram
+ * accepts only public https URLs in inline buttons and refuses the whole
+ * message otherwise (400 BUTTON_URL_INVALID). Not exhaustive (it does not
+ * resolve names): unset, not https, a host without a dot, localhost, .local
+ * / .localhost / .internal names, loopback, private, link-local, CGNAT and
+ * unspecified IPv4, and IPv6 literals that are loopback, link-local or
+ * unique-local. */
+static const char *tg_url_problem(const char *url)
+{
+    if (!url || !url[0])
+        return "GSS_PUBLIC_URL is unset";
+    if (strncasecmp(url, "https://", 8) != 0)
+        return "GSS_PUBLIC_URL is not https";
+    const char *h = url + 8, *end = h + strcspn(h, "/?#");
+    const char *at = memchr(h, '@', (size_t)(end - h));
+    if (at)
+        h = at + 1;
+    char   host[256];
+    size_t n = 0;
+    if (*h == '[') { /* an IPv6 literal */
+        const char *close = memchr(h, ']', (size_t)(end - h));
+        if (!close || (size_t)(close - h - 1) >= sizeof(host))
+            return "GSS_PUBLIC_URL has no valid host";
+        n = (size_t)(close - h - 1);
+        memcpy(host, h + 1, n);
+        host[n] = '\0';
+        for (size_t i = 0; i < n; i++)
+            host[i] = (char)tolower((unsigned char)host[i]);
+        bool link_local = !strncmp(host, "fe8", 3) || !strncmp(host, "fe9", 3) || !strncmp(host, "fea", 3) ||
+                          !strncmp(host, "feb", 3);
+        bool unique_local = host[0] == 'f' && (host[1] == 'c' || host[1] == 'd');
+        if (!strcmp(host, "::1") || !strcmp(host, "::") || link_local || unique_local)
+            return "GSS_PUBLIC_URL names a loopback or private address";
+        return "";
+    }
+    n = strcspn(h, ":/?#");
+    if (h + n > end)
+        n = (size_t)(end - h);
+    while (n && h[n - 1] == '.')
+        n--; /* "example.com." is example.com */
+    if (n == 0 || n >= sizeof(host))
+        return "GSS_PUBLIC_URL has no valid host";
+    for (size_t i = 0; i < n; i++)
+        host[i] = (char)tolower((unsigned char)h[i]);
+    host[n] = '\0';
+    unsigned a, b, c, d;
+    char     rest;
+    if (sscanf(host, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &rest) == 4) {
+        if (a == 0 || a == 10 || a == 127 || (a == 169 && b == 254) || (a == 172 && b >= 16 && b <= 31) ||
+            (a == 192 && b == 168) || (a == 100 && b >= 64 && b <= 127))
+            return "GSS_PUBLIC_URL names a loopback or private address";
+        return "";
+    }
+    size_t hl = strlen(host);
+#define ENDS_WITH(sfx) (hl >= sizeof(sfx) - 1 && !strcmp(host + hl - (sizeof(sfx) - 1), sfx))
+    if (!strchr(host, '.') || ENDS_WITH(".localhost") || ENDS_WITH(".local") || ENDS_WITH(".internal") ||
+        ENDS_WITH(".lan") || ENDS_WITH(".home.arpa"))
+        return "GSS_PUBLIC_URL names a local host";
+#undef ENDS_WITH
+    return "";
+}
+
 /* Outgoing messages (DESIGN.md §6): one curl multi for every outgoing
  * request, and the outbox sender with its two channels. With --workers the
  * first worker sends for all (the channels' rate limits are per process).
@@ -82,6 +148,14 @@ static int outgoing_start(struct gss_app *app)
     }
     if (app->svc.worker_id != 0)
         return 0;
+    /* Said once, at start, by the process that sends; not a refusal (the
+     * tests' fakes are plain http on loopback). */
+    const char *url_problem = tg_url_problem(cfg->public_url);
+    if (cfg->telegram_token && cfg->telegram_token[0] && url_problem[0])
+        log_warn("start",
+                 "%s: Telegram refuses button URLs that are not public https: job and approval buttons will fail "
+                 "with BUTTON_URL_INVALID",
+                 url_problem);
     char                  err[256];
     struct outbox_options oo = {
         .database_url = cfg->database_url,
@@ -111,6 +185,7 @@ static int outgoing_start(struct gss_app *app)
         outbox_add_channel(app->outbox, &app->channels[1]) < 0)
         return -1;
     outbox_start(app->outbox);
+    app->svc.outbox = app->outbox; /* handlers kick it after a COMMIT that queued a row */
     /* incoming WhatsApp photos, fetched at once (docs/whatsapp.md "Photos") */
     struct wa_media_options wo = {
         .token = cfg->wa_token,
@@ -125,6 +200,7 @@ static int outgoing_start(struct gss_app *app)
     };
     app->wa_media = wa_media_new(app->svc.loop, app->http_out, app->svc.pg, &wo);
     wa_media_start(app->wa_media);
+    app->svc.wa_media = app->wa_media; /* the WhatsApp webhook kicks it after storing a photo's id */
     return 0;
 }
 
@@ -216,6 +292,8 @@ void app_modules_free(struct gss_app *app)
         free(app->persister);
         app->persister = NULL;
     }
+    app->svc.outbox = NULL;
+    app->svc.wa_media = NULL;
     outbox_free(app->outbox);
     app->outbox = NULL;
     wa_media_free(app->wa_media);

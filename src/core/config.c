@@ -227,6 +227,12 @@ int config_load(struct gss_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "GSS_WA_TEMPLATE_LANG=%s: a language code such as id or en_US", c->wa_template_lang);
         return -1;
     }
+    /* store/blobs.h BLOBS_DIR_MAX: room left in every stored file's path
+     * for its name (a longer folder would cut names short) */
+    if (strlen(c->upload_dir) > 384) {
+        snprintf(err, errlen, "GSS_UPLOAD_DIR: at most 384 bytes");
+        return -1;
+    }
     size_t sl = strlen(c->telegram_webhook_secret);
     if (sl > 256 || strspn(c->telegram_webhook_secret,
                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != sl) {

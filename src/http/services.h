@@ -29,12 +29,14 @@ struct http_server;
 struct letter_cache;
 struct links;
 struct monitor;
+struct outbox;
 struct pg_pool;
 struct pool_service;
 struct ratelimit;
 struct rds;
 struct static_files;
 struct sub_state;
+struct wa_media;
 struct workers;
 struct ws_hub;
 
@@ -56,6 +58,15 @@ struct gss_services {
     struct letter_cache     *letters; /* Surat Tugas PDFs (handlers/letter.c) */
     const struct links      *links;          /* the public links' key (auth/links.h, docs/money.md) */
     struct ratelimit        *public_rl;      /* per-address buckets of the public API (http/ratelimit.h) */
+    /* The senders on the loop, so a handler that committed work for one
+     * hurries it instead of waiting for its next poll: outbox_kick after
+     * a COMMIT that queued an outbox row (integrations/outbox.h),
+     * wa_media_kick after one that stored a message with a media id
+     * (integrations/wa_media.h). NULL in every --workers process but the
+     * first (it sends for all; the others' rows wait for its poll); both
+     * kicks take NULL and do nothing. */
+    struct outbox           *outbox;
+    struct wa_media         *wa_media;
     const char              *qris_png;       /* GSS_PAY_QRIS_IMAGE, read at start-up; NULL: none */
     size_t                   qris_len;
     void                    *debug_sleepers; /* GSS_DEBUG_ROUTES only (handlers/debug.c) */

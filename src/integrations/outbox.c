@@ -7,9 +7,11 @@
  *   the fan-outs (telegram on): role-addressed rows become per-chat rows
  *       (Sales' approval, job posts, job edits)  -- autocommit, one statement each
  *   BEGIN (deadline GSS_PG_TX_TIMEOUT_MS)
- *   for each channel that is on: SELECT due rows, one per target not held
+ *   for each channel that is on: lock due rows, one per target not held
  *       back by a limit, at most the channel's global budget
- *       FOR NO KEY UPDATE SKIP LOCKED            -- with what the journal holds
+ *       FOR NO KEY UPDATE SKIP LOCKED, then render the locked rows in a
+ *       second statement (a snapshot taken after the lock) -- with what the
+ *       journal holds
  *   per row: the journal's leftovers (a crash) decide, or the channel builds
  *       the request (or says the row waits / is malformed)
  *   journal: INSERT one entry per request       -- autocommit, other connection
@@ -394,21 +396,27 @@ static void schedule(struct outbox *ob, uint64_t delay_ms)
 
 /* ---- SQL ------------------------------------------------------------------------ */
 
-/* $1 channel, $2 targets held back (text[]), $3 limit. The payload is
- * what gss_outbox_render (0011_outbox_render.sql) makes of the row: rows
- * written with ids only are rendered from the tables as they are now, so a
- * message says what is true when it leaves. The inner query
- * picks the oldest due row of each target; the outer one locks them,
+/* Two statements, lock then render (the transaction is READ COMMITTED, so
+ * each has a snapshot of its own).
+ *
+ * lock_sql: $1 channel, $2 targets held back (text[]), $3 limit. The inner
+ * query picks the oldest due row of each target; the outer one locks them,
  * skipping rows another sender holds, and re-checks status and due time on
  * the row's latest version (a row another sender just committed as sent is
- * not returned). The journal's entries of each row come along. */
-static const char select_sql[] =
-    "SELECT o.id, o.kind, o.target, gss_outbox_render(o.id, o.kind, o.channel, o.payload)::text, o.attempts,"
-    " (SELECT json_agg(json_build_object('id', a.id, 'outcome', a.outcome, 'counts', a.counts,"
-    "   'delay_ms', a.delay_ms, 'provider_id', a.provider_id, 'detail', a.detail,"
-    "   'age_ms', (extract(epoch FROM clock_timestamp() - coalesce(a.finished_at, a.started_at)) * 1000)::bigint)"
-    "   ORDER BY a.id)::text FROM outbox_attempts a WHERE a.outbox_id = o.id)"
-    " FROM outbox o"
+ * not returned).
+ *
+ * render_sql: $1 the ids locked. The payload is what gss_outbox_render
+ * (0011_outbox_render.sql) makes of the row: rows written with ids only are
+ * rendered from the tables as they are now, so a message says what is true
+ * when it leaves. "Now" is this statement's snapshot, taken after the lock:
+ * everything committed before the row was locked is in it. Rendering in the
+ * locking statement (its snapshot older than the lock) let a change commit
+ * in between, and the job edit fan-out, which decides by a post's lock
+ * whether the post still shows it (docs/telegram.md "Job broadcasts"), then
+ * dropped the edit while the post went out stale. The journal's entries of
+ * each row come along. */
+static const char lock_sql[] =
+    "SELECT o.id FROM outbox o"
     " WHERE o.status = 'queued' AND o.channel = $1 AND o.next_attempt_at <= now()"
     "   AND o.id IN (SELECT DISTINCT ON (q.target) q.id FROM outbox q"
     "     WHERE q.status = 'queued' AND q.channel = $1 AND q.next_attempt_at <= now()"
@@ -416,6 +424,15 @@ static const char select_sql[] =
     "     ORDER BY q.target, q.next_attempt_at, q.id)"
     " ORDER BY o.next_attempt_at, o.id LIMIT $3::int"
     " FOR NO KEY UPDATE OF o SKIP LOCKED";
+
+static const char render_sql[] =
+    "SELECT o.id, o.kind, o.target, gss_outbox_render(o.id, o.kind, o.channel, o.payload)::text, o.attempts,"
+    " (SELECT json_agg(json_build_object('id', a.id, 'outcome', a.outcome, 'counts', a.counts,"
+    "   'delay_ms', a.delay_ms, 'provider_id', a.provider_id, 'detail', a.detail,"
+    "   'age_ms', (extract(epoch FROM clock_timestamp() - coalesce(a.finished_at, a.started_at)) * 1000)::bigint)"
+    "   ORDER BY a.id)::text FROM outbox_attempts a WHERE a.outbox_id = o.id)"
+    " FROM outbox o WHERE o.id = ANY ($1::bigint[])"
+    " ORDER BY o.next_attempt_at, o.id";
 
 static const char journal_sql[] =
     "INSERT INTO outbox_attempts (outbox_id, worker) SELECT unnest($1::bigint[]), $2 RETURNING id, outbox_id";
@@ -638,6 +655,7 @@ static void on_blocked(void *ud, const char *key, uint64_t at)
 }
 
 static void on_rows(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg);
+static void on_locked(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg);
 
 static void next_select(struct outbox *ob)
 {
@@ -663,7 +681,7 @@ static void next_select(struct outbox *ob)
         char lim[16];
         snprintf(lim, sizeof(lim), "%d", c->limit);
         const char *p[3] = {c->ch.name, arr.data, lim};
-        int         rc = pg_tx_query(ob->tx, select_sql, 3, p, on_rows, ob);
+        int         rc = pg_tx_query(ob->tx, lock_sql, 3, p, on_locked, ob);
         buf_free(&arr);
         if (rc < 0) {
             pg_tx_rollback(ob->tx);
@@ -675,12 +693,49 @@ static void next_select(struct outbox *ob)
     prepare(ob); /* every channel asked: on to the rows */
 }
 
+/* The channel's due rows are locked: render them (render_sql). */
+static void on_locked(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct outbox *ob = ud;
+    (void)tx;
+    if (err != PG_OK) {
+        log_warn("outbox", "locking due rows failed (%s %s): %s", pg_err_name(err), state ? state : "",
+                 msg ? msg : "");
+        pg_tx_rollback(ob->tx);
+        ob->tx = NULL;
+        end_batch(ob, false);
+        return;
+    }
+    int n = PQntuples(res);
+    if (n == 0) {
+        ob->chans[ob->chan_i].filled = false;
+        ob->chan_i++;
+        next_select(ob);
+        return;
+    }
+    struct buf ids = {0};
+    for (int r = 0; r < n; r++) {
+        buf_putc(&ids, r ? ',' : '{');
+        buf_puts(&ids, PQgetvalue(res, r, 0));
+    }
+    buf_putc(&ids, '}');
+    buf_putc(&ids, '\0');
+    const char *p[1] = {ids.data};
+    int         rc = pg_tx_query(ob->tx, render_sql, 1, p, on_rows, ob);
+    buf_free(&ids);
+    if (rc < 0) {
+        pg_tx_rollback(ob->tx);
+        ob->tx = NULL;
+        end_batch(ob, false);
+    }
+}
+
 static void on_rows(void *ud, struct pg_tx *tx, PGresult *res, enum pg_err err, const char *state, const char *msg)
 {
     struct outbox *ob = ud;
     (void)tx;
     if (err != PG_OK) {
-        log_warn("outbox", "selecting due rows failed (%s %s): %s", pg_err_name(err), state ? state : "",
+        log_warn("outbox", "rendering due rows failed (%s %s): %s", pg_err_name(err), state ? state : "",
                  msg ? msg : "");
         pg_tx_rollback(ob->tx);
         ob->tx = NULL;
@@ -1172,14 +1227,20 @@ static const char fanout_sql[] =
  * text is rendered when each row leaves (gss_job_render). The source is then
  * sent ('fanout:<n>'), cancelled when the ticket is no longer open, or left
  * queued, parked OUTBOX_PARK_MS, with last_error saying there is no chat.
+ * The source's ticket is locked FOR KEY SHARE up front, SKIP LOCKED like the
+ * source: the rows inserted need that lock (their foreign key), and taking
+ * it after the source's while tickets.c's withdrawal DELETE holds the ticket
+ * and waits for the source (0012's BEFORE DELETE trigger) was a deadlock. A
+ * new ticket's source is not due before its job opened in the pool anyway
+ * (0017_job_fixes.sql: the grace).
  * $1 park ms, $2 the group's chat id ('' none), $3 the DM switch.
  */
 static const char job_post_fanout_sql[] =
     "WITH src AS ("
-    "  SELECT o.id, o.idem_key, o.ticket_id, o.payload FROM outbox o"
+    "  SELECT o.id, o.idem_key, o.ticket_id, o.payload FROM outbox o JOIN tickets tk ON tk.id = o.ticket_id"
     "  WHERE o.status = 'queued' AND o.channel = 'telegram' AND o.kind = 'job.post'"
     "    AND o.target = 'role:technicians' AND o.ticket_id IS NOT NULL AND o.next_attempt_at <= now()"
-    "  ORDER BY o.id LIMIT 64 FOR NO KEY UPDATE OF o SKIP LOCKED),"
+    "  ORDER BY o.id LIMIT 64 FOR NO KEY UPDATE OF o SKIP LOCKED FOR KEY SHARE OF tk SKIP LOCKED),"
     " live AS (SELECT s.* FROM src s JOIN tickets t ON t.id = s.ticket_id AND t.status = 'open'),"
     " chats AS ("
     "  SELECT 'tg:' || $2::text AS target, 'group' AS who WHERE $2::text <> ''"
@@ -1206,41 +1267,80 @@ static const char job_post_fanout_sql[] =
 
 /*
  * A queued job.edit for 'role:technicians' (one per transaction that changed
- * what the message shows) becomes one row per job message of its ticket:
- * each per-chat job.post row sent, or queued but locked by a sender that is
- * sending it now (it may have been rendered before the change), target that chat,
- * payload {"post_id": <that row>}, idem_key <source>:<post row>. Of several
- * sources of one ticket only the newest is fanned out (the render reads the
- * tables, so they would all say the same); the others are cancelled. Older
- * edits of the same message still queued, and not locked by a sender that
- * is sending them now, are cancelled too, "superseded by a later edit": the
- * last state wins and the group's 20 a minute go to states, not to steps.
- * (The rows this statement inserts are not in its snapshot, so only older
- * ones are cancelled.) A post still queued and not locked needs no edit: it
- * is rendered when it leaves, after this change committed. A ticket with no
- * job message to edit (every post failed, or none sent yet): the source is
- * cancelled.
+ * what the message shows) becomes one row per job message of its ticket
+ * that may not show the change, target that chat, payload {"post_id": <that
+ * row>, "state": the job's phase as this statement sees it}, idem_key
+ * <source>:<post row>. Of several sources of one ticket only the newest is
+ * fanned out (the render reads the tables, so they would all say the same);
+ * the others are cancelled. Older edits of the same message still queued,
+ * and not locked by a sender that is sending them now, are cancelled too,
+ * "superseded by a later edit": the last state wins and the group's 20 a
+ * minute go to states, not to steps. (The rows this statement inserts are
+ * not in its snapshot, so only older ones are cancelled.) A ticket with no
+ * job message to edit: the source is cancelled.
+ *
+ * Which job messages: each per-chat job.post row sent, and each still
+ * queued but not "idle". Idle is a post row this statement locks (no sender
+ * holds it) and whose journal is empty, read after the lock
+ * (gss_outbox_journaled, a fresh snapshot): no request of it has left, so
+ * the sender that takes it later renders it after the lock is released,
+ * after this statement, after the change (render_sql). Anything else gets
+ * an edit: a post a sender holds (rendered, maybe before the change), and a
+ * post with journal entries (a sender sent it and then crashed or failed to
+ * commit: the next sender takes the journal's word that it was sent and
+ * renders nothing). The edit waits (job_wait) until the post is sent.
+ *
+ * So after the last change to a job commits, every job message gets an edit
+ * rendered after that commit, or is itself rendered after it: the change's
+ * source row is fanned out by a statement that starts after the commit;
+ * an edit it inserts is rendered after the statement commits (render_sql
+ * after the lock); an edit cancelled as superseded has a later one; and a
+ * post it leaves alone is idle, as above.
+ *
+ * The technicians' private copies (GSS_TELEGRAM_JOB_DM; post rows whose
+ * idem_key does not end ":group") are edited only when the job is not open
+ * (PENUH, DIBATALKAN, SELESAI: the button goes) or when the copy may show
+ * such a state (the newest edit of it was for one: the button comes back).
+ * The k/N of an open job is the group's: N technicians linked would make
+ * every claim cost N+1 edits of the 30 a second. That decision holds too:
+ * a copy's newest edit stamped "open" can only be rendered as not open if a
+ * later change made the job not open, and that change's fan-out, seeing it
+ * so or later, inserts a newer edit.
+ *
+ * The source's ticket is locked FOR KEY SHARE up front (see the post
+ * fan-out).
  */
 static const char job_edit_fanout_sql[] =
     "WITH src AS ("
-    "  SELECT o.id, o.idem_key, o.ticket_id FROM outbox o"
+    "  SELECT o.id, o.idem_key, o.ticket_id FROM outbox o JOIN tickets tk ON tk.id = o.ticket_id"
     "  WHERE o.status = 'queued' AND o.channel = 'telegram' AND o.kind = 'job.edit'"
     "    AND o.target = 'role:technicians' AND o.ticket_id IS NOT NULL AND o.next_attempt_at <= now()"
-    "  ORDER BY o.id LIMIT 256 FOR NO KEY UPDATE OF o SKIP LOCKED),"
+    "  ORDER BY o.id LIMIT 256 FOR NO KEY UPDATE OF o SKIP LOCKED FOR KEY SHARE OF tk SKIP LOCKED),"
     " last AS (SELECT DISTINCT ON (s.ticket_id) s.id, s.idem_key, s.ticket_id FROM src s"
     "  ORDER BY s.ticket_id, s.id DESC),"
-    " idle AS ("
+    " phase AS ("
+    "  SELECT l.ticket_id, CASE WHEN gss_job_phase(t.status) = 'open' AND (SELECT count(*) FROM assignments a"
+    "     WHERE a.ticket_id = t.id AND a.released_at IS NULL) >= t.techs_needed THEN 'full'"
+    "    ELSE gss_job_phase(t.status) END AS state"
+    "  FROM last l JOIN tickets t ON t.id = l.ticket_id),"
+    " free AS MATERIALIZED ("
     "  SELECT q.id FROM outbox q WHERE q.ticket_id IN (SELECT ticket_id FROM last) AND q.kind = 'job.post'"
     "   AND q.channel = 'telegram' AND q.target LIKE 'tg:%' AND q.status = 'queued'"
     "  FOR NO KEY UPDATE OF q SKIP LOCKED),"
+    " idle AS (SELECT f.id FROM free f WHERE NOT gss_outbox_journaled(f.id)),"
     " posts AS ("
-    "  SELECT l.id AS src_id, l.idem_key, l.ticket_id, p.id AS post_id, p.target FROM last l"
+    "  SELECT l.id AS src_id, l.idem_key, l.ticket_id, p.id AS post_id, p.target, ph.state FROM last l"
+    "  JOIN phase ph ON ph.ticket_id = l.ticket_id"
     "  JOIN outbox p ON p.ticket_id = l.ticket_id AND p.kind = 'job.post' AND p.channel = 'telegram'"
     "   AND p.target LIKE 'tg:%' AND (p.status = 'sent' OR (p.status = 'queued'"
-    "   AND p.id NOT IN (SELECT id FROM idle)))),"
+    "   AND p.id NOT IN (SELECT id FROM idle)))"
+    "  WHERE p.idem_key LIKE '%:group' OR ph.state <> 'open'"
+    "   OR coalesce((SELECT e.payload->>'state' FROM outbox e WHERE e.ticket_id = p.ticket_id"
+    "      AND e.kind = 'job.edit' AND e.target LIKE 'tg:%' AND e.payload->>'post_id' = p.id::text"
+    "      ORDER BY e.id DESC LIMIT 1), 'open') <> 'open'),"
     " ins AS ("
     "  INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id)"
-    "  SELECT 'telegram', 'job.edit', x.target, jsonb_build_object('post_id', x.post_id),"
+    "  SELECT 'telegram', 'job.edit', x.target, jsonb_build_object('post_id', x.post_id, 'state', x.state),"
     "         x.idem_key || ':' || x.post_id, x.ticket_id"
     "  FROM posts x ON CONFLICT (idem_key) DO NOTHING RETURNING id),"
     " old AS ("
@@ -1256,7 +1356,8 @@ static const char job_edit_fanout_sql[] =
     "   sent_at = CASE WHEN n.src_id IS NOT NULL THEN now() ELSE o.sent_at END,"
     "   provider_id = CASE WHEN n.src_id IS NOT NULL THEN 'fanout:' || n.n ELSE o.provider_id END,"
     "   last_error = CASE WHEN n.src_id IS NOT NULL THEN NULL"
-    "                WHEN s.id IN (SELECT id FROM last) THEN 'no job message to edit'"
+    "                WHEN s.id IN (SELECT id FROM last) THEN 'no job message to edit (or only private copies of"
+    " an open job: the group shows its k/N)'"
     "                ELSE 'superseded by a later edit' END"
     " FROM src s LEFT JOIN n ON n.src_id = s.id"
     " WHERE o.id = s.id"; /* ins and sup run whether read or not */

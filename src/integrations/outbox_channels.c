@@ -152,6 +152,22 @@ static int tg_build(void *ctx, const struct outbox_row *row, struct outbox_req *
         v->delay_ms = TG_JOB_WAIT_MS;
         goto out;
     }
+    if (yyjson_is_str(yyjson_obj_get(root, "approval_skip"))) {
+        /* gss_approval_edit_render (0016): an approval message whose invoice
+         * moved on, or an edit of one that never went or that the Approve
+         * press edited itself */
+        set_v(v, OUTBOX_CANCELLED, "%.300s", yyjson_get_str(yyjson_obj_get(root, "approval_skip")));
+        goto out;
+    }
+    if (yyjson_is_str(yyjson_obj_get(root, "approval_wait"))) {
+        set_v(v, OUTBOX_WAIT, "%.300s", yyjson_get_str(yyjson_obj_get(root, "approval_wait")));
+        yyjson_val *wait = yyjson_obj_get(root, "wait_ms"); /* the renderer's, within bounds */
+        v->delay_ms = yyjson_is_int(wait) && yyjson_get_sint(wait) > TG_APPROVAL_EDIT_WAIT_MS &&
+                              yyjson_get_sint(wait) <= OUTBOX_PARK_MS
+                          ? yyjson_get_sint(wait)
+                          : TG_APPROVAL_EDIT_WAIT_MS;
+        goto out;
+    }
     if (!strncmp(row->kind, "job.", 4) && strncmp(row->target, "tg:", 3) != 0) {
         /* a source row the job fan-out (outbox.c) has not reached yet */
         set_v(v, OUTBOX_WAIT, "waiting for the job fan-out");
@@ -177,6 +193,23 @@ static int tg_build(void *ctx, const struct outbox_row *row, struct outbox_req *
                 set_v(v, OUTBOX_WAIT, "%.200s", err); /* a setting, not the row: it goes once it is set */
             else
                 set_v(v, OUTBOX_FAILED, "bad job payload: %.200s", err[0] ? err : "cannot be read");
+            goto out;
+        }
+        yyjson_doc_free(doc);
+        doc = yyjson_read(built, strlen(built), 0);
+        free(built);
+        root = doc ? yyjson_doc_get_root(doc) : NULL;
+    } else if (yyjson_is_obj(yyjson_obj_get(root, "approval_edit"))) {
+        /* Sales' approval message answered elsewhere (web, revision, a new
+         * version, another Sales' press): its text says so, its Approve
+         * button goes (tg_approval_edit_payload). */
+        size_t el = 0;
+        char   err[160] = "";
+        char  *ej = yyjson_val_write(yyjson_obj_get(root, "approval_edit"), 0, &el);
+        char  *built = ej ? tg_approval_edit_payload(ej, el, c->public_url, err, sizeof(err)) : NULL;
+        free(ej);
+        if (!built) {
+            set_v(v, OUTBOX_FAILED, "bad approval edit payload: %.120s", err[0] ? err : "cannot be read");
             goto out;
         }
         yyjson_doc_free(doc);
@@ -267,23 +300,39 @@ out:
     return rc;
 }
 
-/* The payload with params.chat_id set to the new chat (a 400 migrate_to_chat_id). */
-static char *tg_moved_payload(const char *payload, int64_t to)
+/* A 400 migrate_to_chat_id: what becomes of the payload. A payload with
+ * params gets params.chat_id set to the new chat (*out, the caller's); one
+ * without (rendered when it leaves: a job message, an approval, from ids
+ * and tables, outbox.c render_sql) is kept as stored (*out NULL) and the
+ * new target alone carries the move: the text is built again for it. The
+ * verdict's payload replaces the stored one, so writing the rendered
+ * payload back would have turned a job row into a frozen snapshot (and
+ * that payload has no params to change). -1: unreadable. */
+static int tg_moved_payload(const char *payload, int64_t to, char **out)
 {
+    *out = NULL;
     yyjson_doc *doc = yyjson_read(payload, strlen(payload), 0);
     if (!doc)
-        return NULL;
+        return -1;
+    yyjson_val *root = yyjson_doc_get_root(doc);
+    if (!yyjson_is_obj(root)) {
+        yyjson_doc_free(doc);
+        return -1;
+    }
+    if (!yyjson_obj_get(root, "params")) {
+        yyjson_doc_free(doc);
+        return 0;
+    }
     yyjson_mut_doc *md = yyjson_doc_mut_copy(doc, NULL);
     yyjson_doc_free(doc);
     yyjson_mut_val *params = yyjson_mut_obj_get(yyjson_mut_doc_get_root(md), "params");
-    char           *out = NULL;
     if (yyjson_mut_is_obj(params)) {
         yyjson_mut_obj_remove_key(params, "chat_id");
         yyjson_mut_obj_add_sint(md, params, "chat_id", to);
-        out = mut_write(md, NULL);
+        *out = mut_write(md, NULL);
     }
     yyjson_mut_doc_free(md);
-    return out;
+    return *out ? 0 : -1;
 }
 
 static void tg_classify(void *ctx, const struct outbox_row *row, const struct ihttp_response *res,
@@ -325,14 +374,20 @@ static void tg_classify(void *ctx, const struct outbox_row *row, const struct ih
         snprintf(v->detail, sizeof(v->detail), "429 Too Many Requests: retry after %" PRId64 " s (%.200s)", s, desc);
     } else if (st == 400 && yyjson_is_int(yyjson_obj_get(params, "migrate_to_chat_id"))) {
         int64_t to = yyjson_get_sint(yyjson_obj_get(params, "migrate_to_chat_id"));
-        char   *moved = tg_moved_payload(row->payload, to);
-        if (moved) {
+        char   *moved = NULL;
+        if (tg_moved_payload(row->payload, to, &moved) == 0) {
             retry(v, false, 0);
             char t[40];
             snprintf(t, sizeof(t), "tg:%" PRId64, to);
             v->new_target = xstrdup(t);
-            v->new_payload = moved;
+            v->new_payload = moved; /* NULL: the stored payload stays */
             snprintf(v->detail, sizeof(v->detail), "the group became a supergroup: moved to chat %" PRId64, to);
+            /* The row follows; the setting that named the old chat does not. */
+            log_warn("outbox",
+                     "Telegram chat %.60s became a supergroup, now chat %" PRId64 ": row %lld (%s) follows it. "
+                     "UPDATE THE SETTING that names this chat (GSS_TELEGRAM_TS_CHAT=%" PRId64 " for the "
+                     "technicians' group): until then every new message goes to the old chat first",
+                     row->target, to, (long long)row->id, row->kind, to);
         } else {
             set_v(v, OUTBOX_FAILED, "400: the group moved to chat %" PRId64 " but the payload could not follow", to);
         }
@@ -535,6 +590,48 @@ out:
     return rc;
 }
 
+/* 131047: the customer's 24-hour window was closed when the message
+ * arrived, though it was open when the row was rendered (the row waited:
+ * the 6 s pacing, a backoff, the channel off).
+ *   - The invoice message (rendered at send time, gss_wa_links_render): a
+ *     retry that uses no attempt, with "window_closed" added to the stored
+ *     payload (the renderer hands it back as "stored"), so the next render
+ *     sends the template, whatever our clock says of the window. Once only:
+ *     a row that already carries the mark fails.
+ *   - CS's free-text reply (wa.reply): failed, in the words the inbox
+ *     shows CS (the template is CS's choice, not ours).
+ * The same refusal as a status webhook is handled in SQL (0019_wa_fixes.sql). */
+static void wa_window_closed(const struct outbox_row *row, struct outbox_verdict *v, const char *what)
+{
+    yyjson_doc *doc = yyjson_read(row->payload, strlen(row->payload), 0);
+    yyjson_val *root = doc ? yyjson_doc_get_root(doc) : NULL;
+    yyjson_val *stored = yyjson_obj_get(root, "stored");
+    if (yyjson_is_obj(yyjson_obj_get(root, "links_msg")) && yyjson_is_obj(stored) &&
+        yyjson_obj_get(stored, "invoice_link_id") && !yyjson_is_true(yyjson_obj_get(stored, "window_closed"))) {
+        yyjson_mut_doc *md = yyjson_mut_doc_new(NULL);
+        yyjson_mut_val *m = yyjson_val_mut_copy(md, stored);
+        yyjson_mut_obj_remove_key(m, "window_closed");
+        yyjson_mut_obj_add_true(md, m, "window_closed");
+        yyjson_mut_doc_set_root(md, m);
+        char *np = mut_write(md, NULL);
+        yyjson_mut_doc_free(md);
+        if (np) {
+            retry(v, false, 0);
+            v->new_payload = np;
+            snprintf(v->detail, sizeof(v->detail), "%s: the 24-hour window had closed; the template goes instead",
+                     what);
+            yyjson_doc_free(doc);
+            return;
+        }
+    }
+    if (!strcmp(row->kind, "wa.reply"))
+        set_v(v, OUTBOX_FAILED, "window_closed: jendela 24 jam sudah tertutup saat dikirim; kirim template (%.300s)",
+              what);
+    else
+        set_v(v, OUTBOX_FAILED, "%s: outside the 24-hour window, a template is needed", what);
+    yyjson_doc_free(doc);
+}
+
 static void wa_classify(void *ctx, const struct outbox_row *row, const struct ihttp_response *res,
                         struct outbox_verdict *v)
 {
@@ -582,7 +679,7 @@ static void wa_classify(void *ctx, const struct outbox_row *row, const struct ih
     } else if (code == 131026 || code == 131050) {
         set_v(v, OUTBOX_UNREACHABLE, "%s", what);
     } else if (code == 131047) {
-        set_v(v, OUTBOX_FAILED, "%s: outside the 24-hour window, a template is needed", what);
+        wa_window_closed(row, v, what);
     } else if (code == 131062) {
         set_v(v, OUTBOX_FAILED, "%s: this message cannot go to a WhatsApp user id (the customer hides the number)",
               what);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <yyjson.h>
 
+#include "core/civil.h"
+
 void tg_html_escape(struct buf *b, const char *s, size_t n, size_t max_chars)
 {
     size_t chars = 0;
@@ -223,53 +225,17 @@ out:
 
 /* ---- job broadcasts -------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm): no
- * timegm, no TZ environment. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 int tg_wib_time(struct buf *b, const char *iso, size_t n)
 {
-    char s[32];
-    int  y, mo, d, h, mi, sec = 0, used = 0;
-    if (n == 0 || n >= sizeof(s))
-        return -1;
-    memcpy(s, iso, n);
-    s[n] = '\0';
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 || used != 19 ||
-        strcmp(s + used, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
-        y < 1970)
-        return -1;
-    /* Asia/Jakarta is UTC+7 all year (no daylight saving since 1964) */
-    int64_t t = (days_from_civil(y, mo, d) * 24 + h + 7) * 60 + mi;
-    int64_t days = t / 1440;
-    int     mins = (int)(t % 1440);
-    static const char *const dow[7] = {"Kam", "Jum", "Sab", "Min", "Sen", "Sel", "Rab"}; /* 1970-01-01: Thursday */
+    static const char *const dow[7] = {"Min", "Sen", "Sel", "Rab", "Kam", "Jum", "Sab"};
     static const char *const mon[12] = {"Jan", "Feb", "Mar", "Apr", "Mei", "Jun",
                                         "Jul", "Agu", "Sep", "Okt", "Nov", "Des"};
-    int                      yy, mm, dd;
-    civil_from_days(days, &yy, &mm, &dd);
-    buf_printf(b, "%s %02d %s %02d:%02d WIB", dow[days % 7], dd, mon[mm - 1], mins / 60, mins % 60);
+    int64_t                  t;
+    struct civil_tm          tm;
+    if (civil_parse_utc(iso, n, &t) < 0)
+        return -1;
+    civil_from_unix(t + CIVIL_WIB_OFFSET_S, &tm);
+    buf_printf(b, "%s %02d %s %02d:%02d WIB", dow[tm.wday], tm.day, mon[tm.month - 1], tm.hour, tm.min);
     return 0;
 }
 
@@ -406,6 +372,106 @@ char *tg_job_payload(const char *job, size_t len, int64_t edit_message_id, const
     out = yyjson_mut_write(md, 0, NULL);
     if (!out)
         set_err(err, errlen, "job message: cannot be written as JSON");
+out:
+    yyjson_mut_doc_free(md);
+    yyjson_doc_free(doc);
+    buf_free(&t);
+    buf_free(&url);
+    return out;
+}
+
+/* ---- Sales' approval message, answered elsewhere --------------------------------- */
+
+/* A string member, or NULL when it is absent or null; false for any other type. */
+static bool opt_str(yyjson_val *o, const char *key, yyjson_val **out)
+{
+    yyjson_val *v = yyjson_obj_get(o, key);
+    *out = yyjson_is_str(v) && yyjson_get_len(v) ? v : NULL;
+    return !v || yyjson_is_null(v) || yyjson_is_str(v);
+}
+
+char *tg_approval_edit_payload(const char *data, size_t len, const char *public_url, char *err, size_t errlen)
+{
+    char           *out = NULL;
+    struct buf      t = {0}, url = {0};
+    yyjson_mut_doc *md = NULL;
+    yyjson_doc     *doc = yyjson_read(data, len, 0);
+    yyjson_val     *root = doc ? yyjson_doc_get_root(doc) : NULL;
+    yyjson_val     *number = yyjson_obj_get(root, "number"), *customer = yyjson_obj_get(root, "customer");
+    yyjson_val     *event = yyjson_obj_get(root, "event"), *by = NULL, *note = NULL, *via = NULL;
+    int64_t         mid, id, version, total;
+    if (!yyjson_is_obj(root) || !get_int(root, "message_id", &mid) || mid <= 0 || !get_int(root, "invoice_id", &id) ||
+        id <= 0 || !get_int(root, "version", &version) || version <= 0 || !yyjson_is_str(number) ||
+        !yyjson_is_str(customer) || !get_int(root, "total", &total) || !yyjson_is_str(event) ||
+        !opt_str(root, "by", &by) || !opt_str(root, "note", &note) || !opt_str(root, "via", &via)) {
+        set_err(err, errlen,
+                "approval edit data: message_id, invoice_id, version, number, customer, total and event are required");
+        goto out;
+    }
+    bool approved = yyjson_equals_str(event, "approved"), revise = yyjson_equals_str(event, "revise");
+    if (!approved && !revise && !yyjson_equals_str(event, "replaced")) {
+        set_err(err, errlen, "approval edit data: event must be approved, revise or replaced");
+        goto out;
+    }
+
+    buf_puts(&t, "<b>Invoice ");
+    tg_html_escape(&t, yyjson_get_str(number), yyjson_get_len(number), 0);
+    buf_puts(&t, "</b>\nPelanggan: ");
+    tg_html_escape(&t, yyjson_get_str(customer), yyjson_get_len(customer), TG_APPROVAL_NAME);
+    buf_puts(&t, "\nTotal: ");
+    tg_rupiah(&t, total);
+    buf_puts(&t, "\n\n");
+    if (approved) {
+        buf_puts(&t, "\xE2\x9C\x85 Disetujui"); /* ✅ */
+        if (by) {
+            buf_puts(&t, " oleh ");
+            tg_html_escape(&t, yyjson_get_str(by), yyjson_get_len(by), TG_APPROVAL_NAME);
+        }
+        buf_puts(&t, via && yyjson_equals_str(via, "telegram") ? " (Telegram)" : " (web)");
+    } else if (revise) {
+        buf_puts(&t, "\xE2\x86\xA9\xEF\xB8\x8F Revisi diminta"); /* ↩️ */
+        if (by) {
+            buf_puts(&t, " oleh ");
+            tg_html_escape(&t, yyjson_get_str(by), yyjson_get_len(by), TG_APPROVAL_NAME);
+        }
+        if (note) {
+            buf_puts(&t, ": ");
+            tg_html_escape(&t, yyjson_get_str(note), yyjson_get_len(note), TG_APPROVAL_NOTE);
+        }
+    } else {
+        buf_puts(&t, "\xF0\x9F\x94\x84 Diganti versi baru"); /* 🔄 */
+    }
+
+    md = yyjson_mut_doc_new(NULL);
+    yyjson_mut_val *r = yyjson_mut_obj(md), *params = yyjson_mut_obj(md);
+    yyjson_mut_doc_set_root(md, r);
+    yyjson_mut_obj_add_str(md, r, "method", "editMessageText");
+    yyjson_mut_obj_add_val(md, r, "params", params);
+    yyjson_mut_obj_add_sint(md, params, "message_id", mid);
+    yyjson_mut_obj_add_strncpy(md, params, "text", t.data, t.len);
+    yyjson_mut_obj_add_str(md, params, "parse_mode", "HTML");
+    yyjson_mut_val *lp = yyjson_mut_obj(md);
+    yyjson_mut_obj_add_bool(md, lp, "is_disabled", true);
+    yyjson_mut_obj_add_val(md, params, "link_preview_options", lp);
+    /* An edit without reply_markup drops the whole keyboard; with one, the
+     * keyboard becomes exactly that: either way the Approve button goes. */
+    if (public_url && !strncmp(public_url, "http", 4)) {
+        size_t ul = strlen(public_url);
+        while (ul && public_url[ul - 1] == '/')
+            ul--;
+        buf_printf(&url, "%.*s/invoices/%" PRId64, (int)ul, public_url, id);
+        yyjson_mut_val *kb = yyjson_mut_arr(md), *row = yyjson_mut_arr(md), *view = yyjson_mut_obj(md);
+        yyjson_mut_obj_add_str(md, view, "text", "Lihat / Revisi");
+        yyjson_mut_obj_add_strncpy(md, view, "url", url.data, url.len);
+        yyjson_mut_arr_append(row, view);
+        yyjson_mut_arr_append(kb, row);
+        yyjson_mut_val *markup = yyjson_mut_obj(md);
+        yyjson_mut_obj_add_val(md, markup, "inline_keyboard", kb);
+        yyjson_mut_obj_add_val(md, params, "reply_markup", markup);
+    }
+    out = yyjson_mut_write(md, 0, NULL);
+    if (!out)
+        set_err(err, errlen, "approval edit: cannot be written as JSON");
 out:
     yyjson_mut_doc_free(md);
     yyjson_doc_free(doc);

@@ -108,4 +108,30 @@ struct tg_job_links {
 char *tg_job_payload(const char *job, size_t len, int64_t edit_message_id, const struct tg_job_links *links,
                      char *err, size_t errlen);
 
+/*
+ * Sales' approval message once its question is answered elsewhere
+ * (db/migrations/0016_approval_edits.sql renders the data when the row
+ * leaves): the invoice left pending_approval on the web, by a revision
+ * request, by a new version, or by another Sales' press in Telegram. The
+ * data, a JSON object:
+ *   {"message_id": int, "invoice_id": int, "number": str, "version": int,
+ *    "customer": str, "total": int,
+ *    "event": "approved" | "revise" | "replaced",
+ *    "by": str | null (who approved or asked), "via": "web" | "telegram",
+ *    "note": str | null (the revision's note)}
+ * The text names the invoice, then what happened: "✅ Disetujui oleh
+ * <by> (web)" (or "(Telegram)"), "↩️ Revisi diminta oleh <by>: <note>",
+ * "🔄 Diganti versi baru"; every field through tg_html_escape (the note cut
+ * at TG_APPROVAL_NOTE characters, the customer at TG_APPROVAL_NAME). The
+ * keyboard keeps only [Lihat / Revisi] (<public_url>/invoices/<id>), or
+ * none when public_url is not an http(s) URL: either way the Approve
+ * button is gone. Returns the malloc'd payload {"method":"editMessageText",
+ * "params":{"message_id","text","parse_mode":"HTML","link_preview_options",
+ * "reply_markup"?}} (no chat_id: the row's target gives it), or NULL for
+ * data not of that shape (err says what).
+ */
+#define TG_APPROVAL_NOTE         500  /* characters of a revision's note shown */
+#define TG_APPROVAL_EDIT_WAIT_MS 1500 /* an edit whose approval message is not sent yet is looked at again after this */
+char *tg_approval_edit_payload(const char *data, size_t len, const char *public_url, char *err, size_t errlen);
+
 #endif

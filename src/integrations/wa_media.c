@@ -81,18 +81,25 @@ static const char claim_sql[] =
     "   ORDER BY q.media_next_at NULLS FIRST, q.id LIMIT $2::int FOR UPDATE SKIP LOCKED)"
     " RETURNING w.id, w.media_id, coalesce(w.customer_id, 0), w.media_attempts";
 
-/* $1 id, $2 'pending' | 'failed', $3 media_error, $4 the retry's delay (ms). */
+/* $1 id, $2 'pending' | 'failed', $3 media_error, $4 the retry's delay (ms),
+ * $5 the claim's attempt number: the claim token. A fetch whose lease ran out
+ * while it was out (a stall, a slow answer) finds another claim's number
+ * there and writes nothing, so it never fails a photo the current holder is
+ * still fetching. */
 static const char outcome_sql[] =
     "UPDATE wa_messages SET media_status = $2, media_error = $3,"
     "   media_next_at = CASE WHEN $2 = 'pending' THEN now() + $4::bigint * interval '1 millisecond' END"
-    " WHERE id = $1 AND media_status = 'pending'";
+    " WHERE id = $1 AND media_status = 'pending' AND media_attempts = $5::int";
 
 /* $1 id, $2 content type, $3 size, $4 sha256, $5 path. The row lock makes a
  * second fetch of the same message (a lease run out) wait and then find it
- * stored already: one attachment per message. */
+ * stored already: one attachment per message. No claim token here: the
+ * photo is the same whoever fetched it, so a stale holder's bytes are kept
+ * too, even over a failure the current holder wrote meanwhile (the file is
+ * on disk already; dropping the row would orphan it). */
 static const char store_sql[] =
     "WITH m AS (SELECT id, customer_id FROM wa_messages"
-    "   WHERE id = $1 AND media_status = 'pending' AND customer_id IS NOT NULL FOR UPDATE),"
+    "   WHERE id = $1 AND media_status IN ('pending', 'failed') AND customer_id IS NOT NULL FOR UPDATE),"
     " a AS (INSERT INTO attachments (customer_id, kind, content_type, size, sha256, path)"
     "   SELECT customer_id, 'wa_photo', $2, $3::bigint, $4, $5 FROM m RETURNING id)"
     " UPDATE wa_messages w SET attachment_id = a.id, media_status = 'stored', media_error = NULL,"
@@ -126,8 +133,13 @@ static void on_outcome(void *ud, PGresult *res, enum pg_err err, const char *sta
         j->wm->db_errors++;
         log_warn("wa_media", "message %lld: writing the outcome failed (%s %s %s); retried after the lease",
                  (long long)j->id, pg_err_name(err), state ? state : "", msg ? msg : "");
-    } else if (PQcmdTuples(res)[0] == '1' && j->failed) {
-        publish(j);
+    } else if (PQcmdTuples(res)[0] == '1') {
+        if (j->failed)
+            publish(j);
+    } else {
+        /* another claim holds the row now (our lease ran out), or it is stored */
+        log_info("wa_media", "message %lld: attempt %d's outcome dropped: the row is no longer this fetch's",
+                 (long long)j->id, j->attempts);
     }
     job_end(j);
 }
@@ -158,11 +170,12 @@ static void finish(struct wm_job *j, enum wm_outcome o, const char *fmt, ...)
         j->failed = true;
         log_warn("wa_media", "message %lld: photo not stored: %s", (long long)j->id, detail);
     }
-    char id[24], ds[24];
+    char id[24], ds[24], at[16];
     snprintf(id, sizeof(id), "%lld", (long long)j->id);
     snprintf(ds, sizeof(ds), "%lld", (long long)delay);
-    const char *p[4] = {id, o == WM_RETRY ? "pending" : "failed", detail, ds};
-    if (pg_query(wm->pg, outcome_sql, 4, p, on_outcome, j) < 0) {
+    snprintf(at, sizeof(at), "%d", j->attempts);
+    const char *p[5] = {id, o == WM_RETRY ? "pending" : "failed", detail, ds, at};
+    if (pg_query(wm->pg, outcome_sql, 5, p, on_outcome, j) < 0) {
         wm->db_errors++;
         job_end(j);
     }
@@ -297,6 +310,9 @@ static void on_meta(void *ud, struct ihttp_call *call, const struct ihttp_respon
                                             : 0;
     if (!yyjson_is_str(url)) {
         finish(j, WM_FAILED, "media API: no url in the answer");
+    } else if (!wa_media_url_ok(wm->api_base, yyjson_get_str(url))) {
+        /* the Bearer token must not travel in clear text */
+        finish(j, WM_FAILED, "media API: the url is not https (the token is not sent in clear text)");
     } else if (strcmp(type, "image/jpeg") != 0 && strcmp(type, "image/png") != 0) {
         finish(j, WM_FAILED, "media API: type %s is not a JPEG or PNG photo", type[0] ? type : "(none)");
     } else if (bytes > wm->opt.max_bytes) {
@@ -321,6 +337,28 @@ static void on_meta(void *ud, struct ihttp_call *call, const struct ihttp_respon
         }
     }
     yyjson_doc_free(doc);
+}
+
+static bool scheme_is(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    for (size_t i = 0; i < n; i++) {
+        char ch = url[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (ch != scheme[i])
+            return false; /* also at the url's end */
+    }
+    return true;
+}
+
+bool wa_media_url_ok(const char *api_base, const char *url)
+{
+    if (!url)
+        return false;
+    if (scheme_is(url, "https://"))
+        return url[8] != '\0';
+    return api_base && scheme_is(api_base, "http://") && scheme_is(url, "http://") && url[7] != '\0';
 }
 
 /* ---- claim ------------------------------------------------------------------------------- */
@@ -456,6 +494,11 @@ void wa_media_start(struct wa_media *wm)
         log_warn("wa_media", "%s", "GSS_WA_TOKEN unset: WhatsApp photos are not fetched (they stay pending)");
         return;
     }
+    if (strlen(wm->upload_dir) > BLOBS_DIR_MAX)
+        log_warn("wa_media",
+                 "GSS_UPLOAD_DIR is longer than %d bytes: no photo can be stored (each fails with "
+                 "\"file name too long\" once its attempts are used)",
+                 BLOBS_DIR_MAX);
     schedule(wm, 0);
 }
 

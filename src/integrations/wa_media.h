@@ -20,6 +20,15 @@
  *       one statement inserts the attachments row (kind 'wa_photo', the
  *       message's customer, no ticket, no uploader) and sets the message's
  *       attachment_id and media_status 'stored'.
+ *   The download URL must be https (the token goes with it), unless
+ *       api_base itself is plain http (a fake on loopback in the tests):
+ *       wa_media_url_ok. Redirects are never followed (curl_loop).
+ *   Claim token: every outcome write names the attempt number the claim
+ *       returned (media_attempts), so a gssd whose lease ran out cannot
+ *       overwrite the current holder's row; its failure or retry is
+ *       dropped. A stored photo wins over everything: the store accepts a
+ *       row still pending or already failed (bytes that arrived late beat
+ *       a failure), never one stored already.
  * Outcomes: stored; retried after outbox_backoff_ms(backoff_ms, attempt) on
  * a network error, a 5xx, a 429 or a 401 (a token being rotated), a hash
  * mismatch; failed with media_error on any other 4xx, a wrong type, too
@@ -38,6 +47,7 @@
 #ifndef GSS_INTEGRATIONS_WA_MEDIA_H
 #define GSS_INTEGRATIONS_WA_MEDIA_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -64,6 +74,11 @@ struct wa_media_options {
 };
 
 struct wa_media;
+
+/* Whether gssd may GET url with the Bearer token: an https URL, or an http
+ * one when api_base is http too (nothing else: the scheme compared without
+ * case, as URLs allow). Pure. */
+bool wa_media_url_ok(const char *api_base, const char *url);
 
 struct wa_media *wa_media_new(uv_loop_t *loop, struct ihttp *http, struct pg_pool *pg,
                               const struct wa_media_options *opt);

@@ -12,6 +12,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "auth/links.h"
+#include "core/civil.h"
 #include "domain/money.h"
 
 /* A buf's text (bufs keep a NUL after their bytes once anything was appended). */
@@ -54,49 +55,18 @@ void wa_param_text(struct buf *b, const char *s, size_t n, size_t max_chars, con
         buf_puts(b, dflt);
 }
 
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm), and back. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int64_t *m, int64_t *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 int wa_date_id(const char *iso, char *out, size_t n)
 {
     static const char *const months[12] = {"Januari", "Februari", "Maret",     "April",   "Mei",      "Juni",
                                            "Juli",    "Agustus",  "September", "Oktober", "November", "Desember"};
-    static const int         mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t                  t;
+    struct civil_tm          tm;
     if (n)
         out[0] = '\0';
-    int  y, mo, d, h, mi, s;
-    char z = 0, tail = 0;
-    if (!iso || strlen(iso) != 20 ||
-        sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &y, &mo, &d, &h, &mi, &s, &z, &tail) != 7 || z != 'Z' ||
-        iso[4] != '-' || iso[7] != '-' || iso[10] != 'T' || y < 1970 || mo < 1 || mo > 12 || d < 1 ||
-        d > mdays[mo - 1] || h > 23 || mi > 59 || s > 60 || h < 0 || mi < 0 || s < 0)
+    if (!iso || civil_parse_utc(iso, strlen(iso), &t) < 0)
         return -1;
-    /* Jakarta is UTC+7 all year (no daylight saving) */
-    int64_t days = days_from_civil(y, mo, d) + (h + 7 >= 24 ? 1 : 0);
-    int64_t Y, M, D;
-    civil_from_days(days, &Y, &M, &D);
-    if ((size_t)snprintf(out, n, "%" PRId64 " %s %" PRId64, D, months[M - 1], Y) >= n) {
+    civil_from_unix(t + CIVIL_WIB_OFFSET_S, &tm);
+    if ((size_t)snprintf(out, n, "%d %s %" PRId64, tm.day, months[tm.month - 1], tm.year) >= n) {
         if (n)
             out[0] = '\0';
         return -1;

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ void blobs_part_owner(char *out, size_t n)
             *p = '_';
 }
 
-void blobs_part_path(const char *dir, char *out, size_t n)
+int blobs_part_path(const char *dir, char *out, size_t n)
 {
     uint8_t rnd[16];
     char    hex[33], host[64];
@@ -52,7 +53,25 @@ void blobs_part_path(const char *dir, char *out, size_t n)
     /* the start-up sweep of any process on this host can tell a dead
      * writer's leftover from a live one by the pid */
     blobs_part_owner(host, sizeof(host));
-    snprintf(out, n, "%s/tmp/%s-%d-%s.part", dir, host, (int)getpid(), hex);
+    int w = snprintf(out, n, "%s/tmp/%s-%d-%s.part", dir, host, (int)getpid(), hex);
+    if (w < 0 || (size_t)w >= n) {
+        if (n)
+            out[0] = '\0';
+        return UV_ENAMETOOLONG;
+    }
+    return 0;
+}
+
+/* snprintf into a whole path, or UV_ENAMETOOLONG: a name cut short would
+ * name another file. */
+static int path_of(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int path_of(char *out, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(out, n, fmt, ap);
+    va_end(ap);
+    return w < 0 || (size_t)w >= n ? UV_ENAMETOOLONG : 0;
 }
 
 void blobs_final_rel(const char *sha_hex, char *out, size_t n)
@@ -69,7 +88,7 @@ struct put {
     uv_work_t   work;
     const char *data;
     size_t      len;
-    char        dir[400];
+    char        dir[BLOBS_DIR_MAX + 1];
     char        expect[65];
     char        sha_hex[65];
     char        rel[BLOBS_REL_MAX];
@@ -105,8 +124,9 @@ static void put_work(uv_work_t *w)
         return;
     }
     blobs_final_rel(p->sha_hex, p->rel, sizeof(p->rel));
-    char tmp[512], path[512];
-    blobs_part_path(p->dir, tmp, sizeof(tmp));
+    char tmp[BLOBS_PATH_MAX], path[BLOBS_PATH_MAX];
+    if ((p->status = blobs_part_path(p->dir, tmp, sizeof(tmp))) < 0)
+        return;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0) {
         p->status = -errno;
@@ -118,13 +138,16 @@ static void put_work(uv_work_t *w)
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
     /* <dir>/yyyy, then <dir>/yyyy/mm (EEXIST is fine), then the rename */
-    snprintf(path, sizeof(path), "%s/%.4s", p->dir, p->rel);
+    if (rc == 0)
+        rc = path_of(path, sizeof(path), "%s/%.4s", p->dir, p->rel);
     if (rc == 0 && mkdir(path, 0750) < 0 && errno != EEXIST)
         rc = -errno;
-    snprintf(path, sizeof(path), "%s/%.7s", p->dir, p->rel);
+    if (rc == 0)
+        rc = path_of(path, sizeof(path), "%s/%.7s", p->dir, p->rel);
     if (rc == 0 && mkdir(path, 0750) < 0 && errno != EEXIST)
         rc = -errno;
-    snprintf(path, sizeof(path), "%s/%s", p->dir, p->rel);
+    if (rc == 0)
+        rc = path_of(path, sizeof(path), "%s/%s", p->dir, p->rel);
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
     if (rc != 0)
@@ -142,11 +165,9 @@ static void put_done(uv_work_t *w, int status)
 int blobs_put(uv_loop_t *loop, const char *dir, const void *data, size_t len, const char *expect_sha_hex, blobs_cb cb,
               void *ud)
 {
+    if (strlen(dir) > BLOBS_DIR_MAX)
+        return UV_ENAMETOOLONG; /* its names might not fit BLOBS_PATH_MAX on some host */
     struct put *p = xcalloc(1, sizeof(*p));
-    if (strlen(dir) >= sizeof(p->dir)) {
-        free(p);
-        return UV_ENAMETOOLONG;
-    }
     snprintf(p->dir, sizeof(p->dir), "%s", dir);
     if (expect_sha_hex)
         snprintf(p->expect, sizeof(p->expect), "%s", expect_sha_hex);

@@ -29,16 +29,22 @@
 #include <stddef.h>
 #include <uv.h>
 
-#define BLOBS_REL_MAX 96        /* "yyyy/mm/" + 64 hex + NUL, with room */
-#define BLOBS_ERR_SHA (-100000) /* blobs_put: the bytes' hash is not the expected one */
+#define BLOBS_REL_MAX 96 /* "yyyy/mm/" + 64 hex + NUL, with room */
+/* The longest upload folder (GSS_UPLOAD_DIR) taken: every name under it
+ * then fits BLOBS_PATH_MAX whatever the host name and pid ("/tmp/" + 63 +
+ * "-" + 11 + "-" + 32 + ".part" = 118 bytes after the folder). */
+#define BLOBS_DIR_MAX  384
+#define BLOBS_PATH_MAX 512       /* a whole path, NUL included */
+#define BLOBS_ERR_SHA  (-100000) /* blobs_put: the bytes' hash is not the expected one */
 
 /* "image/jpeg", "image/png", "application/pdf" by magic bytes; NULL: none of them. */
 const char *blobs_sniff(const unsigned char *p, size_t n);
 
 /* This host's name as it goes into .part names (no '/' or '.', at most n - 1 bytes). */
 void blobs_part_owner(char *out, size_t n);
-/* A fresh <dir>/tmp/<host>-<pid>-<random>.part. */
-void blobs_part_path(const char *dir, char *out, size_t n);
+/* A fresh <dir>/tmp/<host>-<pid>-<random>.part. 0, or UV_ENAMETOOLONG when
+ * it does not fit n bytes (out is then ""): never a cut-off name. */
+int blobs_part_path(const char *dir, char *out, size_t n);
 /* <yyyy>/<mm>/<sha_hex> for now (UTC). */
 void blobs_final_rel(const char *sha_hex, char *out, size_t n);
 
@@ -48,7 +54,8 @@ typedef void (*blobs_cb)(void *ud, int status, const char *sha_hex, const char *
 
 /* Stores data[0..len) under dir. expect_sha_hex: 64 lowercase hex
  * characters the bytes must hash to, or NULL. Returns 0 (cb will run once,
- * later), or a negative libuv error (cb will not run). */
+ * later), or a negative libuv error (cb will not run): UV_ENAMETOOLONG for
+ * a dir longer than BLOBS_DIR_MAX bytes. */
 int blobs_put(uv_loop_t *loop, const char *dir, const void *data, size_t len, const char *expect_sha_hex, blobs_cb cb,
               void *ud);
 

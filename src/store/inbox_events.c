@@ -3,20 +3,18 @@
  */
 #include "store/inbox_events.h"
 
-#include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/jw.h"
 #include "core/log.h"
-#include "store/redis.h"
+#include "store/events.h"
 
-/* Since start; the loop thread is the only writer. */
-static uint64_t published, errors;
+static struct events_stats stats = {.who = "inbox_events"};
 
 int inbox_events_channel(const char *prefix, char *out, size_t n)
 {
-    int len = snprintf(out, n, "%s:%s", prefix ? prefix : "", INBOX_EVENTS_SUFFIX);
-    return len < 0 || (size_t)len >= n ? -1 : 0;
+    return events_channel(prefix, INBOX_EVENTS_SUFFIX, out, n);
 }
 
 int inbox_events_format(struct buf *b, const struct inbox_event *ev)
@@ -36,45 +34,19 @@ int inbox_events_format(struct buf *b, const struct inbox_event *ev)
     return 0;
 }
 
-/* The reply of a PUBLISH; NULL: the connection went away with it queued. */
-static void on_published(redisAsyncContext *ac, void *reply, void *priv)
-{
-    redisReply *r = reply;
-    (void)ac;
-    (void)priv;
-    if (r && r->type != REDIS_REPLY_ERROR) {
-        published++;
-        return;
-    }
-    errors++;
-    log_warn("inbox_events", "PUBLISH failed: %s", r ? r->str : "connection lost");
-}
-
 int inbox_events_publish(struct rds *r, const char *prefix, const struct inbox_event *ev)
 {
-    char       channel[128];
-    int        rc = -1;
     struct buf msg = {0};
-    if (r && inbox_events_channel(prefix, channel, sizeof(channel)) == 0 && inbox_events_format(&msg, ev) == 0) {
-        const char  *argv[3] = {"PUBLISH", channel, msg.data};
-        const size_t lens[3] = {7, strlen(channel), msg.len};
-        rc = rds_cmd(r, on_published, NULL, 3, argv, lens); /* hiredis copies the arguments */
-    }
+    bool       formed = inbox_events_format(&msg, ev) == 0;
+    int        rc = events_publish(r, prefix, INBOX_EVENTS_SUFFIX, formed ? msg.data : NULL, msg.len, &stats);
     buf_free(&msg);
-    if (rc < 0) {
-        errors++;
+    if (rc < 0)
         log_warn("inbox_events", "customer %lld: inbox event not published; screens catch up by polling",
                  ev ? (long long)ev->customer_id : 0LL);
-    }
     return rc;
 }
 
 void inbox_events_metrics(struct buf *b)
 {
-    buf_printf(b,
-               "# HELP gss_inbox_events_published_total inbox.* events Redis accepted\n"
-               "# TYPE gss_inbox_events_published_total counter\ngss_inbox_events_published_total %llu\n"
-               "# HELP gss_inbox_events_errors_total inbox.* events not published (lost)\n"
-               "# TYPE gss_inbox_events_errors_total counter\ngss_inbox_events_errors_total %llu\n",
-               (unsigned long long)published, (unsigned long long)errors);
+    events_metrics(b, "gss_inbox_events", "inbox.* events", &stats);
 }

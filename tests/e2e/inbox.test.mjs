@@ -16,6 +16,12 @@
 //     template (the fake sees type template, its name and language);
 //   - a name with markup stays text; a photo shows as a thumbnail or
 //     "Foto sedang diunduh";
+//   - the inbox says what it is for; "Lihat Pelanggan"'s save says what was
+//     stored;
+//   - a reply whose answer is lost and that CS sends again is one message:
+//     the retry carries the same Idempotency-Key;
+//   - a reply Meta refused because the window closed meanwhile (131047,
+//     reported by the status webhook) says so in words;
 //   - at 360 px the list, then the chat full screen with "Kembali";
 //   - a technician's profile at 360 px: "Hubungkan Telegram" shows the code,
 //     "Buka di Telegram" (t.me/<bot>?start=<code>) and the expiry; the code
@@ -186,6 +192,8 @@ describe('the CS inbox', () => {
     await page.getByRole('link', { name: /^Inbox/ }).click();
     await page.waitForURL(/#\/inbox$/, { timeout: T });
     await page.getByText('Belum ada percakapan').waitFor({ timeout: T });
+    // what the screen is for, in the seed's words
+    await page.getByText('Menanggapi chat WA pelanggan dan memastikan data tersimpan benar.', { exact: true }).waitFor({ timeout: T });
     await page.locator('.live[data-state="live"]').waitFor({ timeout: T });
 
     // The customer writes; the page was loaded before, and is not reloaded.
@@ -270,6 +278,9 @@ describe('the CS inbox', () => {
     await page.getByRole('textbox', { name: 'Alamat' }).fill(addr);
     await page.getByRole('button', { name: 'Simpan' }).click();
     await page.getByText('Data pelanggan tersimpan.').waitFor({ timeout: T });
+    // what was stored, in words, to check against the chat
+    assert.equal(plain(await page.locator('[data-testid="customer-saved-name"]').textContent()), `Nama: ${RINA.name}`);
+    assert.equal(plain(await page.locator('[data-testid="customer-saved-address"]').textContent()), `Alamat: ${addr}`);
     const c = await call('inboxcs', 'GET', `/customers/${rinaId}`);
     assert.equal(c.json.address, addr);
     await shot(page, 'inbox-customer-desktop');
@@ -363,6 +374,75 @@ describe('the CS inbox', () => {
     await waitFor(() => wa.sentTo(RINA.phone).some((m) => m.type === 'text' && m.payload.text.body === second),
       { timeout: T, what: 'the reply sent with Enter' });
     await page.getByRole('searchbox', { name: 'Cari percakapan' }).fill('');
+  });
+
+  it('a reply whose answer was lost, sent again, is one message: the retry carries the same Idempotency-Key', { timeout: 60000 }, async () => {
+    const { page } = cs;
+    await page.goto(`${g.url}/#/inbox/${rinaId}`);
+    const box = page.getByRole('textbox', { name: 'Balas pesan' });
+    await box.waitFor({ timeout: T });
+    const text = 'Mohon ditunggu, teknisi kami sedang di jalan.';
+    const keys = [];
+    let n = 0;
+    const url = `**/api/v1/customers/${rinaId}/messages`;
+    await page.route(url, async (route) => {
+      const req = route.request();
+      if (req.method() !== 'POST') return route.continue();
+      keys.push(req.headers()['idempotency-key']);
+      if (++n === 1) {
+        await route.fetch(); // it reaches gssd and is queued ...
+        return route.abort('timedout'); // ... but the answer never arrives
+      }
+      return route.continue();
+    });
+    try {
+      await box.fill(text);
+      await page.getByRole('button', { name: 'Kirim', exact: true }).click();
+      await page.locator('.form-message-error', { hasText: /terhubung/ }).waitFor({ timeout: T });
+      assert.equal(await box.inputValue(), text, 'the text stays for the retry');
+      await page.getByRole('button', { name: 'Kirim', exact: true }).click();
+      await waitFor(async () => (await box.inputValue()) === '', { timeout: T, what: 'the retry answered' });
+    } finally {
+      await page.unroute(url);
+      // the lost answer is this test's doing, not the page's
+      cs.console = cs.console.filter((c) => !/ERR_TIMED_OUT/.test(c));
+    }
+    assert.equal(keys.length, 2, 'two requests');
+    assert.match(keys[0] || '', /^[A-Za-z0-9_-]{1,64}$/, 'an Idempotency-Key');
+    assert.equal(keys[1], keys[0], 'the retry sends the same key');
+    const rows = await psql(g.database.url, `SELECT count(*) FROM outbox WHERE customer_id = ${rinaId}
+      AND payload #>> '{message,text,body}' = '${text}'`);
+    assert.equal(rows[0][0], '1', 'one message queued');
+    await page.locator('.msg-out', { hasText: text }).waitFor({ timeout: T });
+    assert.equal(await page.locator('.msg-out', { hasText: text }).count(), 1, 'one bubble');
+    await waitFor(() => wa.sentTo(RINA.phone).some((m) => m.type === 'text' && m.payload.text.body === text),
+      { timeout: T, what: 'the reply at the fake' });
+    // the next message written gets a key of its own
+    const next = 'Sudah sampai, Bu.';
+    await box.fill(next);
+    const [resp] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/api/v1/customers/${rinaId}/messages`, { timeout: T }),
+      page.getByRole('button', { name: 'Kirim', exact: true }).click(),
+    ]);
+    assert.equal(resp.status(), 202, await resp.text());
+    const k3 = resp.request().headers()['idempotency-key'];
+    assert.ok(k3 && k3 !== keys[0], 'a new message, a new key');
+  });
+
+  it('a reply refused because the window closed before it left says so in words', { timeout: 60000 }, async () => {
+    const { page } = cs;
+    const late = 'Balasan yang terlambat terkirim';
+    // as the status webhook leaves a text Meta refused with 131047 (0009)
+    await psql(g.database.url, `INSERT INTO outbox (channel, kind, target, payload, idem_key, customer_id, status, attempts, last_error)
+      VALUES ('whatsapp', 'wa.reply', 'wa:${RINA.phone}',
+              '{"message":{"type":"text","text":{"body":"${late}"}},"sent_by":${users.inboxcs.id}}',
+              'e2e-131047-${pid}', ${rinaId}, 'failed', 1, 'whatsapp: not delivered: 131047 Re-engagement message')`);
+    await page.goto(`${g.url}/#/inbox/${rinaId}`);
+    const out = page.locator('.msg-out', { hasText: late });
+    await out.waitFor({ timeout: T });
+    assert.match(plain(await out.locator('.msg-status').textContent()), /Gagal/);
+    assert.match(plain(await out.locator('.msg-error').textContent()), /^Tidak terkirim: Jendela 24 jam sudah tertutup saat dikirim/);
+    await shot(page, 'inbox-failed-window-desktop');
   });
 
   it('the chat passes axe-core WCAG 2 A/AA', { timeout: 60000 }, async () => {

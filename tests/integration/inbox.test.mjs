@@ -18,14 +18,27 @@
 //     send writes it) belongs to its customer's conversation;
 //   - a CS WebSocket gets inbox.message / inbox.status / inbox.read, a
 //     technician's and a Sales' get none;
-//   - sales and ts get 403 on every inbox route.
+//   - sales and ts get 403 on every inbox route;
+//   - an Idempotency-Key makes a retried or double-tapped reply one message
+//     (200, the same message, "replayed"); the same key with another body is
+//     422 idempotency_key_reused; a bad key 400;
+//   - the template names a customer whose name is blank "Pelanggan";
+//   - a q holding a control character (%00 …) is 422, not "every
+//     conversation";
+//   - a message whose id was taken before a read but which committed after
+//     it is unread (the commit-order race of ids);
+//   - the contract has no template_not_configured (gssd refuses to start
+//     without the template, so it cannot happen).
 // Expected values are written here from the contract, never read from gssd.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
+import fs from 'node:fs';
+import path from 'node:path';
+
 import WebSocket from 'ws';
 
-import { psql, sleep, waitFor } from './harness.mjs';
+import { SOURCE_DIR, http, psql, sleep, waitFor } from './harness.mjs';
 import { api, fieldSetup } from './field_util.mjs';
 import { startWhatsAppFake } from '../fakes/whatsapp.mjs';
 
@@ -358,6 +371,135 @@ describe('the inbox', () => {
       ts.close();
       sales.close();
     }
+  });
+
+  it('an Idempotency-Key makes a retried reply one message: the same message, 200, nothing queued again', T, async () => {
+    const phone = nextNumber();
+    await deliver(wa.inboundText({ from: phone, name: 'Pak Ulang', body: 'Jadi datang?' }));
+    const id = await customerOf(phone);
+    const send = (body, key, token = ctx.cs) => {
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+      if (key !== undefined) headers['idempotency-key'] = key;
+      return http(`${ctx.g.url}/api/v1/customers/${id}/messages`, { method: 'POST', headers, body: JSON.stringify(body), timeout: 20000 });
+    };
+    const key = `k-${process.pid}-${id}-1`;
+    const text = 'Jadi, Pak. Teknisi berangkat jam 9.';
+    const first = await send({ text }, key);
+    assert.equal(first.status, 202, first.text);
+    assert.equal(first.json.message.status, 'queued');
+    // the retry after a timeout: the same message, nothing new
+    const again = await send({ text }, key);
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.json.replayed, true);
+    assert.equal(again.json.message.id, first.json.message.id);
+    assert.equal(again.json.message.body, text);
+    assert.deepEqual(again.json.message.sent_by, { id: ctx.ids.cs, name: 'Pool ib_cs' });
+    assertMessageShape(again.json.message);
+    // a double tap: both at once, one message
+    const key2 = `k-${process.pid}-${id}-2`;
+    const both = await Promise.all([send({ text: 'Dua kali' }, key2), send({ text: 'Dua kali' }, key2)]);
+    const st = both.map((r) => r.status).sort();
+    assert.ok(st[0] === 200 || st[0] === 202, `double tap: ${st} ${both.map((r) => r.text)}`);
+    assert.ok(['200,202', '202,409'].includes(st.join(',')), `one 202 and a replay (or duplicate_request): ${st}`);
+    const dup = both.find((r) => r.status === 409);
+    if (dup) assert.equal(dup.json.error.code, 'duplicate_request');
+    // the same key with another body: refused, nothing queued
+    const other = await send({ text: 'Teks lain' }, key);
+    assert.equal(other.status, 422, other.text);
+    assert.equal(other.json.error.code, 'idempotency_key_reused');
+    const tpl = await send({ template: 'followup' }, key);
+    assert.equal(tpl.status, 422, tpl.text);
+    assert.equal(tpl.json.error.code, 'idempotency_key_reused');
+    // keys are per user: the admin's same key is the admin's own message
+    const admin = await send({ text }, key, ctx.admin);
+    assert.equal(admin.status, 202, admin.text);
+    assert.notEqual(admin.json.message.id, first.json.message.id);
+    for (const bad of ['', 'a b', 'x'.repeat(65), 'kunci/1']) {
+      const r = await send({ text: 'x' }, bad);
+      assert.equal(r.status, 400, `key ${JSON.stringify(bad)}: ${r.status} ${r.text}`);
+      assert.equal(r.json.error.code, 'bad_idempotency_key');
+    }
+    // the window closes; a late retry of a stored reply still answers it
+    await q(`UPDATE customers SET last_inbound_at = now() - interval '25 hours' WHERE id = ${id}`);
+    const late = await send({ text }, key);
+    assert.equal(late.status, 200, late.text);
+    assert.equal(late.json.message.id, first.json.message.id);
+    await q(`UPDATE customers SET last_inbound_at = now() WHERE id = ${id}`);
+
+    assert.equal(await count(`SELECT count(*) FROM outbox WHERE customer_id = ${id} AND kind = 'wa.reply'`), 3);
+    assert.equal(await count(`SELECT count(*) FROM audit_log WHERE entity = 'customer' AND entity_id = ${id} AND action = 'inbox.reply'`), 3);
+    await waitFor(() => sentTo(phone).length >= 3, { timeout: 15000, what: 'three messages at the fake' });
+    await sleep(800);
+    assert.deepEqual(sentTo(phone).map((m) => m.payload.text.body).sort(), ['Dua kali', text, text].sort());
+    // without a key every press is a message of its own, as before
+    const a = await send({ text: 'tanpa kunci' });
+    const b = await send({ text: 'tanpa kunci' });
+    assert.equal(a.status, 202, a.text);
+    assert.equal(b.status, 202, b.text);
+    assert.notEqual(a.json.message.id, b.json.message.id);
+  });
+
+  it('the template names a customer whose name is only spaces "Pelanggan"', T, async () => {
+    const phone = nextNumber();
+    const old = Math.floor(Date.now() / 1000) - 30 * 3600;
+    await deliver(wa.inboundText({ from: phone, name: 'Sementara', body: 'halo', timestamp: old }));
+    const id = await customerOf(phone);
+    await q(`UPDATE customers SET name = '   ' WHERE id = ${id}`);
+    const t = await api(ctx.g, ctx.cs, 'POST', `/api/v1/customers/${id}/messages`, { template: 'followup' });
+    assert.equal(t.status, 202, t.text);
+    const req = await wa.waitForRequest((e) => e.api === 'messages' && e.json && e.json.to === phone, { timeoutMs: 10000 });
+    const params = req.json.template.components.filter((c) => c.type === 'body').flatMap((c) => c.parameters);
+    assert.deepEqual(params, [{ type: 'text', text: 'Pelanggan' }]);
+    assert.equal(req.status, 200, JSON.stringify(req.reply));
+  });
+
+  it('q with a control character is 422, not every conversation', T, async () => {
+    for (const qs of ['%00', 'Rina%00', 'a%01b', '%1B', 'ab%7F', 'Bu%09Rina']) {
+      const r = await api(ctx.g, ctx.cs, 'GET', `/api/v1/inbox?q=${qs}`);
+      assert.equal(r.status, 422, `q=${qs}: ${r.status} ${r.text.slice(0, 200)}`);
+      assert.equal(r.json.error.code, 'validation_failed');
+    }
+    // blanks around the query are trimmed as before
+    const r = await api(ctx.g, ctx.cs, 'GET', '/api/v1/inbox?q=%09zzzz-nobody%0A');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.conversations.length, 0);
+  });
+
+  it('a message whose id was taken before a read but that committed after it is unread', T, async () => {
+    const phone = nextNumber();
+    await deliver(wa.inboundText({ from: phone, name: 'Bu Balapan', body: 'pesan pertama' }));
+    const id = await customerOf(phone);
+    // W1: wa_ingest has inserted its message (the id is taken) and not yet
+    // set its customer (the statement that follows in the same transaction)
+    const [[mid]] = await q(`INSERT INTO wa_messages (wa_id, direction, type, body, sender_phone, sent_at, status)
+      VALUES ('wamid.race.${phone}', 'in', 'text', 'pesan lambat', '${phone}', now(), 'received') RETURNING id`);
+    // W2: a later message, committed first
+    await deliver(wa.inboundText({ from: phone, name: 'Bu Balapan', body: 'pesan cepat' }));
+    const [[w2]] = await q(`SELECT max(id) FROM wa_messages WHERE customer_id = ${id}`);
+    assert.ok(Number(w2) > Number(mid), 'the later message has the higher id');
+    assert.equal((await conversation(id)).unread, 2);
+    assert.equal((await api(ctx.g, ctx.cs, 'POST', `/api/v1/customers/${id}/messages/read`)).status, 204);
+    assert.equal((await conversation(id)).unread, 0);
+    const total = (await inbox()).unread_total;
+    // W1 commits
+    await q(`UPDATE wa_messages SET customer_id = ${id} WHERE id = ${mid}`);
+    const c = await conversation(id);
+    assert.equal(c.unread, 1, 'the late message is unread');
+    assert.equal((await inbox()).unread_total, total + 1);
+    assert.ok((await chat(id)).messages.some((m) => m.body === 'pesan lambat'));
+    assert.equal((await api(ctx.g, ctx.cs, 'POST', `/api/v1/customers/${id}/messages/read`)).status, 204);
+    assert.equal((await conversation(id)).unread, 0);
+  });
+
+  it('a reply has no template_not_configured: gssd cannot run without the template', T, async () => {
+    // config.c refuses an empty GSS_WA_TEMPLATE_FOLLOWUP at start, so the
+    // contract's only 409s are window_closed (and duplicate_request).
+    const spec = fs.readFileSync(path.join(SOURCE_DIR, 'docs/openapi.yaml'), 'utf8');
+    const op = spec.slice(spec.indexOf('operationId: replyToCustomer'), spec.indexOf('/api/v1/customers/{id}/messages/read:'));
+    assert.ok(op.length > 100, 'the operation is in the spec');
+    assert.doesNotMatch(op, /template_not_configured/);
+    assert.doesNotMatch(fs.readFileSync(path.join(SOURCE_DIR, 'docs/inbox.md'), 'utf8'), /template_not_configured/);
+    assert.doesNotMatch(fs.readFileSync(path.join(SOURCE_DIR, 'src/http/handlers/inbox.c'), 'utf8'), /template_not_configured/);
   });
 
   it('sales and ts get 403 on every inbox route', T, async () => {

@@ -12,12 +12,23 @@
 //   - a burst of claims: fewer edits than changes, older edits cancelled as
 //     superseded, the last edit shows the final state;
 //   - GSS_TELEGRAM_JOB_DM: a linked technician gets a private copy; one who
-//     blocked the bot makes that row unreachable, on the ticket.
+//     blocked the bot makes that row unreachable, on the ticket;
+// and the review's regressions (docs/telegram.md "Job broadcasts"):
+//   - a private copy is edited only when the job is full, not at every k/N;
+//   - a ticket the pool refuses (withdrawn) is never announced, even with
+//     Redis slow to answer;
+//   - a post the journal says was sent (gssd died before its batch
+//     committed) and a change while gssd is down: after the restart the
+//     message is edited to the current state;
+//   - GSS_TELEGRAM_TS_CHAT=@name: the group's message gets its edits;
+//   - the group upgraded to a supergroup (migrate_to_chat_id): the post
+//     lands in the new chat, later edits too.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { psql, sleep } from './harness.mjs';
+import { psql, sleep, startGssd, redisCommand } from './harness.mjs';
 import { fieldSetup, createTicket, claim, api } from './field_util.mjs';
+import { key } from './pool_util.mjs';
 import { startTelegramFake } from '../fakes/telegram.mjs';
 
 const TOKEN = '7000000003:AAtgjobs-test_token';
@@ -28,6 +39,11 @@ const MINIAPP = 'claim';
 const GROUP = -1009876543210; // a supergroup
 const PROBLEM = 'AC <Daikin> & "bocor" </b> air menetes';
 const SCHEDULE_TEXT = 'Jadwal: Sen 03 Jun 09:00 WIB'; // createTicket's 2030-06-03T02:00:00Z, in Jakarta
+const AT_GROUP = -1004443332221; // a public supergroup known by its @name
+const AT_NAME = 'gss_jobs_grp';
+const OLD_GROUP = -4445556667; // a basic group, upgraded to NEW_GROUP in a test
+const NEW_GROUP = -1004445556667;
+let ENV;
 
 let tg, ctx, g;
 let nextTgUser = 7300000000 + (process.pid % 100000) * 100;
@@ -35,7 +51,7 @@ const tgUser = (first_name) => ({ id: ++nextTgUser, first_name });
 let dmTech, dmUser, blockedTech, blockedUser;
 
 async function rows(sql) {
-  return psql(g.database.url, sql);
+  return psql(ctx.database.url, sql);
 }
 
 async function outboxOf(ticketId) {
@@ -100,15 +116,16 @@ async function link(tech) {
 }
 
 before(async () => {
-  tg = await startTelegramFake({ token: TOKEN, botUsername: BOT, strictAmpersand: true });
-  ctx = await fieldSetup({
-    tag: 'tgj', techs: 16,
-    env: {
-      GSS_TELEGRAM_TOKEN: TOKEN, GSS_TELEGRAM_API_BASE: tg.apiBase, GSS_TELEGRAM_BOT_USERNAME: BOT,
-      GSS_TELEGRAM_MINIAPP: MINIAPP, GSS_TELEGRAM_WEBHOOK_SECRET: SECRET, GSS_TELEGRAM_TS_CHAT: String(GROUP),
-      GSS_TELEGRAM_JOB_DM: '1', GSS_OUTBOX_POLL_MS: '100', GSS_PUBLIC_URL: PUBLIC,
-    },
+  tg = await startTelegramFake({
+    token: TOKEN, botUsername: BOT, strictAmpersand: true,
+    chats: { [AT_GROUP]: { type: 'supergroup', title: 'Teknisi GSS', username: AT_NAME } },
   });
+  ENV = {
+    GSS_TELEGRAM_TOKEN: TOKEN, GSS_TELEGRAM_API_BASE: tg.apiBase, GSS_TELEGRAM_BOT_USERNAME: BOT,
+    GSS_TELEGRAM_MINIAPP: MINIAPP, GSS_TELEGRAM_WEBHOOK_SECRET: SECRET, GSS_TELEGRAM_TS_CHAT: String(GROUP),
+    GSS_TELEGRAM_JOB_DM: '1', GSS_OUTBOX_POLL_MS: '100', GSS_PUBLIC_URL: PUBLIC,
+  };
+  ctx = await fieldSetup({ tag: 'tgj', techs: 32, env: ENV });
   g = ctx.g;
   dmTech = ctx.tech();
   dmUser = await link(dmTech);
@@ -275,4 +292,189 @@ test('a burst of claims: edits coalesce, the last one shows the final state', { 
   const sup = await rows(`SELECT count(*) FROM outbox WHERE ticket_id = ${t.id} AND kind = 'job.edit'
     AND status = 'cancelled' AND last_error = 'superseded by a later edit'`);
   assert.ok(Number(sup[0][0]) >= 1, `edits superseded: ${sup[0][0]}; ${JSON.stringify(await outboxOf(t.id))}`);
+});
+
+/** Stops gssd and starts it again on the same PostgreSQL and Redis, with
+ *  ENV changed by over; between, between() runs (gssd is down then). */
+async function restart(over = {}, between = async () => {}) {
+  assert.equal(await g.stop('SIGTERM', 20000), 0, 'gssd exits 0 on SIGTERM');
+  g = null;
+  await between();
+  g = await startGssd({ redis: ctx.redis, database: ctx.database, env: { GSS_LOG_REQUESTS: 0, ...ENV, ...over } });
+  ctx.g = g;
+}
+
+/** Waits until the ticket's job.post row for target is sent; returns [id, provider_id]. */
+async function postSent(ticketId, target) {
+  for (let i = 0; i < 400; i++) {
+    const r = await rows(`SELECT id, status, coalesce(provider_id, '') FROM outbox
+      WHERE ticket_id = ${ticketId} AND kind = 'job.post' AND target = '${target}'`);
+    if (r.length && r[0][1] === 'sent') return [r[0][0], r[0][2]];
+    await sleep(50);
+  }
+  assert.fail(`the post of ticket ${ticketId} to ${target} was not sent: ${JSON.stringify(await outboxOf(ticketId))}`);
+}
+
+test('a private copy is edited only when the job is full, the group at every claim', { timeout: 120000 }, async () => {
+  const t = await createTicket(g, ctx.cs, ctx.customers[2], 3);
+  const mid = await sentTo(GROUP, t.code);
+  const dmMid = await sentTo(dmUser.id, t.code);
+  const want = ['1/3', '2/3', 'PENUH 3/3'];
+  for (let i = 0; i < 3; i++) {
+    const tech = ctx.tech();
+    const c = await claim(g, tech.token, t.id);
+    assert.equal(c.status, 200, `claim ${i + 1}: ${c.text}`);
+    // each step waits for the group's edit: the changes are far apart
+    await messageBecomes(GROUP, mid, (x) => label(x.text) === want[i], want[i]);
+    await sleep(300);
+  }
+  const dm = await messageBecomes(dmUser.id, dmMid, (x) => label(x.text) === 'PENUH 3/3', 'PENUH in the private chat');
+  await sleep(1500); // anything still queued would go by now
+  assert.deepEqual(dm.history.map((h) => label(h.text)), ['0/3', 'PENUH 3/3'],
+    'the private copy: the announcement, then PENUH only');
+  assert.deepEqual(tg.buttons(dmUser.id, dmMid), [{ text: 'PENUH', disabled: {} }]);
+  const dmEdits = tg.requests.filter((e) => isApi(e, 'editMessageText')
+    && String(e.params.chat_id) === String(dmUser.id) && Number(e.params.message_id) === dmMid);
+  assert.equal(dmEdits.length, 1, `edit requests into the private chat: ${dmEdits.length}`);
+  assert.deepEqual(tg.message(GROUP, mid).history.map((h) => label(h.text)), ['0/3', ...want]);
+});
+
+test('a ticket whose job the pool refuses is never announced, even with Redis slow', { timeout: 60000 }, async () => {
+  // As tickets_pool.test.mjs: a job hash already under the next id makes
+  // open.lua refuse. Redis paused for writes keeps the pool's answer back
+  // 1.5 s, ample time for the sender (polling every 100 ms) to announce it.
+  const [[last]] = await rows('SELECT coalesce(max(id), 0) FROM tickets');
+  const next = Number(last) + 1;
+  await redisCommand(g.redis.port, 'HSET', key(`job:${next}`), 'id', String(next), 'state', 'open');
+  const sentBefore = tg.requests.length;
+  await redisCommand(g.redis.port, 'CLIENT', 'PAUSE', '1500', 'WRITE');
+  const r = await api(g, ctx.cs, 'POST', '/api/v1/tickets', {
+    customer_id: ctx.customers[3], problem: 'Pompa air mati total', address: 'Jl. Cikini Raya 1',
+    area: 'Menteng', scheduled_at: '2030-06-03T02:00:00Z', techs_needed: 1,
+  });
+  assert.equal(r.status, 503, r.text);
+  await redisCommand(g.redis.port, 'DEL', key(`job:${next}`));
+  const [[n]] = await rows(`SELECT count(*) FROM tickets WHERE id = ${next}`);
+  assert.equal(n, '0', 'the ticket was withdrawn');
+  await sleep(1500);
+  const about = tg.requests.slice(sentBefore).filter((e) => JSON.stringify(e.params || {}).includes(`job_${next}`));
+  assert.deepEqual(about.map((e) => `${e.api} ${e.params.chat_id} ${e.status}`), [], 'nothing was announced');
+  const [[left]] = await rows(`SELECT count(*) FROM outbox WHERE ticket_id = ${next}`);
+  assert.equal(left, '0');
+  // a ticket whose job opens is announced at once, not after the grace
+  const t0 = Date.now();
+  const t = await createTicket(g, ctx.cs, ctx.customers[3], 1);
+  await sentTo(GROUP, t.code, () => true, 8000);
+  assert.ok(Date.now() - t0 < 8000, `announced ${Date.now() - t0} ms after the create`);
+});
+
+test('a post the journal says was sent, a change while gssd is down: after the restart the message shows it', { timeout: 120000 }, async () => {
+  const t = await createTicket(g, ctx.cs, ctx.customers[4], 3);
+  const mid = await sentTo(GROUP, t.code);
+  const [post] = await postSent(t.id, `tg:${GROUP}`);
+  await postSent(t.id, `tg:${dmUser.id}`);
+  assert.equal(label(tg.message(GROUP, mid).text), '0/3');
+  await restart({}, async () => {
+    // What a gssd killed after the request left (the journal has the
+    // answer) but before its batch committed leaves, and a change committed
+    // meanwhile (the trigger queues its job.edit).
+    await rows(`UPDATE outbox SET status = 'queued', provider_id = NULL, sent_at = NULL, next_attempt_at = now()
+        WHERE id = ${post};
+      INSERT INTO outbox_attempts (outbox_id, worker, outcome, provider_id, counts, finished_at)
+        VALUES (${post}, 'dead@host', 'sent', '${GROUP}:${mid}', true, now());
+      UPDATE tickets SET techs_needed = 4 WHERE id = ${t.id};`);
+  });
+  const m = await messageBecomes(GROUP, mid, (x) => label(x.text) === '0/4', '0/4 after the restart');
+  assert.deepEqual(m.history.map((h) => label(h.text)), ['0/3', '0/4']);
+  const [[st, pid]] = await rows(`SELECT status, provider_id FROM outbox WHERE id = ${post}`);
+  assert.deepEqual([st, pid], ['sent', `${GROUP}:${mid}`], 'the journal\'s outcome, not a second message');
+  const again = tg.requests.filter((e) => isApi(e, 'sendMessage') && String(e.params.chat_id) === String(GROUP)
+    && String(e.params.text || '').includes(t.code));
+  assert.equal(again.length, 1, 'not announced twice');
+});
+
+test('GSS_TELEGRAM_TS_CHAT=@name: the group message gets its edits', { timeout: 120000 }, async () => {
+  await restart({ GSS_TELEGRAM_TS_CHAT: `@${AT_NAME}` });
+  const t = await createTicket(g, ctx.cs, ctx.customers[0], 2);
+  const mid = await sentTo(`@${AT_NAME}`, t.code);
+  assert.ok(tg.message(AT_GROUP, mid), 'the message is in the group the @name names');
+  const [, pid] = await postSent(t.id, `tg:@${AT_NAME}`);
+  assert.equal(pid, `${AT_GROUP}:${mid}`, 'Telegram answers with the numeric chat id');
+  const c = await claim(g, ctx.tech().token, t.id);
+  assert.equal(c.status, 200, c.text);
+  await messageBecomes(AT_GROUP, mid, (x) => label(x.text) === '1/2', '1/2 in the @name group');
+  const c2 = await claim(g, ctx.tech().token, t.id);
+  assert.equal(c2.status, 200, c2.text);
+  await messageBecomes(AT_GROUP, mid, (x) => label(x.text) === 'PENUH 2/2', 'PENUH in the @name group');
+  assert.deepEqual(tg.buttons(AT_GROUP, mid), [{ text: 'PENUH', disabled: {} }]);
+});
+
+test('the group became a supergroup: the post lands in the new chat, later edits too', { timeout: 120000 }, async () => {
+  tg.migrateChat(OLD_GROUP, NEW_GROUP);
+  await restart({ GSS_TELEGRAM_TS_CHAT: String(OLD_GROUP) });
+  const t = await createTicket(g, ctx.cs, ctx.customers[1], 2);
+  const mid = await sentTo(NEW_GROUP, t.code);
+  assert.ok(tg.requests.some((e) => isApi(e, 'sendMessage') && e.status === 400
+    && String(e.params.chat_id) === String(OLD_GROUP)), 'the old chat answered migrate_to_chat_id');
+  const [post] = await postSent(t.id, `tg:${NEW_GROUP}`);
+  const [[payload]] = await rows(`SELECT payload::text FROM outbox WHERE id = ${post}`);
+  assert.deepEqual(JSON.parse(payload), { round: 1, urgent: false }, 'the stored payload is kept, not the rendered one');
+  assert.ok(g.logs.some((l) => JSON.stringify(l).includes('GSS_TELEGRAM_TS_CHAT=' + NEW_GROUP)),
+    'a warning names the setting to change');
+  const c = await claim(g, ctx.tech().token, t.id);
+  assert.equal(c.status, 200, c.text);
+  await messageBecomes(NEW_GROUP, mid, (x) => label(x.text) === '1/2', '1/2 in the new chat');
+  const c2 = await claim(g, ctx.tech().token, t.id);
+  assert.equal(c2.status, 200, c2.text);
+  const m = await messageBecomes(NEW_GROUP, mid, (x) => label(x.text) === 'PENUH 2/2', 'PENUH in the new chat');
+  assert.deepEqual(m.history.map((h) => label(h.text)), ['0/2', '1/2', 'PENUH 2/2']);
+});
+
+test('two gssd, claims interleaved: every job message ends showing the final state', { timeout: 180000 }, async () => {
+  // The lock-then-render race (docs/telegram.md "Job broadcasts") has no
+  // deterministic reproduction; this drives both senders and both
+  // persisters at once and checks the one thing that must hold: after the
+  // last change, each message says what the tables say.
+  const RACE_GROUP = -1007778889990; // a fresh group: its 20 a minute untouched
+  await restart({ GSS_TELEGRAM_TS_CHAT: String(RACE_GROUP) });
+  const g2 = await startGssd({ redis: ctx.redis, database: ctx.database,
+    env: { GSS_LOG_REQUESTS: 0, ...ENV, GSS_TELEGRAM_TS_CHAT: String(RACE_GROUP) } });
+  try {
+    // 3 claims each: a job of 3 ends PENUH (the private copy too), one of
+    // 4 ends open at 3/4 (the private copy stays as announced)
+    const needed = [3, 4];
+    const tickets = [];
+    for (let i = 0; i < needed.length; i++) tickets.push(await createTicket(i ? g2 : g, ctx.cs, ctx.customers[i], needed[i]));
+    const mids = [];
+    for (const t of tickets) mids.push([await sentTo(RACE_GROUP, t.code), await sentTo(dmUser.id, t.code)]);
+    const jobs = [];
+    let k = 0;
+    for (const t of tickets) {
+      for (let i = 0; i < 3; i++) {
+        const tech = ctx.tech();
+        const via = k++ % 2 ? g2 : g;
+        jobs.push(sleep(Math.floor(Math.random() * 400)).then(() => claim(via, tech.token, t.id)));
+      }
+    }
+    for (const c of await Promise.all(jobs)) assert.equal(c.status, 200, c.text);
+    const final = ['PENUH 3/3', '3/4'];
+    const finalDm = ['PENUH 3/3', '0/4'];
+    for (let j = 0; j < tickets.length; j++) {
+      await messageBecomes(RACE_GROUP, mids[j][0], (x) => label(x.text) === final[j], `${final[j]} (${j})`);
+    }
+    // nothing queued left for them, and no edit after that changes it
+    for (let i = 0; i < 200; i++) {
+      const [[q]] = await rows(`SELECT count(*) FROM outbox WHERE ticket_id IN (${tickets.map((t) => t.id)})
+        AND status = 'queued'`);
+      if (q === '0') break;
+      await sleep(100);
+    }
+    await sleep(1500);
+    for (let j = 0; j < tickets.length; j++) {
+      assert.equal(label(tg.message(RACE_GROUP, mids[j][0]).text), final[j], `the group's message of ticket ${j}`);
+      assert.equal(label(tg.message(dmUser.id, mids[j][1]).text), finalDm[j], `the private copy of ticket ${j}`);
+    }
+  } finally {
+    assert.equal(await g2.stop('SIGTERM', 20000), 0, 'the second gssd exits 0');
+  }
 });

@@ -247,6 +247,23 @@ test('CS sees failures on the ticket: a refused WhatsApp message and a technicia
   assert.ok(firstOk === -1 || lastBad < firstOk, `failures first: ${msgs.map((m) => m.status).join(', ')}`);
   for (const m of msgs) assert.equal(m.payload, undefined, 'no payload is shown');
 
+  // Bookkeeping rows are not listed: a source row the sender already fanned
+  // out (its per-recipient rows are listed instead) and an edit a later one
+  // replaced. A source row still waiting is listed: it says why.
+  const src = async (target, status, kind, key) => Number((await q(`INSERT INTO outbox (channel, kind, target,
+      payload, idem_key, ticket_id, status) VALUES ('telegram', '${kind}', '${target}', '{}'::jsonb,
+      'wo:${key}:${s.ticket.id}', ${s.ticket.id}, '${status}') RETURNING id`))[0][0]);
+  const fanned = await src('role:technicians', 'sent', 'test.src', 'fanned');
+  const superseded = await src(`tg:${TS_CHAT}`, 'cancelled', 'job.edit', 'superseded');
+  const waiting = await src('role:sales', 'queued', 'test.src', 'waiting');
+  const again = await api(ctx.g, ctx.cs, 'GET', `/api/v1/tickets/${s.ticket.id}/messages`);
+  const ids = new Set(again.json.messages.map((m) => m.id));
+  assert.ok(!ids.has(fanned), 'a fanned-out source row is not listed');
+  assert.ok(!ids.has(superseded), 'a superseded edit is not listed');
+  assert.ok(ids.has(waiting), 'a source row still queued is listed');
+  assert.ok(ids.has(blockedId) && ids.has(groupId));
+  await q(`DELETE FROM outbox WHERE id IN (${fanned}, ${superseded}, ${waiting})`);
+
   // Sales and admin read it too; a technician may not.
   assert.equal((await api(ctx.g, ctx.sales, 'GET', `/api/v1/tickets/${s.ticket.id}/messages`)).status, 200);
   assert.equal((await api(ctx.g, ctx.admin, 'GET', `/api/v1/tickets/${s.ticket.id}/messages`)).status, 200);

@@ -175,6 +175,88 @@ static void test_part_names(void **state)
     assert_null(strchr(a + 8, '/'));
 }
 
+/* <base>/ddd.../ddd... exactly len bytes long, made on disk (components of
+ * 100 to 200 bytes), with its tmp folder. */
+static char *make_long_dir(const char *base, size_t len)
+{
+    assert_true(strlen(base) + 2 <= len);
+    char *d = calloc(1, len + 1);
+    assert_non_null(d);
+    snprintf(d, len + 1, "%s", base);
+    for (size_t have = strlen(d); have < len; have = strlen(d)) {
+        size_t rem = len - have, part = rem > 201 ? 100 : rem - 1;
+        d[have] = '/';
+        memset(d + have + 1, 'd', part);
+        d[have + 1 + part] = '\0';
+        assert_int_equal(mkdir(d, 0750), 0);
+    }
+    assert_int_equal(strlen(d), len);
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s/tmp", d);
+    assert_int_equal(mkdir(tmp, 0750), 0);
+    return d;
+}
+
+/* A folder whose names may not fit on some host (a 63-byte host name) is
+ * refused up front, clearly, and nothing is written: before, a 399-byte
+ * folder was taken and the .part name cut short silently on such a host. */
+static void test_put_refuses_a_too_long_folder(void **state)
+{
+    (void)state;
+    char     *base = make_dir();
+    char     *dir = make_long_dir(base, 399);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen s = {0};
+    int         rc = blobs_put(&loop, dir, "abc", 3, NULL, on_put, &s);
+    assert_int_equal(rc, UV_ENAMETOOLONG);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(s.calls, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+    assert_int_equal(count_entries(tmp), 0);
+    assert_int_equal(count_entries(dir), 1); /* tmp only */
+    rm_rf(base);
+    free(dir);
+    free(base);
+}
+
+/* The longest folder taken (384 bytes) stores the file whole. */
+static void test_put_takes_the_longest_folder(void **state)
+{
+    (void)state;
+    char       *base = make_dir();
+    char       *dir = make_long_dir(base, 384);
+    struct seen s = {0};
+    put_and_run(dir, "abc", 3, NULL, &s);
+    assert_int_equal(s.status, 0);
+    assert_string_equal(s.sha, ABC_SHA);
+    char path[1024], got[8] = "";
+    snprintf(path, sizeof(path), "%s/%s", dir, s.rel);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(got, 1, sizeof(got), f), 3);
+    fclose(f);
+    assert_memory_equal(got, "abc", 3);
+    rm_rf(base);
+    free(dir);
+    free(base);
+}
+
+/* A .part name that does not fit is refused, never cut short. */
+static void test_part_name_too_long(void **state)
+{
+    (void)state;
+    char out[64];
+    memset(out, 'x', sizeof(out));
+    assert_int_equal(blobs_part_path("/a/folder/long/enough/to/fill/the/buffer", out, sizeof(out)), UV_ENAMETOOLONG);
+    assert_string_equal(out, "");
+    char ok[300];
+    assert_int_equal(blobs_part_path("/up", ok, sizeof(ok)), 0);
+    assert_string_equal(ok + strlen(ok) - 5, ".part");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +265,9 @@ int main(void)
         cmocka_unit_test(test_put_reports_a_missing_folder),
         cmocka_unit_test(test_sniff),
         cmocka_unit_test(test_part_names),
+        cmocka_unit_test(test_put_refuses_a_too_long_folder),
+        cmocka_unit_test(test_put_takes_the_longest_folder),
+        cmocka_unit_test(test_part_name_too_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

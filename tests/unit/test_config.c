@@ -540,6 +540,14 @@ static void test_integrations(void **state)
     expect_ok("GSS_OUTBOX_MAX_ATTEMPTS", "1");
     expect_bad("GSS_HTTP_TIMEOUT_MS", "99", "GSS_HTTP_TIMEOUT_MS");
     expect_bad("GSS_OUTBOX_BACKOFF_MS", "9", "GSS_OUTBOX_BACKOFF_MS");
+    /* the upload folder leaves room for stored file names: 384 bytes */
+    char dir[400];
+    memset(dir, 'd', 385);
+    dir[0] = '/';
+    dir[385] = '\0';
+    expect_bad("GSS_UPLOAD_DIR", dir, "GSS_UPLOAD_DIR");
+    dir[384] = '\0';
+    expect_ok("GSS_UPLOAD_DIR", dir);
 }
 
 static void test_error_buffer_bounded(void **state)

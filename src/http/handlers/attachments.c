@@ -618,7 +618,14 @@ static void on_replay(void *ud, PGresult *res, enum pg_err err, const char *stat
         up_next(u);
         return;
     }
-    blobs_part_path(u->upload_dir, u->tmp_path, sizeof(u->tmp_path));
+    if (blobs_part_path(u->upload_dir, u->tmp_path, sizeof(u->tmp_path)) < 0) {
+        /* GSS_UPLOAD_DIR too long for a file name (config refuses one
+         * longer than BLOBS_DIR_MAX at start; this is the backstop) */
+        u->tmp_path[0] = '\0';
+        u->body_done = true;
+        up_fail(u, 500, "storage_failed", "the file could not be stored");
+        return;
+    }
     fs_begin(u);
     if (uv_fs_open(u->loop, &u->fs, u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640, on_open_fs) < 0) {
         u->fs_busy = false;

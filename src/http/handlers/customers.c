@@ -34,6 +34,7 @@
 #define CUSTOMER_NAME_MAX    200 /* characters; the schema's CHECK */
 #define CUSTOMER_ADDRESS_MAX 500 /* characters */
 #define CUSTOMER_Q_MAX       200 /* characters of a search query */
+#define CUSTOMER_LIMIT_MAX   200 /* rows of a search */
 #define CUSTOMER_PHONE_BUF   24  /* canonical phone plus NUL, with room to spare */
 
 static void customer_json(struct buf *b, PGresult *r, int row)
@@ -66,45 +67,11 @@ static void answer_pg_error(struct http_req *req, enum pg_err err, const char *s
 
 /* ---- phone numbers ------------------------------------------------------ */
 
-/* The digits of a phone number as people write it: spaces, dashes, dots and
- * parentheses are dropped, one '+' is allowed before the first digit, and a
- * leading 0 (the national trunk prefix) becomes the country code 62. Writes
- * them NUL-terminated to out; returns their count, or -1 if s holds anything
- * else, no digit at all, or more digits than out holds. */
-static int phone_digits(const char *s, size_t n, char *out, size_t outlen)
-{
-    size_t o = 0;
-    bool   plus = false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == ' ' || ch == '-' || ch == '.' || ch == '(' || ch == ')')
-            continue;
-        if (ch == '+' && o == 0 && !plus) {
-            plus = true;
-            continue;
-        }
-        if (ch < '0' || ch > '9')
-            return -1;
-        if (o + 3 > outlen)
-            return -1;
-        if (o == 0 && ch == '0') {
-            out[o++] = '6';
-            out[o++] = '2';
-            continue;
-        }
-        out[o++] = ch;
-    }
-    if (o == 0)
-        return -1;
-    out[o] = '\0';
-    return (int)o;
-}
-
 /* The canonical form of a phone number ("62" and 7 to 13 digits, as the
  * schema's CHECK wants) into out; false if s is not one. */
 static bool phone_normalize(const char *s, size_t n, char out[CUSTOMER_PHONE_BUF])
 {
-    int len = phone_digits(s, n, out, CUSTOMER_PHONE_BUF);
+    int len = h_phone_digits(s, n, out, CUSTOMER_PHONE_BUF);
     return len >= 9 && len <= 15 && out[0] == '6' && out[1] == '2';
 }
 
@@ -383,61 +350,15 @@ static void on_listed(void *ud, PGresult *res, enum pg_err err, const char *stat
     buf_free(&b);
 }
 
-/* q for LIKE: the wildcards % and _ and the escape character itself are
- * escaped, so that they match literally. */
-static char *like_escape(const char *q)
-{
-    struct buf b = {0};
-    for (const char *p = q; *p; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            buf_putc(&b, '\\');
-        buf_putc(&b, *p);
-    }
-    buf_putc(&b, '\0');
-    return buf_steal(&b);
-}
-
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            n++;
-    return n;
-}
-
 void h_customers_list(struct http_req *req)
 {
-    char q[CUSTOMER_Q_MAX * 4 + 1] = "", lim[16], limit[8] = "50";
-    if (!http_query(req, "q", q, sizeof(q)) && http_query_present(req, "q")) {
-        http_error(req, 422, "validation_failed", "q: at most 200 characters");
+    char        q[CUSTOMER_Q_MAX * 4 + 1], limit[H_LIMIT_BUF];
+    const char *qt;
+    if (!h_search_query(req, q, sizeof(q), CUSTOMER_Q_MAX, &qt) || !h_query_limit(req, 50, CUSTOMER_LIMIT_MAX, limit))
         return;
-    }
-    if (http_query_present(req, "limit")) {
-        bool ok = http_query(req, "limit", lim, sizeof(lim)) && lim[0] && strlen(lim) <= 3;
-        for (const char *p = lim; ok && *p; p++)
-            ok = *p >= '0' && *p <= '9';
-        int l = ok ? atoi(lim) : 0;
-        if (l < 1 || l > 200) {
-            http_error(req, 422, "validation_failed", "limit: a whole number from 1 to 200");
-            return;
-        }
-        snprintf(limit, sizeof(limit), "%d", l);
-    }
-    /* Trim: a search box often keeps a stray space. */
-    size_t qn = strlen(q), qs = 0;
-    while (qn > 0 && is_space(q[qn - 1]))
-        q[--qn] = '\0';
-    while (qs < qn && is_space(q[qs]))
-        qs++;
-    const char *qt = q + qs;
-    if (utf8_chars(qt) > CUSTOMER_Q_MAX) {
-        http_error(req, 422, "validation_failed", "q: at most 200 characters");
-        return;
-    }
     char  digits[CUSTOMER_PHONE_BUF];
-    bool  by_phone = qt[0] && phone_digits(qt, strlen(qt), digits, sizeof(digits)) > 0;
-    char *pattern = qt[0] ? like_escape(qt) : NULL;
+    bool  by_phone = qt[0] && h_phone_digits(qt, strlen(qt), digits, sizeof(digits)) > 0;
+    char *pattern = qt[0] ? h_like_escape(qt) : NULL;
     /* The name matches case-insensitively anywhere; a query that reads as
      * (part of) a phone number also matches the canonical phone anywhere. */
     const char       *params[3] = {pattern, by_phone ? digits : NULL, limit};

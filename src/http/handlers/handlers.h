@@ -19,6 +19,26 @@ struct auth_session;
  * role; 0 for none. */
 unsigned h_actor(const struct auth_session *s);
 
+/* common.c: the query of a list's search box, ?q (absent: ""), into q
+ * (qlen >= 4 * max_chars + 1 bytes, the most max_chars code points take)
+ * without the blanks around it; *out points into q. false: answered 422,
+ * more than max_chars characters or a control character (%00 included)
+ * inside. Used by customers.c and inbox.c. */
+bool h_search_query(struct http_req *req, char *q, size_t qlen, size_t max_chars, const char **out);
+/* common.c: ?limit (absent: def) as the decimal text of a whole number
+ * 1..max (max <= 999) into out. false: answered 422. */
+#define H_LIMIT_BUF 12 /* any int in decimal, and its NUL */
+bool h_query_limit(struct http_req *req, int def, int max, char out[H_LIMIT_BUF]);
+/* common.c: q for `LIKE ... ESCAPE '\'`: %, _ and \ escaped so that they
+ * match themselves. malloc'd; the caller frees it. */
+char *h_like_escape(const char *q);
+/* common.c: the digits of a phone number as people write it, in the stored
+ * form: spaces, dashes, dots and parentheses dropped, one '+' allowed before
+ * the first digit, a leading 0 (the national trunk prefix) becomes the
+ * country code 62. NUL-terminated into out; their count, or -1 if s (n
+ * bytes) holds anything else, no digit at all, or more than out holds. */
+int h_phone_digits(const char *s, size_t n, char *out, size_t outlen);
+
 /* health.c */
 void h_healthz(struct http_req *req);
 void h_readyz(struct http_req *req);

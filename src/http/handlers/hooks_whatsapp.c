@@ -52,6 +52,7 @@
 #include "core/log.h"
 #include "http/handlers/handlers.h"
 #include "http/services.h"
+#include "integrations/wa_media.h"
 #include "store/inbox_events.h"
 #include "store/pg.h"
 
@@ -445,6 +446,16 @@ static void on_ingested(void *ud, PGresult *res, enum pg_err err, const char *st
     http_respond_json(req, 200, counts, strlen(counts));
 }
 
+/* The same, then the photo fetcher kicked: the delivery carried a media id
+ * and has committed (Meta's download URL lives about five minutes; wa_media.h). */
+static void on_ingested_media(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct wa_media *wm = ((struct http_req *)ud)->svc->wa_media; /* read before the answer ends the request */
+    on_ingested(ud, res, err, state, msg);
+    if (err == PG_OK)
+        wa_media_kick(wm);
+}
+
 void h_hooks_whatsapp(struct http_req *req)
 {
     const struct gss_config *cfg = req->svc->cfg;
@@ -475,8 +486,10 @@ void h_hooks_whatsapp(struct http_req *req)
         return;
     }
     const char *params[1] = {flat.data};
-    int         rc =
-        pg_query(req->svc->pg, "SELECT counts, inbox FROM gss_inbox_ingest($1::jsonb)", 1, params, on_ingested, req);
+    /* a string media_id (put_message; a message without one writes null) */
+    bool media = strstr(flat.data, "\"media_id\":\"") != NULL;
+    int  rc = pg_query(req->svc->pg, "SELECT counts, inbox FROM gss_inbox_ingest($1::jsonb)", 1, params,
+                      media ? on_ingested_media : on_ingested, req);
     buf_free(&flat);
     if (rc < 0) {
         http_add_header(req, "Retry-After", "1");

@@ -21,13 +21,18 @@
  *
  * A reply is an outbox row (channel whatsapp, kind wa.reply) holding the
  * Cloud API message itself under "message", which the sender's WhatsApp
- * builder sends as it is, and the CS who wrote it under "sent_by". Its
- * idem_key is fresh per request (gen_random_uuid): two presses of Kirim are
- * two messages, as a chat expects. Whether the window is open is decided in
- * the same statement that queues the row, from customers.last_inbound_at,
- * so a text is never queued on a window that closed a moment before. The
- * row leaves on the sender's next poll (GSS_OUTBOX_POLL_MS; the request
- * layer cannot reach the sender to hurry it).
+ * builder sends as it is, and the CS who wrote it under "sent_by". With an
+ * Idempotency-Key header its idem_key is inbox:<customer>:<user>:<key>, so
+ * a retry after a timeout or a double tap finds the row it queued and
+ * answers it again (200, "replayed") instead of sending the customer a
+ * second message, as check-ins and uploads replay theirs; without one it is
+ * fresh (gen_random_uuid) and every request is a message. Whether the
+ * window is open is decided in the same statement that queues the row,
+ * from customers.last_inbound_at, so a text is never queued on a window
+ * that closed a moment before (it can still close while the row waits for
+ * the sender: Meta then refuses it, 131047, and the row fails). The row
+ * leaves at once: the handler kicks the sender (outbox_kick) once the
+ * statement has committed.
  *
  * After each committed write the inbox's live event goes out
  * (store/inbox_events.h): inbox.message "out" for a reply, inbox.read for a
@@ -44,6 +49,7 @@
 #include "core/log.h"
 #include "http/handlers/handlers.h"
 #include "http/services.h"
+#include "integrations/outbox.h"
 #include "store/inbox_events.h"
 #include "store/pg.h"
 
@@ -53,6 +59,7 @@
 #define INBOX_PHONE_BUF  24
 #define INBOX_PREVIEW    "120" /* characters of a conversation's last message */
 #define INBOX_WINDOW_SQL "interval '24 hours'"
+#define INBOX_IDEM_BUF   72 /* http_idempotency_key's out */
 
 /* clang-format off */
 /* ISO-8601 UTC to the second, as every other answer writes times. */
@@ -68,6 +75,18 @@
     " 'at', " ISO(m ".at") ", 'status', " m ".status, 'error', " m ".error, 'attachment_id', " m ".attachment_id,"    \
     " 'media_status', " m ".media_status,"                                                                             \
     " 'sent_by', (SELECT json_build_object('id', u.id, 'name', u.name) FROM users u WHERE u.id = " m ".sent_by))"
+/* An outbox row (alias o) as the chat shows it: the reply just queued, or
+ * the one an Idempotency-Key replays (whatever its status is by now). */
+#define OUT_JSON(o)                                                                                                    \
+    "json_build_object("                                                                                               \
+    " 'id', 'out:' || " o ".id, 'direction', 'out', 'type', gss_inbox_out_type(" o ".kind, " o ".payload),"           \
+    " 'body', gss_inbox_out_body(" o ".kind, " o ".payload), 'at', " ISO(o ".created_at") ","                        \
+    " 'status', gss_inbox_out_status(" o ".status, " o ".delivery_status),"                                          \
+    " 'error', CASE WHEN gss_inbox_out_status(" o ".status, " o ".delivery_status) IN ('queued', 'failed')"          \
+    "          THEN " o ".last_error END,"                                                                             \
+    " 'attachment_id', NULL, 'media_status', NULL,"                                                                    \
+    " 'sent_by', (SELECT json_build_object('id', u.id, 'name', u.name) FROM users u"                                  \
+    "             WHERE u.id = (" o ".payload ->> 'sent_by')::bigint))"
 /* clang-format on */
 
 static void publish(struct http_req *req, enum inbox_event_type type, int64_t customer_id)
@@ -110,60 +129,6 @@ static size_t utf8_chars(const char *s, size_t n)
     return c;
 }
 
-/* ?limit: absent → def; else a whole number 1..INBOX_LIMIT_MAX into out.
- * false: answered 422. */
-static bool read_limit(struct http_req *req, int def, char out[8])
-{
-    snprintf(out, 8, "%d", def);
-    if (!http_query_present(req, "limit"))
-        return true;
-    char lim[8];
-    bool ok = http_query(req, "limit", lim, sizeof(lim)) && lim[0] && strlen(lim) <= 3 &&
-              strspn(lim, "0123456789") == strlen(lim);
-    int l = ok ? atoi(lim) : 0;
-    if (l < 1 || l > INBOX_LIMIT_MAX) {
-        http_error(req, 422, "validation_failed", "limit: a whole number from 1 to 200");
-        return false;
-    }
-    snprintf(out, 8, "%d", l);
-    return true;
-}
-
-/* q for ILIKE: %, _ and \ match themselves. */
-static char *like_escape(const char *q)
-{
-    struct buf b = {0};
-    for (const char *p = q; *p; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            buf_putc(&b, '\\');
-        buf_putc(&b, *p);
-    }
-    buf_putc(&b, '\0');
-    return buf_steal(&b);
-}
-
-/* A query that reads as (part of) a phone number, as people type one, in
- * the stored form: separators dropped, a leading 0 becomes 62. false if it
- * holds anything else. */
-static bool phone_part(const char *s, char out[INBOX_PHONE_BUF])
-{
-    size_t o = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p == ' ' || *p == '-' || *p == '.' || *p == '(' || *p == ')' || (*p == '+' && o == 0))
-            continue;
-        if (*p < '0' || *p > '9' || o + 3 > INBOX_PHONE_BUF)
-            return false;
-        if (o == 0 && *p == '0') {
-            out[o++] = '6';
-            out[o++] = '2';
-        } else {
-            out[o++] = *p;
-        }
-    }
-    out[o] = '\0';
-    return o > 0;
-}
-
 /* ---- GET /api/v1/inbox --------------------------------------------------- */
 
 static void on_inbox(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
@@ -178,40 +143,28 @@ static void on_inbox(void *ud, PGresult *res, enum pg_err err, const char *state
 
 void h_inbox_list(struct http_req *req)
 {
-    char q[INBOX_Q_MAX * 4 + 1] = "", limit[8];
-    if (!http_query(req, "q", q, sizeof(q)) && http_query_present(req, "q")) {
-        http_error(req, 422, "validation_failed", "q: at most 200 characters");
+    char        q[INBOX_Q_MAX * 4 + 1], limit[H_LIMIT_BUF];
+    const char *qt;
+    if (!h_search_query(req, q, sizeof(q), INBOX_Q_MAX, &qt) || !h_query_limit(req, 50, INBOX_LIMIT_MAX, limit))
         return;
-    }
-    if (!read_limit(req, 50, limit))
-        return;
-    size_t qn = strlen(q), qs = 0;
-    while (qn > 0 && is_space(q[qn - 1]))
-        q[--qn] = '\0';
-    while (qs < qn && is_space(q[qs]))
-        qs++;
-    const char *qt = q + qs;
-    if (utf8_chars(qt, strlen(qt)) > INBOX_Q_MAX) {
-        http_error(req, 422, "validation_failed", "q: at most 200 characters");
-        return;
-    }
     char        digits[INBOX_PHONE_BUF];
-    bool        by_phone = qt[0] && phone_part(qt, digits);
-    char       *pattern = qt[0] ? like_escape(qt) : NULL;
+    bool        by_phone = qt[0] && h_phone_digits(qt, strlen(qt), digits, sizeof(digits)) > 0;
+    char       *pattern = qt[0] ? h_like_escape(qt) : NULL;
     const char *params[3] = {pattern, by_phone ? digits : NULL, limit};
     /*
      * $1 name pattern (NULL: all), $2 phone digits, $3 limit. The
      * conversations come from customers_inbox_idx in inbox_last_at order;
      * each one's last message is the newest row of inbox_messages, its
-     * unread count the incoming rows above its read mark (counted only when
-     * there are some). unread_total is over every conversation, whatever q
-     * says (the nav badge), and reads the unread ones only
-     * (customers_inbox_unread_idx).
+     * unread count the incoming rows numbered above its read mark (counted
+     * only when there are some; the numbers, 0018_inbox_fixes.sql, follow
+     * commit order, ids do not). unread_total is over every conversation,
+     * whatever q says (the nav badge), and reads the unread ones only
+     * (customers_inbox_unseen_idx).
      */
     /* clang-format off */
     static const char sql[] =
         "WITH v AS ("
-        "  SELECT c.id, c.name, c.phone, c.last_inbound_at, c.inbox_last_at, c.inbox_last_in_id, c.inbox_read_id"
+        "  SELECT c.id, c.name, c.phone, c.last_inbound_at, c.inbox_last_at, c.inbox_in_seq, c.inbox_read_seq"
         "  FROM customers c"
         "  WHERE c.inbox_last_at IS NOT NULL"
         "    AND ($1::text IS NULL OR c.name ILIKE '%' || $1 || '%' ESCAPE '\\'"
@@ -226,9 +179,9 @@ void h_inbox_list(struct http_req *req)
         "                                      'at', " ISO("m.at") ")"
         "             FROM inbox_messages m WHERE m.customer_id = v.id"
         "             ORDER BY m.at DESC, m.ord DESC, m.id DESC LIMIT 1),"
-        "    'unread', CASE WHEN v.inbox_last_in_id > v.inbox_read_id THEN"
+        "    'unread', CASE WHEN v.inbox_in_seq > v.inbox_read_seq THEN"
         "                (SELECT count(*) FROM wa_messages w"
-        "                 WHERE w.customer_id = v.id AND w.direction = 'in' AND w.id > v.inbox_read_id)"
+        "                 WHERE w.customer_id = v.id AND w.direction = 'in' AND w.inbox_seq > v.inbox_read_seq)"
         "              ELSE 0 END,"
         "    'window_open', " WINDOW_OPEN("v") ","
         "    'window_closes_at', " WINDOW_CLOSES("v") ","
@@ -237,8 +190,8 @@ void h_inbox_list(struct http_req *req)
         "   ORDER BY v.inbox_last_at DESC, v.id DESC) FROM v), '[]'::json),"
         " 'unread_total', (SELECT coalesce(sum(x.n), 0) FROM customers c,"
         "                  LATERAL (SELECT count(*) AS n FROM wa_messages w"
-        "                           WHERE w.customer_id = c.id AND w.direction = 'in' AND w.id > c.inbox_read_id) x"
-        "                  WHERE c.inbox_last_in_id > c.inbox_read_id))";
+        "                           WHERE w.customer_id = c.id AND w.direction = 'in' AND w.inbox_seq > c.inbox_read_seq) x"
+        "                  WHERE c.inbox_in_seq > c.inbox_read_seq))";
     /* clang-format on */
     int rc = pg_query(req->svc->pg, sql, 3, params, on_inbox, req);
     free(pattern);
@@ -293,9 +246,9 @@ void h_inbox_messages(struct http_req *req)
         http_error(req, 404, "not_found", "no such customer");
         return;
     }
-    char        limit[8], before[32], before_id[21] = "", idb[24];
+    char        limit[H_LIMIT_BUF], before[32], before_id[21] = "", idb[24];
     const char *before_dir = NULL;
-    if (!read_limit(req, 50, limit))
+    if (!h_query_limit(req, 50, INBOX_LIMIT_MAX, limit))
         return;
     if (http_query_present(req, "before") &&
         (!http_query(req, "before", before, sizeof(before)) || !parse_message_id(before, &before_dir, before_id))) {
@@ -342,6 +295,7 @@ struct reply_ctx {
     struct http_req *req;
     int64_t          customer_id;
     bool template;
+    bool keyed; /* an Idempotency-Key came with it */
 };
 
 static void on_replied(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
@@ -352,6 +306,21 @@ static void on_replied(void *ud, PGresult *res, enum pg_err err, const char *sta
         answer_pg_error(req, err, state, msg);
     } else if (PQntuples(res) != 1) {
         http_error(req, 404, "not_found", "no such customer");
+    } else if (!PQgetisnull(res, 0, 3)) {
+        /* the Idempotency-Key's row: this request's own message, answered
+         * again (nothing queued, no event, no audit), or another one's */
+        if (PQgetvalue(res, 0, 4)[0] != 't') {
+            http_error(req, 422, "idempotency_key_reused", "this Idempotency-Key was used for another message");
+        } else {
+            log_info("inbox", "customer %lld: reply replayed for user %lld", (long long)rx->customer_id,
+                     (long long)req->session->user_id);
+            const char *json = PQgetvalue(res, 0, 3);
+            http_respond_json(req, 200, json, strlen(json));
+        }
+    } else if (rx->keyed && PQgetisnull(res, 0, 2) && PQgetvalue(res, 0, 5)[0] == 't') {
+        /* the INSERT met the key of a request that committed after this
+         * statement began (a double tap): its row is not in our snapshot */
+        http_error(req, 409, "duplicate_request", "the same message is being sent; retry to read its result");
     } else if (PQgetvalue(res, 0, 1)[0] != 't') {
         http_error(req, 422, "no_whatsapp", "the customer has no WhatsApp number or account");
     } else if (PQgetisnull(res, 0, 2)) {
@@ -362,6 +331,7 @@ static void on_replied(void *ud, PGresult *res, enum pg_err err, const char *sta
         log_info("inbox", "customer %lld: %s reply queued by user %lld", (long long)rx->customer_id,
                  rx->template ? "template" : "text", (long long)req->session->user_id);
         publish(req, INBOX_EV_MESSAGE, rx->customer_id);
+        outbox_kick(req->svc->outbox); /* committed (one statement): the reply leaves now */
         const char *json = PQgetvalue(res, 0, 2);
         http_respond_json(req, 202, json, strlen(json));
     }
@@ -417,35 +387,55 @@ void h_inbox_reply(struct http_req *req)
         http_error(req, 404, "not_found", "no such customer");
         return;
     }
+    char idem[INBOX_IDEM_BUF];
+    if (http_idempotency_key(req, idem) < 0) {
+        http_error(req, 400, "bad_idempotency_key", "Idempotency-Key: 1 to 64 of A-Z a-z 0-9 - _");
+        return;
+    }
     char *text;
     bool template;
     if (!read_reply(req, &text, &template))
         return;
+    /* config.c refuses an empty GSS_WA_TEMPLATE_FOLLOWUP at start */
     const struct gss_config *cfg = req->svc->cfg;
-    if (template && (!cfg->wa_template_followup || !cfg->wa_template_followup[0])) {
-        http_error(req, 409, "template_not_configured", "GSS_WA_TEMPLATE_FOLLOWUP is not set");
-        return;
-    }
-    char idb[24], actor[24];
+    char                     idb[24], actor[24];
     snprintf(idb, sizeof(idb), "%lld", (long long)id);
     snprintf(actor, sizeof(actor), "%lld", (long long)req->session->user_id);
-    const char *params[5] = {idb, text, template ? cfg->wa_template_followup : NULL,
-                             template ? cfg->wa_template_lang : NULL, actor};
+    const char *params[6] = {idb,
+                             text,
+                             template ? cfg->wa_template_followup : NULL,
+                             template ? cfg->wa_template_lang : NULL,
+                             actor,
+                             idem[0] ? idem : NULL};
     /*
      * $1 customer, $2 text (NULL: the template), $3/$4 the template's name
-     * and language, $5 the CS. The row is written only for a customer that
-     * can be reached and, for a text, whose window is open now; the
-     * template's one body parameter is the customer's name, its runs of
-     * white space made one space (Meta refuses a parameter with a line
-     * break, a tab or more than four spaces in a row). The answer's
-     * columns: the customer can be reached; the queued message (NULL:
-     * nothing queued, the window is closed). No row: no such customer.
+     * and language, $5 the CS, $6 the Idempotency-Key (NULL: none). A key
+     * already stored for this customer and CS (prev) queues nothing: the
+     * answer is that row, and whether it is this request's message (the
+     * same text, or a template again). Otherwise the row is written only
+     * for a customer that can be reached and, for a text, whose window is
+     * open now; ON CONFLICT: a request with the same key committed while
+     * this statement ran. The template's one body parameter is the
+     * customer's name, its runs of white space made one space (Meta
+     * refuses a parameter with a line break, a tab or more than four
+     * spaces in a row, and an empty one: a blank name is "Pelanggan", as
+     * whatsapp.c's wa_param_text writes it). The answer's columns: 0 the
+     * window is open, 1 the customer can be reached, 2 the queued message
+     * (NULL: nothing queued), 3 the stored message of the key (NULL: none),
+     * 4 it is this request's, 5 a row was due to be written. No row: no
+     * such customer.
      */
     /* clang-format off */
     static const char sql[] =
         "WITH c AS ("
         "  SELECT id, name, phone, wa_user_id, " WINDOW_OPEN("customers") " AS open"
         "  FROM customers WHERE id = $1::bigint),"
+        " prev AS ("
+        "  SELECT p.* FROM outbox p"
+        "  WHERE $6::text IS NOT NULL AND p.idem_key = 'inbox:' || $1::bigint || ':' || $5::bigint || ':' || $6::text),"
+        " due AS ("
+        "  SELECT c.* FROM c WHERE (c.phone IS NOT NULL OR c.wa_user_id IS NOT NULL) AND ($3::text IS NOT NULL OR c.open)"
+        "    AND NOT EXISTS (SELECT 1 FROM prev)),"
         " o AS ("
         "  INSERT INTO outbox (channel, kind, target, payload, idem_key, customer_id)"
         "  SELECT 'whatsapp', 'wa.reply', coalesce('wa:' || c.phone, 'wa-user:' || c.wa_user_id),"
@@ -455,11 +445,13 @@ void h_inbox_reply(struct http_req *req)
         "               'name', $3::text, 'language', jsonb_build_object('code', $4::text),"
         "               'components', jsonb_build_array(jsonb_build_object('type', 'body', 'parameters',"
         "                 jsonb_build_array(jsonb_build_object('type', 'text',"
-        "                   'text', regexp_replace(c.name, '[[:space:]]+', ' ', 'g')))))))"
+        "                   'text', coalesce(nullif(btrim(regexp_replace(c.name, '[[:space:]]+', ' ', 'g')), ''),"
+        "                                    'Pelanggan')))))))"
         "           ELSE jsonb_build_object('type', 'text', 'text', jsonb_build_object('body', $2::text)) END,"
         "           'sent_by', $5::bigint),"
-        "         'inbox:' || c.id || ':' || gen_random_uuid(), c.id"
-        "  FROM c WHERE (c.phone IS NOT NULL OR c.wa_user_id IS NOT NULL) AND ($3::text IS NOT NULL OR c.open)"
+        "         'inbox:' || c.id || ':' || coalesce($5::bigint || ':' || $6::text, gen_random_uuid()::text), c.id"
+        "  FROM due c"
+        "  ON CONFLICT (idem_key) DO NOTHING"
         "  RETURNING *),"
         " a AS ("
         "  INSERT INTO audit_log (actor_id, entity, entity_id, action, data)"
@@ -469,20 +461,20 @@ void h_inbox_reply(struct http_req *req)
         "                            'template', $3::text, 'chars', length($2::text), 'target', o.target)"
         "  FROM o)"
         "SELECT c.open, c.phone IS NOT NULL OR c.wa_user_id IS NOT NULL,"
-        " (SELECT json_build_object('message', json_build_object("
-        "    'id', 'out:' || o.id, 'direction', 'out', 'type', gss_inbox_out_type(o.kind, o.payload),"
-        "    'body', gss_inbox_out_body(o.kind, o.payload), 'at', " ISO("o.created_at") ","
-        "    'status', gss_inbox_out_status(o.status, o.delivery_status), 'error', NULL,"
-        "    'attachment_id', NULL, 'media_status', NULL,"
-        "    'sent_by', (SELECT json_build_object('id', u.id, 'name', u.name) FROM users u WHERE u.id = $5::bigint)))"
-        "  FROM o)"
+        " (SELECT json_build_object('message', " OUT_JSON("o") ") FROM o),"
+        " (SELECT json_build_object('message', " OUT_JSON("p") ", 'replayed', true) FROM prev p),"
+        " (SELECT CASE WHEN $3::text IS NOT NULL THEN p.payload #>> '{message,type}' = 'template'"
+        "              ELSE p.payload #>> '{message,type}' = 'text' AND p.payload #>> '{message,text,body}' = $2::text"
+        "         END FROM prev p),"
+        " EXISTS (SELECT 1 FROM due)"
         " FROM c";
     /* clang-format on */
     struct reply_ctx *rx = xcalloc(1, sizeof(*rx));
     rx->req = req;
     rx->customer_id = id;
     rx->template = template;
-    int rc = pg_query(req->svc->pg, sql, 5, params, on_replied, rx);
+    rx->keyed = idem[0] != '\0';
+    int rc = pg_query(req->svc->pg, sql, 6, params, on_replied, rx);
     free(text);
     if (rc < 0) {
         free(rx);
@@ -525,15 +517,18 @@ void h_inbox_read(struct http_req *req)
     snprintf(idb, sizeof(idb), "%lld", (long long)id);
     snprintf(actor, sizeof(actor), "%lld", (long long)req->session->user_id);
     const char *params[2] = {idb, actor};
-    /* The read mark moves to the newest incoming message there is; a
-     * message stored meanwhile waits for this row lock and then counts as
-     * unread (its trigger raises inbox_last_in_id after us). The old mark
-     * comes from the row as it was (the FROM's snapshot). */
-    static const char sql[] = "UPDATE customers c SET inbox_read_id = c.inbox_last_in_id, inbox_read_at = now(),"
-                              "       inbox_read_by = $2::bigint"
-                              " FROM customers old WHERE c.id = $1::bigint AND old.id = c.id"
-                              " RETURNING old.inbox_read_id < c.inbox_last_in_id";
-    struct read_ctx  *rx = xcalloc(1, sizeof(*rx));
+    /* The read mark moves to the newest incoming message there is, by its
+     * number (0018_inbox_fixes.sql): a writer that holds a number holds
+     * this row's lock, so this waits for its commit and reads it; a
+     * message numbered afterwards counts as unread. The id mark is kept
+     * alongside. The old mark comes from the row as it was (the FROM's
+     * snapshot). */
+    static const char sql[] =
+        "UPDATE customers c SET inbox_read_seq = c.inbox_in_seq, inbox_read_id = c.inbox_last_in_id,"
+        "       inbox_read_at = now(), inbox_read_by = $2::bigint"
+        " FROM customers old WHERE c.id = $1::bigint AND old.id = c.id"
+        " RETURNING old.inbox_read_seq < c.inbox_in_seq";
+    struct read_ctx *rx = xcalloc(1, sizeof(*rx));
     rx->req = req;
     rx->customer_id = id;
     if (pg_query(req->svc->pg, sql, 2, params, on_read, rx) < 0) {

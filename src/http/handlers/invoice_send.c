@@ -48,6 +48,7 @@
 #include "http/handlers/handlers.h"
 #include "http/handlers/invoice.h"
 #include "http/services.h"
+#include "integrations/outbox.h"
 #include "store/pg.h"
 
 struct send_link {
@@ -313,6 +314,7 @@ static void send_done(struct pg_chain *ch, int stop, enum pg_err err, const char
         invoice_publish(tx->req, tx->id, tx->ticket_id, tx->number,
                         dom_state_name(DOM_INVOICE, sx->zero ? sx->inv_paid : tx->inv_to),
                         sx->first ? "send" : "resend");
+        outbox_kick(tx->req->svc->outbox); /* the customer's message leaves now, not at the next poll */
         struct buf extra = {0};
         urls(&extra, tx->req, sx->link);
         invoice_answer_text(tx->req, 200, tx->answer, extra.data);

@@ -58,8 +58,14 @@ void h_tickets_messages(struct http_req *req)
         /* compared as text: a cast of the target would fail on a group's '@name' */
         "  LEFT JOIN users u ON o.channel = 'telegram' AND u.telegram_chat_id IS NOT NULL"
         "                   AND o.target = 'tg:' || u.telegram_chat_id::text"
-        "  WHERE o.ticket_id = $1::bigint"
-        "     OR o.invoice_id IN (SELECT i.id FROM invoices i WHERE i.ticket_id = $1::bigint)"
+        "  WHERE (o.ticket_id = $1::bigint"
+        "         OR o.invoice_id IN (SELECT i.id FROM invoices i WHERE i.ticket_id = $1::bigint))"
+        /* Bookkeeping CS has no use for: a role:* source row once the
+         * sender has fanned it out into the rows listed beside it, and
+         * edits dropped because a later one replaced them. A source row
+         * still queued (nobody linked, channel off) stays: it says why. */
+        "    AND NOT (o.target LIKE 'role:%' AND o.status IN ('sent', 'cancelled'))"
+        "    AND NOT (o.kind = 'job.edit' AND o.status = 'cancelled')"
         "  ORDER BY (o.status IN ('failed', 'unreachable')) DESC, o.created_at DESC, o.id DESC"
         "  LIMIT " STR(MESSAGES_MAX) ")"
         "SELECT json_build_object('ticket_id', tk.id, 'messages', coalesce((SELECT json_agg(json_build_object("

@@ -41,6 +41,7 @@
 #include <yyjson.h>
 
 #include "core/buf.h"
+#include "core/civil.h"
 #include "core/log.h"
 #include "domain/money.h"
 #include "domain/states.h"
@@ -86,76 +87,15 @@ static void px_free(struct pay_ctx *px)
 
 /* ---- input ----------------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days
- * algorithm run backwards: years counted from March, so the leap day is
- * the last day of its year). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+/* paid_at (a JSON string) as Unix ms into *ms: an RFC 3339 date-time
+ * (civil.h) from 1970 on. PostgreSQL parses the same text again. */
+static bool paid_at_ok(yyjson_val *at, int64_t *ms)
 {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* An RFC 3339 date-time ("2026-12-02T09:30:00+07:00", "…T02:30:00.5Z") as
- * Unix ms; -1 when it is not one. Strict: seconds and a zone are required,
- * the day must exist in its month, no leap second (PostgreSQL, which
- * parses the same text again, would roll one over). */
-static int64_t rfc3339_ms(const char *s)
-{
-    if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
-        return -1;
-    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
-    int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
-        return -1;
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool             leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (d > mdays[mo - 1] + (mo == 2 && leap))
-        return -1;
-    const char *p = s + 19;
-    int64_t     ms = 0;
-    if (*p == '.') {
-        int n = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, n++)
-            if (n < 3)
-                ms = ms * 10 + (*p - '0');
-        if (n == 0)
-            return -1;
-        for (; n < 3; n++)
-            ms *= 10;
-    }
-    int64_t off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        if (strlen(p) < 6 || p[3] != ':')
-            return -1;
-        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
-        if (oh < 0 || oh > 23 || om < 0 || om > 59)
-            return -1;
-        off = (oh * 3600LL + om * 60) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600LL + mi * 60LL + sec - off;
-    return t * 1000 + ms;
+    int64_t t;
+    if (civil_parse_rfc3339_ms(yyjson_get_str(at), yyjson_get_len(at), &t) < 0 || t < 0)
+        return false;
+    *ms = t;
+    return true;
 }
 
 static int64_t now_ms(void)
@@ -570,7 +510,7 @@ void h_payments_create(struct http_req *req)
     else if (!yyjson_is_str(method) ||
              (strcmp(m = yyjson_get_str(method), "transfer") && strcmp(m, "cash") && strcmp(m, "qris")))
         bad = "method: transfer, cash or qris";
-    else if (at && !yyjson_is_null(at) && (!yyjson_is_str(at) || (at_ms = rfc3339_ms(yyjson_get_str(at))) < 0))
+    else if (at && !yyjson_is_null(at) && (!yyjson_is_str(at) || !paid_at_ok(at, &at_ms)))
         bad = "paid_at: an RFC 3339 time with a zone (2026-12-02T09:30:00+07:00)";
     else if (at_ms >= 0 && at_ms > now + PAY_FUTURE_MS)
         bad = "paid_at: may not be in the future";

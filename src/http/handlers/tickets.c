@@ -21,6 +21,7 @@
 #include "http/handlers/handlers.h"
 #include "http/handlers/invoice.h"
 #include "http/services.h"
+#include "integrations/outbox.h"
 #include "pool/pool.h"
 #include "store/pg.h"
 #include "store/redis.h"
@@ -138,12 +139,31 @@ static void on_withdrawn(void *ud, PGresult *res, enum pg_err err, const char *s
     create_free(cx);
 }
 
+static void on_released(void *ud, PGresult *res, enum pg_err err, const char *state, const char *msg)
+{
+    struct gss_services *svc = ud;
+    if (err != PG_OK) {
+        /* The announcement goes when its grace ends instead (0017). */
+        log_warn("tickets", "releasing a new job's announcement failed (%s %s): %s; it goes in 30 s",
+                 pg_err_name(err), state ? state : "", msg ? msg : "");
+        return;
+    }
+    if (PQcmdTuples(res)[0] && strcmp(PQcmdTuples(res), "0") != 0)
+        outbox_kick(svc->outbox); /* committed: the job message leaves now, not at the next poll */
+}
+
 /*
  * The ticket is committed first (a claim on its job must find the row), then
  * its job opens in the pool. If the pool refuses, the ticket is withdrawn
  * and the caller gets 503: CS never holds a ticket that no technician can
  * see. Withdrawing deletes the row only while nothing refers to it (no slot
  * can exist: the job never opened).
+ *
+ * The ticket's Telegram announcement (the job.post row the insert trigger
+ * queues, db/migrations/0017_job_fixes.sql) is held back for a grace of
+ * 30 s; once the pool has the job it is released here, after the answer,
+ * fire and forget. So a withdrawn ticket is never announced, and the job
+ * fan-out never holds its row while the DELETE needs it.
  */
 static void on_opened(void *ud, enum pool_claim_result r, int slot, int64_t seq)
 {
@@ -151,8 +171,18 @@ static void on_opened(void *ud, enum pool_claim_result r, int slot, int64_t seq)
     (void)slot;
     (void)seq;
     if (r == POOL_OK) {
+        struct gss_services *svc = cx->req->svc;
+        char                 idb[24];
+        snprintf(idb, sizeof(idb), "%lld", (long long)cx->id);
         http_respond_json(cx->req, 201, cx->body.data, cx->body.len);
         create_free(cx);
+        const char *p[1] = {idb};
+        if (pg_query(svc->pg,
+                     "UPDATE outbox SET next_attempt_at = now() WHERE ticket_id = $1 AND kind = 'job.post'"
+                     " AND target = 'role:technicians' AND status = 'queued' AND next_attempt_at > now()",
+                     1, p, on_released, svc) < 0)
+            log_warn("tickets", "releasing the announcement of ticket %s: postgres unavailable; it goes in 30 s",
+                     idb);
         return;
     }
     log_warn("tickets", "the job of new ticket %lld did not open in the pool (%s): withdrawing the ticket",

@@ -20,8 +20,14 @@
 // Screen readers: the list items are links named by the customer; new
 // incoming messages are announced in a polite live region of their own
 // (the message list is redrawn on every refetch and is not live itself).
+//
+// Sending: every message written gets one Idempotency-Key, sent again when
+// the same text is sent again after a failure (a timeout, no signal), so
+// the server answers the message it already queued instead of the
+// customer getting it twice (docs/inbox.md).
 
 import { api, get, post, errorText, ApiError } from '../api.js';
+import { newKey } from '../outbox.js';
 import { h, icon, replace } from '../dom.js';
 import { jakartaDate, jakartaTime, jakartaYmd, dayLabel, phoneDisplay } from '../format.js';
 
@@ -59,9 +65,14 @@ const WA_ERRORS = {
   190: 'Token WhatsApp server tidak berlaku: hubungi admin.',
 };
 
+/** The words for the first known Meta code in an outbox error, wherever it
+ *  stands: the sender writes "131047: …", the status webhook "whatsapp: not
+ *  delivered: 131047 …". */
 function errorWords(e) {
-  const m = /^\(?#?(\d{3,6})\b/.exec(String(e || ''));
-  return m && WA_ERRORS[m[1]] ? WA_ERRORS[m[1]] : null;
+  for (const m of String(e || '').matchAll(/(?:^|[^\d.])#?(\d{3,6})(?![\d.])/g)) {
+    if (WA_ERRORS[m[1]]) return WA_ERRORS[m[1]];
+  }
+  return null;
 }
 
 /** The bubble's words for a message without text of its own. */
@@ -152,6 +163,9 @@ export function mount(root, ctx) {
   const totalEl = h('span', { class: 'muted small', dataset: { testid: 'inbox-total' } });
   const listHead = h('div', { class: 'inbox-list-head' },
     h('div', { class: 'inbox-title-row' }, h('h1', null, 'Inbox WhatsApp'), totalEl),
+    // what this screen is for (the seed's words for the CS inbox)
+    h('p', { class: 'muted small inbox-purpose', dataset: { testid: 'inbox-purpose' } },
+      'Menanggapi chat WA pelanggan dan memastikan data tersimpan benar.'),
     h('label', { class: 'sr-only', for: 'inbox-q' }, 'Cari percakapan'),
     search);
   const listPane = h('section', { class: 'inbox-list', 'aria-label': 'Percakapan WhatsApp' }, listHead, listBox);
@@ -576,8 +590,15 @@ export function mount(root, ctx) {
     window_closed: 'Jendela 24 jam sudah tertutup: pelanggan belum menulis lagi. Kirim template.',
     no_whatsapp: 'Pelanggan ini tidak punya nomor WhatsApp.',
     whatsapp_off: 'WhatsApp belum diaktifkan di server ini.',
-    template_not_configured: 'Template sapaan belum diatur di server (GSS_WA_TEMPLATE_FOLLOWUP). Hubungi admin.',
+    idempotency_key_reused: 'Pesan ini bentrok dengan kiriman sebelumnya. Muat ulang chat, lalu kirim lagi.',
+    duplicate_request: 'Pesan ini sedang dikirim. Tunggu sebentar.',
   };
+
+  // The Idempotency-Key of the message being written: kept while its text
+  // stays the same (a retry after a failure), new for another text; the
+  // template's likewise until it went out.
+  let draft = { text: null, key: null };
+  let templateKey = null;
 
   async function sendText(ta, btn) {
     const text = ta.value.trim();
@@ -591,8 +612,10 @@ export function mount(root, ctx) {
     btn.disabled = true;
     btn.textContent = 'Mengirim…';
     showChatMsg('');
+    if (draft.text !== text) draft = { text, key: newKey() };
     try {
-      const r = await post(`/customers/${selected}/messages`, { text });
+      const r = await post(`/customers/${selected}/messages`, { text }, { headers: { 'Idempotency-Key': draft.key } });
+      draft = { text: null, key: null };
       if (!alive) return;
       ta.value = '';
       if (r && r.message && !chat.messages.some((m) => m.id === r.message.id)) chat.messages.push(r.message);
@@ -606,6 +629,8 @@ export function mount(root, ctx) {
         chat.customer.window_open = false;
         drawComposer();
       }
+      // a key the server holds for another message: the next press starts afresh
+      if (err.code === 'idempotency_key_reused') draft = { text: null, key: null };
       showChatMsg(errorText(err, SEND_ERRORS));
     } finally {
       sending = false;
@@ -623,8 +648,10 @@ export function mount(root, ctx) {
     btn.disabled = true;
     btn.textContent = 'Mengirim…';
     showChatMsg('');
+    if (!templateKey) templateKey = newKey();
     try {
-      const r = await post(`/customers/${selected}/messages`, { template: 'followup' });
+      const r = await post(`/customers/${selected}/messages`, { template: 'followup' }, { headers: { 'Idempotency-Key': templateKey } });
+      templateKey = null;
       if (!alive) return;
       if (r && r.message && !chat.messages.some((m) => m.id === r.message.id)) chat.messages.push(r.message);
       msgBox.dataset.drawn = '';
@@ -634,6 +661,7 @@ export function mount(root, ctx) {
       refetchSoon();
     } catch (err) {
       if (!alive) return;
+      if (err.code === 'idempotency_key_reused') templateKey = null;
       showChatMsg(errorText(err, SEND_ERRORS));
     } finally {
       sending = false;
@@ -688,10 +716,18 @@ export function mount(root, ctx) {
           }
           save.disabled = true;
           try {
-            await api('PATCH', `/customers/${id}`, { name: n, address: address.value.trim() });
+            const saved = await api('PATCH', `/customers/${id}`, { name: n, address: address.value.trim() });
             if (!alive) return;
+            // What the server stored, in words, so that CS checks it
+            // against the chat: the form shows it too.
+            const got = saved && typeof saved.name === 'string' ? saved : { name: n, address: address.value.trim() };
+            name.value = got.name;
+            address.value = got.address || '';
             msg.className = 'form-message form-message-ok';
-            msg.textContent = 'Data pelanggan tersimpan.';
+            replace(msg, h('p', null, 'Data pelanggan tersimpan.'),
+              h('p', { class: 'small', dataset: { testid: 'customer-saved-name' } }, `Nama: ${got.name}`),
+              h('p', { class: 'small', dataset: { testid: 'customer-saved-address' } },
+                `Alamat: ${got.address ? got.address : 'belum diisi'}`));
             msg.hidden = false;
             if (addrHint && address.value.trim()) addrHint.remove();
             loadList();
