@@ -237,7 +237,7 @@ const MESSAGE_KINDS = {
   'job.edit': 'Pembaruan pengumuman job',
 };
 
-// Drawn like a check-in: a coloured left edge (red for a failure, green
+// Drawn like a check-in (the same look, app.css): a coloured left edge (red for a failure, green
 // once sent, amber while waiting), the title and status on top.
 function messageItem(m) {
   const st = messageStatus(m);
@@ -245,7 +245,9 @@ function messageItem(m) {
   const when = m.sent_at ? `dikirim ${jakartaDateTime(m.sent_at)}` : `dibuat ${jakartaDateTime(m.created_at)}`;
   const tries = m.attempts > 1 ? `${m.attempts} kali dicoba` : '';
   const edge = st.bad ? 'verdict-outside' : m.status === 'sent' ? 'verdict-inside' : 'verdict-uncertain';
-  return h('li', { class: `checkin message ${edge}`, dataset: { messageId: m.id, status: m.status } },
+  // Its own class (not .checkin): a page or a test that counts the
+  // check-ins must not count the messages too.
+  return h('li', { class: `msg-item ${edge}`, dataset: { messageId: m.id, status: m.status } },
     h('div', { class: 'checkin-top' },
       h('span', { class: 'strong' }, `${MESSAGE_KINDS[m.kind] || m.kind} → ${m.recipient || '-'}`),
       h('span', { class: `badge ${st.cls}` }, st.text)),
@@ -263,7 +265,7 @@ export function messagesPanel(t) {
     const bad = msgs.filter((m) => messageStatus(m).bad).length;
     replace(title, bad ? `Pesan (${msgs.length}, ${bad} gagal)` : `Pesan (${msgs.length})`);
     replace(body, msgs.length
-      ? h('ul', { class: 'checkins messages' }, msgs.map(messageItem))
+      ? h('ul', { class: 'msg-list' }, msgs.map(messageItem))
       : h('p', { class: 'muted' }, 'Belum ada pesan keluar untuk tiket ini.'));
   }, () => {
     replace(body, h('p', { class: 'muted' }, 'Daftar pesan tidak bisa dimuat. Muat ulang halaman untuk mencoba lagi.'));
