@@ -1176,15 +1176,28 @@ static void end_batch(struct outbox *ob, bool ok)
  * writes them); another such row is left to the SELECT, which parks it
  * as having no message builder.
  * SKIP LOCKED, like the SELECT: two senders never fan one row out twice.
+ * The invoice is locked too, FOR SHARE, SKIP LOCKED, and its status and
+ * version are read from that lock (the statement's snapshot may be older):
+ * an approve or revise (invoices.c, hooks_telegram.c) holds the invoice FOR
+ * NO KEY UPDATE, which FOR SHARE conflicts with (FOR KEY SHARE would not).
+ * So either the handler holds it first: the source is skipped, stays due,
+ * the batch's SELECT sees it and parks it ~1.5 s (approval_wait, 0016), and
+ * the next fan-out finds the invoice moved on and cancels it; or this
+ * statement holds it first: the handler waits for this autocommit, and its
+ * trigger (0016 gss_approval_edits_queue) then sees the per-chat rows and
+ * queues their edits. Without the lock a fan-out that saw the invoice still
+ * pending could commit its rows after the trigger looked for them: the
+ * message went out with a live Approve button and no edit.
  * Only while the telegram channel is on (off, the rows stay as submit
  * wrote them, with the channel's "off" note).
  */
 static const char fanout_sql[] =
     "WITH src AS ("
-    "  SELECT o.id, o.idem_key, o.invoice_id, (o.payload->>'version')::bigint AS version FROM outbox o"
+    "  SELECT o.id, o.idem_key, o.invoice_id, gss_json_bigint(o.payload->>'version') AS version,"
+    "    iv.status AS inv_status, iv.version AS inv_version FROM outbox o JOIN invoices iv ON iv.id = o.invoice_id"
     "  WHERE o.status = 'queued' AND o.channel = 'telegram' AND o.kind = 'invoice.pending_approval'"
     "    AND o.target = 'role:sales' AND o.invoice_id IS NOT NULL AND o.next_attempt_at <= now()"
-    "  ORDER BY o.id LIMIT 64 FOR NO KEY UPDATE OF o SKIP LOCKED),"
+    "  ORDER BY o.id LIMIT 64 FOR NO KEY UPDATE OF o SKIP LOCKED FOR SHARE OF iv SKIP LOCKED),"
     " cur AS ("
     "  SELECT s.id AS src_id, s.idem_key, i.id AS invoice_id, i.ticket_id,"
     "    jsonb_build_object('invoice_id', i.id, 'version', i.version, 'number', i.number, 'customer', cu.name,"
@@ -1193,6 +1206,7 @@ static const char fanout_sql[] =
     "               FROM invoice_items it WHERE it.invoice_id = i.id),"
     "      'subtotal', i.subtotal, 'discount', i.discount, 'tax', i.tax, 'total', i.total) AS approval"
     "  FROM src s JOIN invoices i ON i.id = s.invoice_id AND i.status = 'pending_approval' AND i.version = s.version"
+    "   AND s.inv_status = 'pending_approval' AND s.inv_version = s.version"
     "  JOIN tickets t ON t.id = i.ticket_id JOIN customers cu ON cu.id = t.customer_id),"
     " who AS (SELECT u.id, u.telegram_chat_id FROM users u"
     "  WHERE u.active AND u.role IN ('sales', 'admin') AND u.telegram_chat_id IS NOT NULL),"
@@ -1207,7 +1221,8 @@ static const char fanout_sql[] =
     "   sent_at = CASE WHEN c.src_id IS NOT NULL AND n.n > 0 THEN now() ELSE o.sent_at END,"
     "   provider_id = CASE WHEN c.src_id IS NOT NULL AND n.n > 0 THEN 'fanout:' || n.n ELSE o.provider_id END,"
     "   last_error = CASE WHEN c.src_id IS NULL"
-    "                  THEN 'the invoice is no longer waiting for approval at version ' || s.version"
+    "                  THEN 'the invoice is no longer waiting for approval at version '"
+    "                       || coalesce(s.version::text, '(none)')"
     "                WHEN n.n > 0 THEN NULL"
     "                ELSE 'no linked Sales account: waiting for a Sales to link Telegram' END,"
     "   next_attempt_at = CASE WHEN c.src_id IS NOT NULL AND n.n = 0"
@@ -1275,8 +1290,11 @@ static const char job_post_fanout_sql[] =
  * the others are cancelled. Older edits of the same message still queued,
  * and not locked by a sender that is sending them now, are cancelled too,
  * "superseded by a later edit": the last state wins and the group's 20 a
- * minute go to states, not to steps. (The rows this statement inserts are
- * not in its snapshot, so only older ones are cancelled.) A ticket with no
+ * minute go to states, not to steps. An older edit with journal entries is
+ * not cancelled (a sender sent it and crashed or failed to commit): the next
+ * sender settles it from the journal (read after the lock, as for idle).
+ * (The rows this statement inserts are not in its snapshot, so only older
+ * ones are cancelled.) A ticket with no
  * job message to edit: the source is cancelled.
  *
  * Which job messages: each per-chat job.post row sent, and each still
@@ -1343,11 +1361,12 @@ static const char job_edit_fanout_sql[] =
     "  SELECT 'telegram', 'job.edit', x.target, jsonb_build_object('post_id', x.post_id, 'state', x.state),"
     "         x.idem_key || ':' || x.post_id, x.ticket_id"
     "  FROM posts x ON CONFLICT (idem_key) DO NOTHING RETURNING id),"
-    " old AS ("
+    " lk AS MATERIALIZED ("
     "  SELECT e.id FROM outbox e JOIN posts x ON e.ticket_id = x.ticket_id AND e.target = x.target"
     "   AND e.payload->>'post_id' = x.post_id::text"
     "  WHERE e.status = 'queued' AND e.channel = 'telegram' AND e.kind = 'job.edit'"
     "  FOR NO KEY UPDATE OF e SKIP LOCKED),"
+    " old AS (SELECT l.id FROM lk l WHERE NOT gss_outbox_journaled(l.id)),"
     " sup AS (UPDATE outbox e SET status = 'cancelled', last_error = 'superseded by a later edit'"
     "  FROM old WHERE e.id = old.id RETURNING 1),"
     " n AS (SELECT src_id, count(*) AS n FROM posts GROUP BY src_id)"

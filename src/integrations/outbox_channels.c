@@ -132,6 +132,11 @@ static int tg_rates(void *ctx, const char *target, struct outbox_rate *out)
     return 1;
 }
 
+/* The longest a job edit waits for its post's turn before it is looked at
+ * again (gss_job_render's wait_ms, 0020): a post that was sent meanwhile is
+ * edited within this. */
+#define TG_JOB_WAIT_MAX_MS 60000
+
 static int tg_build(void *ctx, const struct outbox_row *row, struct outbox_req *req, struct outbox_verdict *v)
 {
     struct chan_conf *c = ctx;
@@ -141,6 +146,12 @@ static int tg_build(void *ctx, const struct outbox_row *row, struct outbox_req *
     yyjson_val       *root = doc ? yyjson_doc_get_root(doc) : NULL;
     yyjson_val       *approval = yyjson_obj_get(root, "approval");
     yyjson_val       *job = yyjson_obj_get(root, "job");
+    if (yyjson_is_str(yyjson_obj_get(root, "render_error"))) {
+        /* gss_outbox_render (0020) could not render this row's payload:
+         * this row fails, the batch goes on */
+        set_v(v, OUTBOX_FAILED, "bad payload: %.300s", yyjson_get_str(yyjson_obj_get(root, "render_error")));
+        goto out;
+    }
     if (yyjson_is_str(yyjson_obj_get(root, "job_skip"))) {
         /* gss_job_render: the job is no longer open, or the message this
          * edit is for never went */
@@ -149,7 +160,11 @@ static int tg_build(void *ctx, const struct outbox_row *row, struct outbox_req *
     }
     if (yyjson_is_str(yyjson_obj_get(root, "job_wait"))) {
         set_v(v, OUTBOX_WAIT, "%.300s", yyjson_get_str(yyjson_obj_get(root, "job_wait")));
-        v->delay_ms = TG_JOB_WAIT_MS;
+        yyjson_val *wait = yyjson_obj_get(root, "wait_ms"); /* until the post's turn (0020), within bounds */
+        v->delay_ms = yyjson_is_int(wait) && yyjson_get_sint(wait) > TG_JOB_WAIT_MS &&
+                              yyjson_get_sint(wait) <= TG_JOB_WAIT_MAX_MS
+                          ? yyjson_get_sint(wait)
+                          : TG_JOB_WAIT_MS;
         goto out;
     }
     if (yyjson_is_str(yyjson_obj_get(root, "approval_skip"))) {
@@ -504,6 +519,11 @@ static int wa_build(void *ctx, const struct outbox_row *row, struct outbox_req *
     yyjson_mut_doc   *md = NULL;
     yyjson_val       *root = doc ? yyjson_doc_get_root(doc) : NULL;
     yyjson_val       *msg = yyjson_obj_get(root, "message"), *lm = yyjson_obj_get(root, "links_msg");
+    if (yyjson_is_str(yyjson_obj_get(root, "render_error"))) {
+        /* gss_outbox_render (0020) could not render this row's payload */
+        set_v(v, OUTBOX_FAILED, "bad payload: %.300s", yyjson_get_str(yyjson_obj_get(root, "render_error")));
+        goto out;
+    }
     if (!msg && lm) {
         built = wa_links_doc(c, lm, row, v);
         if (!built)

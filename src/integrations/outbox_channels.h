@@ -62,9 +62,12 @@ void outbox_tg_public_url(struct outbox_channel *ch, const char *public_url);
  * payload (gss_job_render, 0012_job_posts.sql) has "job" becomes the job
  * message (tg_job_payload); its [Ambil Job] button opens the Direct Link
  * Mini App https://t.me/<bot_username>/<miniapp>?startapp=job_<id> when both
- * are set, else <public_url>/jobs/<id>. "job_wait" → OUTBOX_WAIT for
- * TG_JOB_WAIT_MS (an edit whose message is not sent yet); "job_skip" →
- * OUTBOX_CANCELLED (a job no longer open, a message that never went).
+ * are set, else <public_url>/jobs/<id>. "job_wait" → OUTBOX_WAIT for its
+ * wait_ms (the post's own wait, 1.5 to 60 s; 0020_outbox_hardening.sql),
+ * else TG_JOB_WAIT_MS (an edit whose message is not sent yet); "job_skip"
+ * → OUTBOX_CANCELLED (a job no longer open, a message that never went).
+ * Any channel: a rendered payload with "render_error" (the renderer
+ * raised on a malformed stored payload) → OUTBOX_FAILED, that row alone.
  * Copied (up to 39 bytes each; a leading '@' dropped). Call after
  * outbox_tg_channel. */
 void outbox_tg_jobs(struct outbox_channel *ch, const char *bot_username, const char *miniapp);
