@@ -352,6 +352,13 @@ describe('the CS inbox', () => {
     assert.match(plain(await out.locator('.msg-status').textContent()), /Gagal/);
     assert.match(plain(await out.locator('.msg-error').textContent()), /^Tidak terkirim: .+/);
     assert.equal(wa.sentTo(ODD.phone).length, 0, 'nothing reached the number');
+    // The list says it too, in words: the row's marker (it refetches on the
+    // inbox.status event).
+    const row = page.locator('.conv', { hasText: ODD.name });
+    const marker = row.locator('[data-testid="conv-failed"]');
+    await waitFor(async () => (await marker.count()) === 1, { timeout: T, what: 'the failed marker on the conversation row' });
+    assert.equal(plain(await marker.textContent()).replace(/^[,!\s]+/, ''), 'Gagal terkirim');
+    assert.match(plain(await row.textContent()), /Gagal terkirim/, 'in the row\'s accessible text');
     await shot(page, 'inbox-failed-desktop');
   });
 

@@ -158,9 +158,11 @@ describe('the inbox', () => {
     const closes = Date.parse(c.window_closes_at) - Date.now();
     assert.ok(closes > 23 * 3600e3 && closes <= 24 * 3600e3 + 5000, `the window closes in about 24 h: ${c.window_closes_at}`);
     assert.equal(c.open_tickets, 0);
+    assert.deepEqual(Object.keys(c.last).sort(), ['at', 'direction', 'preview', 'status']);
     assert.equal(c.last.direction, 'in');
     assert.equal(c.last.preview, 'Bisa datang hari ini? 🙏');
     assert.match(c.last.at, ISO_UTC);
+    assert.equal(c.last.status, 'received');
     assert.ok(before.unread_total >= 2, `unread_total counts them: ${before.unread_total}`);
     // newest conversation first: this one was written last
     assert.equal(before.conversations[0].customer.id, id);
@@ -226,12 +228,32 @@ describe('the inbox', () => {
     const conv = await conversation(id);
     assert.equal(conv.last.direction, 'out');
     assert.equal(conv.last.preview, text.slice(0, 120));
+    assert.equal(conv.last.status, 'delivered', 'the list says what the chat says');
 
     await sleep(500);
     assert.equal(sentTo(phone).length, 1, 'exactly one message reached the number');
     assert.equal(await count(`SELECT count(*) FROM outbox WHERE customer_id = ${id} AND kind = 'wa.reply'`), 1);
     assert.equal(await count(`SELECT count(*) FROM audit_log WHERE entity = 'customer' AND entity_id = ${id}
       AND action = 'inbox.reply' AND actor_id = ${ctx.ids.cs}`), 1);
+  });
+
+  it('a reply WhatsApp refuses is the list\'s last message with status failed', T, async () => {
+    const phone = nextNumber();
+    await deliver(wa.inboundText({ from: phone, name: 'Pak Gagal', body: 'Halo, AC mati' }));
+    const id = await customerOf(phone);
+    assert.equal((await conversation(id)).last.status, 'received');
+    wa.markUndeliverable(phone); // 131026: the number cannot receive messages
+    const text = 'Baik Pak, kami cek dulu.';
+    const r = await api(ctx.g, ctx.cs, 'POST', `/api/v1/customers/${id}/messages`, { text });
+    assert.equal(r.status, 202, r.text);
+    await waitFor(async () => {
+      const m = await chat(id);
+      const out = m.messages.find((x) => x.id === r.json.message.id);
+      return out && out.status === 'failed';
+    }, { timeout: 20000, what: 'the reply shows failed in the chat' });
+    const conv = await conversation(id);
+    assert.deepEqual([conv.last.direction, conv.last.preview, conv.last.status], ['out', text, 'failed']);
+    assert.equal(sentTo(phone).length, 0, 'nothing reached the number');
   });
 
   it('outside the window a text is 409 and nothing is sent; the template goes through', T, async () => {

@@ -383,3 +383,49 @@ test('no app secret configured: 503, nothing stored', async () => {
     await off.stop();
   }
 });
+
+// hooks_whatsapp.c sorts a delivery's messages by sender key before
+// wa_ingest, which locks each message's customer in list order until the
+// delivery commits. Two deliveries naming the same customers in opposite
+// orders, at once, would otherwise take the locks crosswise: PostgreSQL
+// kills one (40P01) and it is answered 503. Many customers per delivery and
+// many rounds, so the crossing is all but certain without the sort.
+test('two deliveries naming the same customers in opposite orders at once: both 200, no deadlock', { timeout: 120000 }, async () => {
+  const people = Array.from({ length: 8 }, (_, i) => ({ from: nextNumber(), name: `Urutan ${i}` }));
+  // known customers first: every round then updates (locks) existing rows
+  await deliverOk(wa.batch(...people.map((p) => wa.inboundText({ ...p, body: 'halo' }))));
+  const logStart = g.lines.length;
+  const statuses = [];
+  for (let round = 0; round < 25; round++) {
+    const fwd = wa.batch(...people.map((p) => wa.inboundText({ ...p, body: `maju ${round}` })));
+    const back = wa.batch(...[...people].reverse().map((p) => wa.inboundText({ ...p, body: `mundur ${round}` })));
+    const rs = await Promise.all([fwd, back].map((p) => wa.deliver(g.url, p, { appSecret: SECRET })));
+    for (const r of rs) statuses.push(r.status === 200 ? 200 : `${r.status} ${r.text}`);
+  }
+  assert.deepEqual(statuses.filter((s) => s !== 200), [], 'every delivery answered 200');
+  const bad = g.lines.slice(logStart).filter((l) => /40P01|deadlock/i.test(l));
+  assert.deepEqual(bad, [], 'no deadlock in gssd\'s log');
+  const ids = people.map((p) => lit(p.from)).join(', ');
+  assert.equal(await count(`SELECT count(*) FROM wa_messages m JOIN customers c ON c.id = m.customer_id
+    WHERE c.phone IN (${ids})`), 8 + 8 * 2 * 25, 'every message stored');
+});
+
+test('a sorted delivery keeps one sender\'s messages in the order Meta gave them', async () => {
+  const a = nextNumber();
+  const b = nextNumber();
+  // b's BSUID sorts apart from a's whatever they are: three of a around b's
+  const m = [
+    wa.inboundText({ from: a, name: 'Ana', body: 'pertama' }),
+    wa.inboundText({ from: b, name: 'Budi', body: 'lain' }),
+    wa.inboundText({ from: a, name: 'Ana', body: 'kedua' }),
+    wa.inboundText({ from: b, name: 'Budi', body: 'lain lagi' }),
+    wa.inboundText({ from: a, name: 'Ana', body: 'ketiga' }),
+  ];
+  await deliverOk(wa.batch(...m));
+  const rows = await q(`SELECT m.body FROM wa_messages m JOIN customers c ON c.id = m.customer_id
+    WHERE c.phone = ${lit(a)} ORDER BY m.id`);
+  assert.deepEqual(rows.map((r) => r[0]), ['pertama', 'kedua', 'ketiga']);
+  const rowsB = await q(`SELECT m.body FROM wa_messages m JOIN customers c ON c.id = m.customer_id
+    WHERE c.phone = ${lit(b)} ORDER BY m.id`);
+  assert.deepEqual(rowsB.map((r) => r[0]), ['lain', 'lain lagi']);
+});

@@ -252,8 +252,17 @@ static yyjson_val *contact_of(yyjson_val *contacts, yyjson_val *from, yyjson_val
     return yyjson_arr_size(contacts) == 1 ? yyjson_arr_get_first(contacts) : NULL;
 }
 
-/* One message into the flattened document; false if it has no usable id. */
-static bool put_message(struct buf *b, yyjson_val *msg, yyjson_val *contacts)
+/* One flattened message and the key wa_ingest finds its customer by. */
+struct wa_flat_msg {
+    char       key[WA_USER_ID_MAX + 1]; /* the BSUID, else the canonical phone, else "" */
+    size_t     key_len;
+    size_t     seq; /* its place in the delivery: keeps one sender's order */
+    struct buf json;
+};
+
+/* One message into the flattened document, and its sender key into *fm;
+ * false if it has no usable id. */
+static bool put_message(struct buf *b, struct wa_flat_msg *fm, yyjson_val *msg, yyjson_val *contacts)
 {
     yyjson_val *id = str_in(yyjson_obj_get(msg, "id"), WA_ID_MAX);
     if (!id)
@@ -267,6 +276,12 @@ static bool put_message(struct buf *b, yyjson_val *msg, yyjson_val *contacts)
         from = str_in(yyjson_obj_get(contact, "wa_id"), 32);
     char phone[WA_PHONE_BUF];
     bool has_phone = canonical_phone(from, phone);
+    /* The key wa_ingest looks the customer up by first: the BSUID, then the
+     * phone (a foreign number without one makes no customer: no key). */
+    const char *k = uid ? yyjson_get_str(uid) : has_phone ? phone : "";
+    fm->key_len = uid ? yyjson_get_len(uid) : strlen(k);
+    memcpy(fm->key, k, fm->key_len);
+    fm->key[fm->key_len] = '\0';
 
     /* The type as a plain word, whatever Meta sends. */
     yyjson_val *tv = yyjson_obj_get(msg, "type");
@@ -356,13 +371,44 @@ static bool put_status(struct buf *b, yyjson_val *st)
     return true;
 }
 
-/* Walks entry[].changes[] (field "messages") into {"messages":[...],
+/* By sender key, then by place in the delivery (qsort is not stable). */
+static int flat_msg_cmp(const void *a, const void *b)
+{
+    const struct wa_flat_msg *x = a, *y = b;
+    size_t                    n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int                       c = memcmp(x->key, y->key, n);
+    if (c)
+        return c;
+    if (x->key_len != y->key_len)
+        return x->key_len < y->key_len ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * Walks entry[].changes[] (field "messages") into {"messages":[...],
  * "statuses":[...]}; counts what it kept. A change for another phone number
- * of the same app (GSS_WA_PHONE_NUMBER_ID set and different) is skipped. */
+ * of the same app (GSS_WA_PHONE_NUMBER_ID set and different) is skipped.
+ *
+ * The messages are written sorted by sender key (the BSUID, else the
+ * phone), stably, so one sender's messages keep the order Meta gave them.
+ * Why: wa_ingest walks the list in order and locks each message's customer
+ * (the UPDATE of last_inbound_at, or the unique-key wait of an INSERT of a
+ * new one) until the delivery commits. Two deliveries naming customers X
+ * and Y in opposite orders, processed at once (two gssd, or two pool
+ * connections), would each hold one and wait for the other: PostgreSQL
+ * kills one with 40P01, it is answered 503 and Meta redelivers, late. In
+ * one order for everyone, whoever takes the first common customer first
+ * takes them all first, and the other just waits. (A customer reached by
+ * its BSUID in one delivery and by its phone alone in another has two keys
+ * and can still meet in another order; that needs one sender to change how
+ * Meta names it between two deliveries at the same instant. Statuses lock
+ * outbox rows, not customers, and are not reordered.)
+ */
 static void flatten(yyjson_val *root, const char *our_number, struct buf *out, int *nmsg, int *nst)
 {
-    struct buf msgs = {0}, sts = {0};
-    jw_arr(&msgs);
+    struct buf          msgs = {0}, sts = {0};
+    struct wa_flat_msg *fm = NULL;
+    size_t              nfm = 0, capfm = 0;
     jw_arr(&sts);
     size_t      i, imax, j, jmax, k, kmax;
     yyjson_val *entry, *change, *item;
@@ -383,10 +429,20 @@ static void flatten(yyjson_val *root, const char *our_number, struct buf *out, i
             yyjson_val *contacts = yyjson_obj_get(value, "contacts");
             yyjson_arr_foreach(yyjson_obj_get(value, "messages"), k, kmax, item)
             {
-                if (put_message(&msgs, item, contacts))
+                if (nfm == capfm) {
+                    capfm = capfm ? capfm * 2 : 8;
+                    fm = xrealloc(fm, capfm * sizeof(*fm));
+                }
+                struct wa_flat_msg *m = &fm[nfm];
+                memset(m, 0, sizeof(*m));
+                m->seq = nfm;
+                if (put_message(&m->json, m, item, contacts)) {
+                    nfm++;
                     (*nmsg)++;
-                else
+                } else {
+                    buf_free(&m->json);
                     log_warn("whatsapp", "webhook message without a usable id skipped");
+                }
             }
             yyjson_arr_foreach(yyjson_obj_get(value, "statuses"), k, kmax, item)
             {
@@ -395,7 +451,17 @@ static void flatten(yyjson_val *root, const char *our_number, struct buf *out, i
             }
         }
     }
-    jw_end_arr(&msgs);
+    if (nfm > 1)
+        qsort(fm, nfm, sizeof(*fm), flat_msg_cmp);
+    buf_putc(&msgs, '[');
+    for (size_t n = 0; n < nfm; n++) {
+        if (n)
+            buf_putc(&msgs, ',');
+        buf_append(&msgs, fm[n].json.data, fm[n].json.len);
+        buf_free(&fm[n].json);
+    }
+    buf_putc(&msgs, ']');
+    free(fm);
     jw_end_arr(&sts);
     buf_puts(out, "{\"messages\":");
     buf_append(out, msgs.data, msgs.len);

@@ -154,7 +154,9 @@ void h_inbox_list(struct http_req *req)
     /*
      * $1 name pattern (NULL: all), $2 phone digits, $3 limit. The
      * conversations come from customers_inbox_idx in inbox_last_at order;
-     * each one's last message is the newest row of inbox_messages, its
+     * each one's last message is the newest row of inbox_messages (with
+     * the view's status, the messages endpoint's words, so the list can
+     * show a reply that failed), its
      * unread count the incoming rows numbered above its read mark (counted
      * only when there are some; the numbers, 0018_inbox_fixes.sql, follow
      * commit order, ids do not). unread_total is over every conversation,
@@ -176,7 +178,8 @@ void h_inbox_list(struct http_req *req)
         "    'last', (SELECT json_build_object('direction', m.direction,"
         "                                      'preview',"
         "                                      left(coalesce(m.body, '[' || m.type || ']'), " INBOX_PREVIEW "),"
-        "                                      'at', " ISO("m.at") ")"
+        "                                      'at', " ISO("m.at") ","
+        "                                      'status', m.status)"
         "             FROM inbox_messages m WHERE m.customer_id = v.id"
         "             ORDER BY m.at DESC, m.ord DESC, m.id DESC LIMIT 1),"
         "    'unread', CASE WHEN v.inbox_in_seq > v.inbox_read_seq THEN"

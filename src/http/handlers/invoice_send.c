@@ -31,6 +31,16 @@
  * renewed expiry. A stored hash that the current key no longer gives (the
  * key changed) is 409 links_stale: only a send mints new links, and it
  * tells the customer.
+ *
+ * With an Idempotency-Key (docs/money.md "Retrying a payment or a send")
+ * the key is stored on the send's invoice_history row, per actor. Once the
+ * invoice is locked the key is looked up first: found, the request is a
+ * retry (or the second of two presses, which queued on the lock) and is
+ * answered 200 as a send answers (the invoice, the links derived from the
+ * stored nonces, as GET .../links does) with nothing written, queued or
+ * announced; found on another invoice, 422 idempotency_key_reused. The
+ * unique index (actor_id, idempotency_key) refuses a race of one key on two
+ * invoices (23505, answered the same way).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -64,6 +74,8 @@ struct send_ctx {
     bool              zero;              /* first send of a total of 0: nothing is owed, so it is paid at once */
     int               inv_paid, tk_paid; /* the states `pay` takes them to (zero only) */
     struct send_link  link[LINKS_KIND_COUNT];
+    char              idem[72]; /* the Idempotency-Key, "" for none */
+    bool              replay;   /* the key's send exists: answer it again, write nothing */
 };
 _Static_assert(offsetof(struct send_ctx, tx) == 0, "the frame comes first (invoice.h)");
 
@@ -76,17 +88,42 @@ static void send_free(struct send_ctx *sx)
 
 /* ---- the steps ------------------------------------------------------------------ */
 
+static const char links_lock_sql[] = "SELECT kind, encode(nonce, 'hex'), encode(token_hash, 'hex') FROM public_links"
+                                     " WHERE invoice_id = $1::bigint FOR NO KEY UPDATE";
+
+/* The invoice is locked: the key's send, if there is one, before the
+ * state table (the send it names has moved the invoice on). */
+static int s_idem(struct pg_chain *ch, PGresult *prev)
+{
+    struct send_ctx   *sx = ch->ud;
+    struct invoice_tx *tx = &sx->tx;
+    /* what an earlier run (a deadlock's) made of it counts for nothing */
+    sx->first = sx->zero = sx->replay = false;
+    mbedtls_platform_zeroize(sx->link, sizeof(sx->link));
+    int rc = invoice_locked(tx, prev);
+    if (rc || !sx->idem[0])
+        return rc; /* no key: s_decide runs at once */
+    const char *p[2] = {tx->actor_id, sx->idem};
+    return pg_chain_query(ch,
+                          "SELECT invoice_id FROM invoice_history WHERE actor_id = $1::bigint"
+                          " AND idempotency_key = $2::text",
+                          2, p);
+}
+
 /* The state table decides; then the links are read. */
 static int s_decide(struct pg_chain *ch, PGresult *prev)
 {
     struct send_ctx   *sx = ch->ud;
     struct invoice_tx *tx = &sx->tx;
-    /* what an earlier run (a deadlock's) made of it counts for nothing */
-    sx->first = sx->zero = false;
-    mbedtls_platform_zeroize(sx->link, sizeof(sx->link));
-    int rc = invoice_locked(tx, prev);
-    if (rc)
-        return rc;
+    int                rc = 0;
+    if (sx->idem[0] && PQntuples(prev) > 0) {
+        if (strcmp(PQgetvalue(prev, 0, 0), tx->id))
+            return invoice_refuse(tx, 422, "idempotency_key_reused",
+                                  "this Idempotency-Key was used for another invoice's send");
+        sx->replay = true;
+        const char *p[1] = {tx->id};
+        return pg_chain_query(ch, links_lock_sql, 1, p);
+    }
     /* Sent or paid already: a resend. Anything else is asked as the first
      * send, so a refusal names what send needs ("allowed from approved"). */
     int ev = tx->inv_from == DOM_INV_SENT || tx->inv_from == DOM_INV_PAID ? DOM_INV_EV_RESEND : DOM_INV_EV_SEND;
@@ -111,10 +148,7 @@ static int s_decide(struct pg_chain *ch, PGresult *prev)
     if (rc)
         return rc;
     const char *p[1] = {tx->id};
-    return pg_chain_query(ch,
-                          "SELECT kind, encode(nonce, 'hex'), encode(token_hash, 'hex') FROM public_links"
-                          " WHERE invoice_id = $1::bigint FOR NO KEY UPDATE",
-                          1, p);
+    return pg_chain_query(ch, links_lock_sql, 1, p);
 }
 
 /* The stored row of a link, its nonce and hash in hex (columns col and
@@ -144,6 +178,19 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
         if (k >= 0)
             link_stored(keys, (enum links_kind)k, prev, r, 1, &sx->link[k]);
     }
+    if (sx->replay) {
+        /* the links of the send replayed, as they are stored: none is minted */
+        for (int k = 0; k < LINKS_KIND_COUNT; k++) {
+            struct send_link *l = &sx->link[k];
+            if (!l->stored || l->fresh)
+                return invoice_refuse(tx, 409, "links_stale",
+                                      "the stored links no longer match the link key (GSS_LINK_KEY changed): press "
+                                      "Kirim Ulang to send the customer new links");
+            if (links_token(keys, (enum links_kind)k, l->nonce, l->token) < 0)
+                return invoice_refuse(tx, 500, "internal", "the request failed");
+        }
+        return 0; /* s_check passes; the invoice is read as it is */
+    }
     char nonce_hex[LINKS_KIND_COUNT][2 * LINKS_NONCE_LEN + 1], hash_hex[LINKS_KIND_COUNT][2 * LINKS_HASH_LEN + 1];
     for (int k = 0; k < LINKS_KIND_COUNT; k++) {
         struct send_link *l = &sx->link[k];
@@ -166,7 +213,7 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
     char                     ttl[24], due[24];
     snprintf(ttl, sizeof(ttl), "%lld", (long long)cfg->public_link_ttl_s);
     snprintf(due, sizeof(due), "%lld", (long long)cfg->invoice_due_days);
-    const char *p[15] = {tx->id,
+    const char *p[16] = {tx->id,
                          tx->actor_id,
                          sx->first ? "t" : "f",
                          nonce_hex[LINKS_INVOICE],
@@ -180,11 +227,13 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
                          dom_state_name(DOM_INVOICE, tx->inv_to),
                          dom_state_name(DOM_TICKET, tx->tk_from),
                          dom_state_name(DOM_TICKET, tx->tk_to),
-                         sx->first ? "send" : "resend"};
+                         sx->first ? "send" : "resend",
+                         sx->idem[0] ? sx->idem : NULL};
     /*
      * $1 invoice, $2 actor, $3 first send, $4..$7 the links' nonces and
      * hashes (hex), $8 TTL s, $9 due days, $10 ticket, $11/$12 invoice
-     * status before/after, $13/$14 ticket's, $15 the history action.
+     * status before/after, $13/$14 ticket's, $15 the history action, $16
+     * the Idempotency-Key (NULL: none).
      * Every CTE sees the rows as they were before this statement, so `n`
      * counts the earlier sends only. A used rating link keeps used_at.
      */
@@ -209,9 +258,10 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
         " t AS ("
         "  UPDATE tickets SET status = $14::text, updated_at = now() WHERE id = $10::bigint AND $3::bool RETURNING id),"
         " h AS ("
-        "  INSERT INTO invoice_history (invoice_id, version, action, actor_id, status_before, status_after, before, after)"
+        "  INSERT INTO invoice_history (invoice_id, version, action, actor_id, status_before, status_after, before, after,"
+        "                               idempotency_key)"
         "  SELECT i.id, i.version, $15::text, $2::bigint, $11::text, $12::text, " INVOICE_TOTALS_JSON("i") ","
-        "         " INVOICE_TOTALS_JSON("i") " FROM i),"
+        "         " INVOICE_TOTALS_JSON("i") ", $16::text FROM i),"
         " o AS ("
         "  INSERT INTO outbox (channel, kind, target, payload, idem_key, ticket_id, invoice_id)"
         /* a customer who hides their number (docs/whatsapp.md) is reached
@@ -234,13 +284,15 @@ static int s_links(struct pg_chain *ch, PGresult *prev)
         "         jsonb_build_object('invoice_id', $1::bigint) WHERE $3::bool)"
         "SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM l), (SELECT count(*) FROM o), (SELECT n FROM n)";
     /* clang-format on */
-    return pg_chain_query(ch, sql, 15, p);
+    return pg_chain_query(ch, sql, 16, p);
 }
 
 static int s_check(struct pg_chain *ch, PGresult *prev)
 {
     struct send_ctx   *sx = ch->ud;
     struct invoice_tx *tx = &sx->tx;
+    if (sx->replay)
+        return 0; /* nothing was written */
     if (PQntuples(prev) != 1 || atoi(PQgetvalue(prev, 0, 0)) != 1 || atoi(PQgetvalue(prev, 0, 1)) != 2 ||
         atoi(PQgetvalue(prev, 0, 2)) != 1) {
         log_error("send", "invoice %s: the send wrote %s invoice, %s links, %s outbox rows", tx->id,
@@ -278,8 +330,9 @@ static int s_check(struct pg_chain *ch, PGresult *prev)
     return pg_chain_query(ch, sql, 7, p);
 }
 
-static const pg_step send_steps[] = {invoice_step_lock_ticket, invoice_step_lock_invoice, s_decide, s_links, s_check,
-                                     invoice_step_read,        invoice_step_keep,         NULL};
+static const pg_step send_steps[] = {
+    invoice_step_lock_ticket, invoice_step_lock_invoice, s_idem, s_decide, s_links, s_check,
+    invoice_step_read,        invoice_step_keep,         NULL};
 
 /* ---- the answer ------------------------------------------------------------------- */
 
@@ -309,12 +362,20 @@ static void send_done(struct pg_chain *ch, int stop, enum pg_err err, const char
     struct invoice_tx *tx = &sx->tx;
     if (invoice_tx_again(tx, err, sqlstate))
         return;
-    if (!invoice_tx_failed(tx, stop, err, sqlstate, msg)) {
-        /* committed; a first send of a total of 0 also paid it */
-        invoice_publish(tx->req, tx->id, tx->ticket_id, tx->number,
-                        dom_state_name(DOM_INVOICE, sx->zero ? sx->inv_paid : tx->inv_to),
-                        sx->first ? "send" : "resend");
-        outbox_kick(tx->req->svc->outbox); /* the customer's message leaves now, not at the next poll */
+    if (err == PG_ERR_SQL && sqlstate && !strcmp(sqlstate, "23505") && sx->idem[0] && msg &&
+        strstr(msg, "invoice_history_idempotency_idx")) {
+        /* the same key raced in on another invoice (one invoice: its lock queues them) */
+        http_error(tx->req, 422, "idempotency_key_reused", "this Idempotency-Key was used for another invoice's send");
+    } else if (!invoice_tx_failed(tx, stop, err, sqlstate, msg)) {
+        if (sx->replay) {
+            log_info("send", "invoice %s: Idempotency-Key of user %s replayed, nothing sent", tx->id, tx->actor_id);
+        } else {
+            /* committed; a first send of a total of 0 also paid it */
+            invoice_publish(tx->req, tx->id, tx->ticket_id, tx->number,
+                            dom_state_name(DOM_INVOICE, sx->zero ? sx->inv_paid : tx->inv_to),
+                            sx->first ? "send" : "resend");
+            outbox_kick(tx->req->svc->outbox); /* the customer's message leaves now, not at the next poll */
+        }
         struct buf extra = {0};
         urls(&extra, tx->req, sx->link);
         invoice_answer_text(tx->req, 200, tx->answer, extra.data);
@@ -336,7 +397,13 @@ void h_invoices_send(struct http_req *req)
         http_error(req, 503, "unavailable", "public links are not set up; try again");
         return;
     }
+    char idem[72];
+    if (http_idempotency_key(req, idem) < 0) {
+        http_error(req, 400, "bad_idempotency_key", "Idempotency-Key: 1 to 64 of A-Z a-z 0-9 - _");
+        return;
+    }
     struct send_ctx *sx = xcalloc(1, sizeof(*sx));
+    snprintf(sx->idem, sizeof(sx->idem), "%s", idem);
     invoice_tx_init(&sx->tx, req, "send", id);
     if (!invoice_tx_start(&sx->tx, send_steps, send_done))
         send_free(sx);

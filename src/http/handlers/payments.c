@@ -30,6 +30,15 @@
  * (sent -> paid), `void_payment` for a void; `before` and `after` are the
  * totals with `paid_amount` added. The version does not move (a payment
  * edits nothing CS could be stale about).
+ *
+ * A record with an Idempotency-Key (docs/money.md "Retrying a payment or a send")
+ * stores the key and the request it answered on the payment, in the same
+ * statement; once the invoice is locked the key is looked up first, so a
+ * retry (a 503 after a COMMIT the client could not see, two taps) answers
+ * the invoice as it is now with 200 and records nothing, and the same key
+ * with another request is 422 idempotency_key_reused. Two requests with
+ * one key on one invoice queue on its lock; on two invoices the unique
+ * index (recorded_by, idempotency_key) refuses the second (23505 -> 422).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -73,6 +82,10 @@ struct pay_ctx {
     char   *text;      /* void: the reason; close: the note, NULL for none; owned */
     /* close: the ticket's invoice, as the write read it ("" when the ticket has none) */
     char close_inv[24], close_inv_status[24];
+    /* record: the Idempotency-Key ("" none) and the request it stands for */
+    char  idem[72];
+    char *idem_req; /* owned; NULL without a key */
+    bool  replay;   /* the key's payment exists: answer it, write nothing */
 };
 _Static_assert(offsetof(struct pay_ctx, tx) == 0, "the frame comes first (invoice.h)");
 
@@ -82,6 +95,7 @@ static void px_free(struct pay_ctx *px)
     free(px->paid_at);
     free(px->reference);
     free(px->text);
+    free(px->idem_req);
     free(px);
 }
 
@@ -130,7 +144,8 @@ static bool opt_text(yyjson_val *v, size_t max, char **out, const char **bad, co
 /*
  * $1 invoice, $2 amount, $3 method, $4 paid_at (NULL: now), $5 reference,
  * $6 proof, $7 actor, $8 invoice status after, $9 ticket, $10 ticket status
- * before, $11 after, $12 history action. The snapshot `o` is the invoice
+ * before, $11 after, $12 history action, $13 Idempotency-Key (NULL:
+ * none), $14 the request it stands for. The snapshot `o` is the invoice
  * before this statement (a CTE's writes are not visible to its siblings).
  * paid_at of a paid invoice: the latest payment that counts, this one
  * included (a payment recorded late may be backdated).
@@ -138,8 +153,10 @@ static bool opt_text(yyjson_val *v, size_t max, char **out, const char **bad, co
 /* clang-format off */
 static const char record_sql[] =
     "WITH p AS ("
-    "  INSERT INTO payments (invoice_id, amount, method, paid_at, reference, proof_attachment_id, recorded_by)"
-    "  VALUES ($1::bigint, $2::bigint, $3::text, coalesce($4::timestamptz, now()), $5::text, $6::bigint, $7::bigint)"
+    "  INSERT INTO payments (invoice_id, amount, method, paid_at, reference, proof_attachment_id, recorded_by,"
+    "                        idempotency_key, idempotency_request)"
+    "  VALUES ($1::bigint, $2::bigint, $3::text, coalesce($4::timestamptz, now()), $5::text, $6::bigint, $7::bigint,"
+    "          $13::text, $14::text)"
     "  RETURNING id, paid_at),"
     " o AS (SELECT * FROM invoices WHERE id = $1::bigint),"
     " i AS ("
@@ -173,13 +190,38 @@ static const char record_sql[] =
     "SELECT (SELECT id FROM p), (SELECT paid_amount FROM i), (SELECT count(*) FROM t)";
 /* clang-format on */
 
+/* $1 the CS, $2 the key: the request its payment stands for. */
+static const char idem_sql[] = "SELECT idempotency_request FROM payments"
+                               " WHERE recorded_by = $1::bigint AND idempotency_key = $2::text";
+
+/* The invoice is locked: a key is looked up before anything is checked
+ * (its payment may have moved the invoice on: a retry must not be
+ * refused by what it did itself). */
+static int s_record_idem(struct pg_chain *ch, PGresult *prev)
+{
+    struct pay_ctx *px = ch->ud;
+    int             rc = invoice_locked(&px->tx, prev);
+    px->replay = false; /* a run again after a deadlock looks again */
+    if (rc || !px->idem[0])
+        return rc; /* no key: s_record_check runs at once */
+    const char *p[2] = {px->tx.actor_id, px->idem};
+    return pg_chain_query(ch, idem_sql, 2, p);
+}
+
 static const char proof_sql[] = "SELECT ticket_id, kind FROM attachments WHERE id = $1::bigint";
 
 static int s_record_check(struct pg_chain *ch, PGresult *prev)
 {
     struct pay_ctx    *px = ch->ud;
     struct invoice_tx *tx = &px->tx;
-    int                rc = invoice_locked(tx, prev);
+    int                rc = 0;
+    if (px->idem[0] && PQntuples(prev) > 0) {
+        if (PQgetisnull(prev, 0, 0) || strcmp(PQgetvalue(prev, 0, 0), px->idem_req))
+            return invoice_refuse(tx, 422, "idempotency_key_reused",
+                                  "this Idempotency-Key was used for another payment");
+        px->replay = true;
+        return 0; /* s_record_write writes nothing; the invoice is read as it is */
+    }
     /* Only a sent invoice takes money: the `pay` row of the table (sent ->
      * paid) says who may and from where, for a partial payment too, which
      * moves nothing (its *_to stay *_from). */
@@ -214,6 +256,8 @@ static int s_record_write(struct pg_chain *ch, PGresult *prev)
 {
     struct pay_ctx    *px = ch->ud;
     struct invoice_tx *tx = &px->tx;
+    if (px->replay)
+        return 0; /* invoice_step_read follows at once */
     if (px->proof_id && (PQntuples(prev) == 0 || strcmp(PQgetvalue(prev, 0, 0), tx->ticket_id) ||
                          strcmp(PQgetvalue(prev, 0, 1), "payment_proof")))
         return invoice_refuse(tx, 422, "validation_failed",
@@ -225,7 +269,7 @@ static int s_record_write(struct pg_chain *ch, PGresult *prev)
     char amount[24], proof[24];
     snprintf(amount, sizeof(amount), "%lld", (long long)px->amount);
     snprintf(proof, sizeof(proof), "%lld", (long long)px->proof_id);
-    const char *p[12] = {tx->id,
+    const char *p[14] = {tx->id,
                          amount,
                          px->method,
                          px->paid_at,
@@ -236,17 +280,15 @@ static int s_record_write(struct pg_chain *ch, PGresult *prev)
                          tx->ticket_id,
                          dom_state_name(DOM_TICKET, tx->tk_from),
                          dom_state_name(DOM_TICKET, tx->tk_to),
-                         tx->inv_to == DOM_INV_PAID ? "pay" : "payment"};
-    return pg_chain_query(ch, record_sql, 12, p);
+                         tx->inv_to == DOM_INV_PAID ? "pay" : "payment",
+                         px->idem[0] ? px->idem : NULL,
+                         px->idem_req};
+    return pg_chain_query(ch, record_sql, 14, p);
 }
 
-static const pg_step record_steps[] = {invoice_step_lock_ticket,
-                                       invoice_step_lock_invoice,
-                                       s_record_check,
-                                       s_record_write,
-                                       invoice_step_read,
-                                       invoice_step_keep,
-                                       NULL};
+static const pg_step record_steps[] = {
+    invoice_step_lock_ticket, invoice_step_lock_invoice, s_record_idem,     s_record_check,
+    s_record_write,           invoice_step_read,         invoice_step_keep, NULL};
 
 /* ---- void ------------------------------------------------------------------------ */
 
@@ -456,6 +498,14 @@ static void on_done(struct pg_chain *ch, int stop, enum pg_err err, const char *
         /* paid_amount <= total: only if the lock above did not hold */
         log_error("payments", "invoice %s: the paid_amount check refused a payment the lock had allowed", tx->id);
         http_error(req, 422, "overpayment", "amount: more than the balance");
+    } else if (err == PG_ERR_SQL && state && !strcmp(state, "23505") && px->op == OP_RECORD && px->idem[0] && msg &&
+               strstr(msg, "payments_idempotency_idx")) {
+        /* the same key raced in on another invoice (one invoice: its lock queues them) */
+        http_error(req, 422, "idempotency_key_reused", "this Idempotency-Key was used for another payment");
+    } else if (px->replay && !invoice_tx_failed(tx, stop, err, state, msg)) {
+        log_info("payments", "invoice %s (%s): Idempotency-Key of user %s replayed, nothing recorded", tx->id,
+                 tx->number, tx->actor_id);
+        invoice_answer_text(req, 200, tx->answer, NULL);
     } else if (!invoice_tx_failed(tx, stop, err, state, msg)) {
         px_log(px);
         px_publish(px); /* committed */
@@ -491,6 +541,11 @@ void h_payments_create(struct http_req *req)
     int64_t id = http_param_id(req, 0);
     if (id <= 0) {
         http_error(req, 404, "not_found", "no such invoice");
+        return;
+    }
+    char idem[72];
+    if (http_idempotency_key(req, idem) < 0) {
+        http_error(req, 400, "bad_idempotency_key", "Idempotency-Key: 1 to 64 of A-Z a-z 0-9 - _");
         return;
     }
     yyjson_doc *doc = http_json_body(req);
@@ -533,6 +588,14 @@ void h_payments_create(struct http_req *req)
     px->paid_at = at_ms >= 0 ? xstrdup(yyjson_get_str(at)) : NULL;
     px->reference = reference;
     px->proof_id = proof_id;
+    if (idem[0]) {
+        /* what a retry must repeat; the reference last (it is free text) */
+        struct buf b = {0};
+        buf_printf(&b, "%lld|%lld|%s|%s|%lld|%s", (long long)id, (long long)amt, px->method,
+                   px->paid_at ? px->paid_at : "", (long long)proof_id, reference ? reference : "");
+        snprintf(px->idem, sizeof(px->idem), "%s", idem);
+        px->idem_req = buf_steal(&b);
+    }
     yyjson_doc_free(doc);
     px_go(px);
 }

@@ -184,6 +184,7 @@ export function mount(root, ctx) {
     const name = nameOf(c.customer);
     const last = c.last || {};
     const unread = Number(c.unread) || 0;
+    const failed = last.direction === 'out' && last.status === 'failed';
     const preview = previewText(last.preview);
     const href = `#/inbox/${c.customer.id}`;
     const current = selected === c.customer.id;
@@ -202,7 +203,12 @@ export function mount(root, ctx) {
           preview || h('span', { class: 'muted' }, last.direction === 'in' ? 'Foto atau pesan lain' : '')),
         unread ? h('span', { class: 'conv-badge', dataset: { testid: 'conv-unread' } },
           h('span', { class: 'sr-only' }, ', '), String(unread), h('span', { class: 'sr-only' }, ' belum dibaca')) : null),
-      !c.window_open || c.open_tickets ? h('span', { class: 'conv-tags' },
+      failed || !c.window_open || c.open_tickets ? h('span', { class: 'conv-tags' },
+        // The last reply did not reach the customer: said in words (and an
+        // icon), not by the red alone, so a screen reader and a colour-blind
+        // CS both learn it without opening the chat.
+        failed ? h('span', { class: 'conv-tag conv-tag-failed', dataset: { testid: 'conv-failed' } },
+          h('span', { class: 'sr-only' }, ', '), h('span', { 'aria-hidden': 'true' }, '! '), 'Gagal terkirim') : null,
         !c.window_open ? h('span', { class: 'conv-tag conv-tag-closed' }, h('span', { class: 'sr-only' }, ', '), 'Jendela tertutup') : null,
         c.open_tickets ? h('span', { class: 'conv-tag' }, h('span', { class: 'sr-only' }, ', '), `${c.open_tickets} tiket aktif`) : null) : null));
   }

@@ -793,6 +793,10 @@ export function mount(root, ctx) {
   const voidForms = new Map();
   let linksState = null; // {busy} | {error}: "Tampilkan Link" in flight or refused
   let resendAsk = false; // "Kirim Ulang ke WhatsApp" asked for its confirmation
+  // The Idempotency-Key of the send being pressed: kept until the server
+  // answers it (a retry after a 503 or a lost answer sends it again, so the
+  // customer gets one message), then dropped: the next press is a new send.
+  let sendKey = null;
   let flashShow = false; // a new notice: scrolled into view by the next draw
   let focusAfterDraw = null; // a selector in the page to focus after the next draw
 
@@ -1334,8 +1338,10 @@ export function mount(root, ctx) {
     const again = inv.status === 'sent';
     busy = true;
     draw();
+    if (!sendKey) sendKey = newKey();
     try {
-      const res = await post(`/invoices/${inv.id}/send`);
+      const res = await post(`/invoices/${inv.id}/send`, undefined, { headers: { 'Idempotency-Key': sendKey } });
+      sendKey = null;
       if (!alive) return;
       busy = false;
       resendAsk = false;
@@ -1343,6 +1349,8 @@ export function mount(root, ctx) {
       setFlash('ok', again ? 'Pesan WhatsApp baru dengan link yang sama masuk antrean.' : 'Invoice dikirim: pesan WhatsApp masuk antrean. Link di bawah bisa disalin dan dikirim sendiri.', res);
       setInvoice(res);
     } catch (err) {
+      // an answer the server gave (4xx) ends this send; no answer or 5xx: kept for the retry
+      if (err.status >= 400 && err.status < 500) sendKey = null;
       if (!alive) return;
       busy = false;
       resendAsk = false;
@@ -1422,6 +1430,11 @@ export function mount(root, ctx) {
     const balanceHint = h('p', { class: 'hint' }, `Sisa tagihan ${rupiah(inv.balance)}. Bayar sebagian boleh.`);
     let uploaded = null; // {file, id}: a proof already stored, not sent twice on a retry
     let uploadKey = null;
+    // The payment's Idempotency-Key: one per payment written, sent again on
+    // a retry of the same amounts (a 503 or a lost answer after the server
+    // recorded it answers that payment, not a second one); a changed form
+    // is another payment, with a new key (docs/money.md).
+    let payDraft = null; // {sig, key}
     amount.addEventListener('blur', () => {
       const n = parseRupiah(amount.value);
       if (n !== null) amount.value = rupiahPlain(n);
@@ -1523,7 +1536,9 @@ export function mount(root, ctx) {
           body.proof_attachment_id = uploaded.id;
         }
         save.textContent = 'Menyimpan…';
-        const res = await post(`/invoices/${inv.id}/payments`, body);
+        const sig = JSON.stringify(body);
+        if (!payDraft || payDraft.sig !== sig) payDraft = { sig, key: newKey() };
+        const res = await post(`/invoices/${inv.id}/payments`, body, { headers: { 'Idempotency-Key': payDraft.key } });
         if (!alive) return;
         busy = false;
         payForm = null;
