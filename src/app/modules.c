@@ -29,6 +29,7 @@
 #include "pool/monitor.h"
 #include "pool/persister.h"
 #include "pool/pool.h"
+#include "store/inbox_events.h"
 #include "store/invoice_events.h"
 
 /* An invalidation named one session: its live boards must stop receiving. */
@@ -338,4 +339,5 @@ void app_metrics_extra(struct gss_services *svc, struct buf *b)
     outbox_metrics(app->outbox, b);
     wa_media_metrics(app->wa_media, b);
     invoice_events_metrics(b);
+    inbox_events_metrics(b);
 }

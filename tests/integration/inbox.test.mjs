@@ -38,7 +38,7 @@ import path from 'node:path';
 
 import WebSocket from 'ws';
 
-import { SOURCE_DIR, http, psql, sleep, waitFor } from './harness.mjs';
+import { SOURCE_DIR, http, psql, scrapeMetrics, sleep, waitFor } from './harness.mjs';
 import { api, fieldSetup } from './field_util.mjs';
 import { startWhatsAppFake } from '../fakes/whatsapp.mjs';
 
@@ -388,6 +388,11 @@ describe('the inbox', () => {
       await sleep(300);
       assert.deepEqual(ts.inbox(), [], 'a technician gets no inbox event');
       assert.deepEqual(sales.inbox(), [], 'Sales gets no inbox event');
+      // /metrics counts the published events (in, out, status, read at least)
+      const m = await scrapeMetrics(ctx.g.url);
+      assert.ok(m.value('gss_inbox_events_published_total') >= 4,
+        `gss_inbox_events_published_total: ${m.value('gss_inbox_events_published_total')}`);
+      assert.equal(m.value('gss_inbox_events_errors_total'), 0);
     } finally {
       cs.close();
       ts.close();
