@@ -133,6 +133,34 @@ static bool item_line(struct buf *t, size_t pos, yyjson_val *it)
     return true;
 }
 
+/* The outbox payload of one HTML message: {"method", "params": {message_id
+ * (an edit: > 0), text, parse_mode, link_preview_options}} as the root of
+ * md; returns params, for the caller's reply_markup. */
+static yyjson_mut_val *tg_msg_params(yyjson_mut_doc *md, const char *method, int64_t message_id,
+                                     const struct buf *text)
+{
+    yyjson_mut_val *r = yyjson_mut_obj(md), *params = yyjson_mut_obj(md);
+    yyjson_mut_doc_set_root(md, r);
+    yyjson_mut_obj_add_str(md, r, "method", method);
+    yyjson_mut_obj_add_val(md, r, "params", params);
+    if (message_id > 0)
+        yyjson_mut_obj_add_sint(md, params, "message_id", message_id);
+    yyjson_mut_obj_add_strncpy(md, params, "text", text->data, text->len);
+    yyjson_mut_obj_add_str(md, params, "parse_mode", "HTML");
+    yyjson_mut_val *lp = yyjson_mut_obj(md);
+    yyjson_mut_obj_add_bool(md, lp, "is_disabled", true);
+    yyjson_mut_obj_add_val(md, params, "link_preview_options", lp);
+    return params;
+}
+
+/* params.reply_markup = {"inline_keyboard": kb} (an array of button rows). */
+static void tg_put_keyboard(yyjson_mut_doc *md, yyjson_mut_val *params, yyjson_mut_val *kb)
+{
+    yyjson_mut_val *markup = yyjson_mut_obj(md);
+    yyjson_mut_obj_add_val(md, markup, "inline_keyboard", kb);
+    yyjson_mut_obj_add_val(md, params, "reply_markup", markup);
+}
+
 char *tg_approval_payload(const char *data, size_t len, const char *public_url, char *err, size_t errlen)
 {
     char           *out = NULL;
@@ -190,15 +218,7 @@ char *tg_approval_payload(const char *data, size_t len, const char *public_url, 
     buf_printf(&url, "%.*s/invoices/%" PRId64, (int)ul, public_url, id);
 
     md = yyjson_mut_doc_new(NULL);
-    yyjson_mut_val *r = yyjson_mut_obj(md), *params = yyjson_mut_obj(md);
-    yyjson_mut_doc_set_root(md, r);
-    yyjson_mut_obj_add_str(md, r, "method", "sendMessage");
-    yyjson_mut_obj_add_val(md, r, "params", params);
-    yyjson_mut_obj_add_strncpy(md, params, "text", t.data, t.len);
-    yyjson_mut_obj_add_str(md, params, "parse_mode", "HTML");
-    yyjson_mut_val *lp = yyjson_mut_obj(md);
-    yyjson_mut_obj_add_bool(md, lp, "is_disabled", true);
-    yyjson_mut_obj_add_val(md, params, "link_preview_options", lp);
+    yyjson_mut_val *params = tg_msg_params(md, "sendMessage", 0, &t);
     yyjson_mut_val *kb = yyjson_mut_arr(md), *row1 = yyjson_mut_arr(md), *row2 = yyjson_mut_arr(md);
     yyjson_mut_val *ap = yyjson_mut_obj(md), *view = yyjson_mut_obj(md);
     yyjson_mut_obj_add_str(md, ap, "text", "Approve");
@@ -209,9 +229,7 @@ char *tg_approval_payload(const char *data, size_t len, const char *public_url, 
     yyjson_mut_arr_append(row2, view);
     yyjson_mut_arr_append(kb, row1);
     yyjson_mut_arr_append(kb, row2);
-    yyjson_mut_val *markup = yyjson_mut_obj(md);
-    yyjson_mut_obj_add_val(md, markup, "inline_keyboard", kb);
-    yyjson_mut_obj_add_val(md, params, "reply_markup", markup);
+    tg_put_keyboard(md, params, kb);
     out = yyjson_mut_write(md, 0, NULL);
     if (!out)
         set_err(err, errlen, "approval message: cannot be written as JSON");
@@ -340,17 +358,8 @@ char *tg_job_payload(const char *job, size_t len, int64_t edit_message_id, const
         buf_puts(&t, "\xE2\x9C\x85 <b>SELESAI</b>");
 
     md = yyjson_mut_doc_new(NULL);
-    yyjson_mut_val *r = yyjson_mut_obj(md), *params = yyjson_mut_obj(md);
-    yyjson_mut_doc_set_root(md, r);
-    yyjson_mut_obj_add_str(md, r, "method", edit_message_id ? "editMessageText" : "sendMessage");
-    yyjson_mut_obj_add_val(md, r, "params", params);
-    if (edit_message_id)
-        yyjson_mut_obj_add_sint(md, params, "message_id", edit_message_id);
-    yyjson_mut_obj_add_strncpy(md, params, "text", t.data, t.len);
-    yyjson_mut_obj_add_str(md, params, "parse_mode", "HTML");
-    yyjson_mut_val *lp = yyjson_mut_obj(md);
-    yyjson_mut_obj_add_bool(md, lp, "is_disabled", true);
-    yyjson_mut_obj_add_val(md, params, "link_preview_options", lp);
+    yyjson_mut_val *params =
+        tg_msg_params(md, edit_message_id ? "editMessageText" : "sendMessage", edit_message_id, &t);
     /* An edit without reply_markup drops the keyboard: every edit carries
      * it again, and only a cancelled or finished job goes without one. */
     if (open || full) {
@@ -365,9 +374,7 @@ char *tg_job_payload(const char *job, size_t len, int64_t edit_message_id, const
         }
         yyjson_mut_arr_append(row, b);
         yyjson_mut_arr_append(kb, row);
-        yyjson_mut_val *markup = yyjson_mut_obj(md);
-        yyjson_mut_obj_add_val(md, markup, "inline_keyboard", kb);
-        yyjson_mut_obj_add_val(md, params, "reply_markup", markup);
+        tg_put_keyboard(md, params, kb);
     }
     out = yyjson_mut_write(md, 0, NULL);
     if (!out)
@@ -443,16 +450,7 @@ char *tg_approval_edit_payload(const char *data, size_t len, const char *public_
     }
 
     md = yyjson_mut_doc_new(NULL);
-    yyjson_mut_val *r = yyjson_mut_obj(md), *params = yyjson_mut_obj(md);
-    yyjson_mut_doc_set_root(md, r);
-    yyjson_mut_obj_add_str(md, r, "method", "editMessageText");
-    yyjson_mut_obj_add_val(md, r, "params", params);
-    yyjson_mut_obj_add_sint(md, params, "message_id", mid);
-    yyjson_mut_obj_add_strncpy(md, params, "text", t.data, t.len);
-    yyjson_mut_obj_add_str(md, params, "parse_mode", "HTML");
-    yyjson_mut_val *lp = yyjson_mut_obj(md);
-    yyjson_mut_obj_add_bool(md, lp, "is_disabled", true);
-    yyjson_mut_obj_add_val(md, params, "link_preview_options", lp);
+    yyjson_mut_val *params = tg_msg_params(md, "editMessageText", mid, &t);
     /* An edit without reply_markup drops the whole keyboard; with one, the
      * keyboard becomes exactly that: either way the Approve button goes. */
     if (public_url && !strncmp(public_url, "http", 4)) {
@@ -465,9 +463,7 @@ char *tg_approval_edit_payload(const char *data, size_t len, const char *public_
         yyjson_mut_obj_add_strncpy(md, view, "url", url.data, url.len);
         yyjson_mut_arr_append(row, view);
         yyjson_mut_arr_append(kb, row);
-        yyjson_mut_val *markup = yyjson_mut_obj(md);
-        yyjson_mut_obj_add_val(md, markup, "inline_keyboard", kb);
-        yyjson_mut_obj_add_val(md, params, "reply_markup", markup);
+        tg_put_keyboard(md, params, kb);
     }
     out = yyjson_mut_write(md, 0, NULL);
     if (!out)
